@@ -1,0 +1,2 @@
+DROP TABLE tasks;
+DROP FUNCTION tasks_touch_updated_at();

@@ -1,0 +1,20 @@
+// A development-only HS256 secret, generated once and kept beside the embedded database, so
+// `npm start` works with no configuration and tokens stay valid across restarts.
+import { randomBytes } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+
+export function loadOrCreateDevSecret(dataDir: string): { secret: string; file: string; created: boolean } {
+  const file = path.join(dataDir, 'dev-jwt-secret');
+  try {
+    const secret = readFileSync(file, 'utf8').trim();
+    if (secret.length >= 32) return { secret, file, created: false };
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+  }
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600 });
+  chmodSync(file, 0o600);
+  return { secret, file, created: true };
+}

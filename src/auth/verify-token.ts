@@ -1,0 +1,149 @@
+// Bearer token verification, the only place a token is trusted. Two kinds of key:
+//   - Better Auth's JWKS (EdDSA by default; ES256, ES512, RS256, PS256), keys chosen by `kid`;
+//   - a shared secret (HS256), for frontends that sign their own tokens.
+// The token's `alg` picks the kind and each kind only ever sees its own algorithms, so an HS256
+// token is never checked against public-key material (no algorithm confusion) and `none` never passes.
+import { createSecretKey, type KeyObject } from 'node:crypto';
+import { createRemoteJWKSet, decodeProtectedHeader, errors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+
+export const ASYMMETRIC_ALGORITHMS = ['EdDSA', 'ES256', 'ES512', 'RS256', 'PS256'] as const;
+export const SHARED_SECRET_ALGORITHM = 'HS256';
+
+/** Why a token was refused: for logs and for the problem detail, never containing the token. */
+export type TokenFailure =
+  | 'malformed'
+  | 'unsupported_algorithm'
+  | 'unknown_key'
+  | 'bad_signature'
+  | 'expired'
+  | 'not_yet_valid'
+  | 'missing_expiry'
+  | 'wrong_issuer'
+  | 'wrong_audience'
+  | 'invalid_subject';
+
+export class TokenError extends Error {
+  override name = 'TokenError';
+  constructor(
+    readonly reason: TokenFailure,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The key source (the JWKS endpoint) could not be reached: not the token's fault. */
+export class KeySourceUnavailableError extends Error {
+  override name = 'KeySourceUnavailableError';
+}
+
+export interface VerifiedToken {
+  userId: string;
+  claims: JWTPayload;
+}
+
+export interface TokenVerifier {
+  verify(token: string): Promise<VerifiedToken>;
+  /** The algorithms this verifier accepts, for start-up messages. */
+  readonly algorithms: readonly string[];
+}
+
+export interface VerifierOptions {
+  /** Asymmetric keys: createRemoteJWKSet in production, a local set in tests. */
+  jwks?: JWTVerifyGetKey | undefined;
+  secret?: string | undefined;
+  issuer?: string | undefined;
+  audience?: string | undefined;
+  clockToleranceSec: number;
+}
+
+export function remoteJwks(url: string): JWTVerifyGetKey {
+  return createRemoteJWKSet(new URL(url), {
+    // Refetch on an unknown kid (a rotation) at most every 30 s; otherwise keep keys 10 minutes.
+    cooldownDuration: 30_000,
+    cacheMaxAge: 10 * 60_000,
+    timeoutDuration: 5_000,
+  });
+}
+
+// A JWT is three base64url parts; anything much larger than a real token is refused unparsed.
+const MAX_TOKEN_LENGTH = 8192;
+const MAX_SUBJECT_LENGTH = 255;
+
+export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
+  const secretKey: KeyObject | undefined = opts.secret ? createSecretKey(Buffer.from(opts.secret, 'utf8')) : undefined;
+  const algorithms = [...(opts.jwks ? ASYMMETRIC_ALGORITHMS : []), ...(secretKey ? [SHARED_SECRET_ALGORITHM] : [])];
+  const claimChecks = {
+    clockTolerance: opts.clockToleranceSec,
+    requiredClaims: ['exp'],
+    ...(opts.issuer ? { issuer: opts.issuer } : {}),
+    ...(opts.audience ? { audience: opts.audience } : {}),
+  };
+
+  async function verify(token: string): Promise<VerifiedToken> {
+    if (token.length > MAX_TOKEN_LENGTH) throw new TokenError('malformed', 'The token is too long to be a JWT.');
+    let alg: unknown;
+    try {
+      alg = decodeProtectedHeader(token).alg;
+    } catch {
+      throw new TokenError('malformed', 'The token is not a well-formed JWT.');
+    }
+
+    let payload: JWTPayload;
+    try {
+      if (alg === SHARED_SECRET_ALGORITHM && secretKey) {
+        ({ payload } = await jwtVerify(token, secretKey, { ...claimChecks, algorithms: [SHARED_SECRET_ALGORITHM] }));
+      } else if (opts.jwks && ASYMMETRIC_ALGORITHMS.includes(alg as never)) {
+        ({ payload } = await jwtVerify(token, opts.jwks, { ...claimChecks, algorithms: [...ASYMMETRIC_ALGORITHMS] }));
+      } else {
+        throw new TokenError(
+          'unsupported_algorithm',
+          `Tokens signed with ${typeof alg === 'string' ? alg : 'no algorithm'} are not accepted; this server accepts ${algorithms.join(', ')}.`,
+        );
+      }
+    } catch (err) {
+      throw translate(err);
+    }
+
+    const sub = payload.sub;
+    if (typeof sub !== 'string' || sub.trim() === '' || sub.length > MAX_SUBJECT_LENGTH) {
+      throw new TokenError('invalid_subject', 'The token has no usable `sub` claim (the user id).');
+    }
+    return { userId: sub, claims: payload };
+  }
+
+  return { verify, algorithms };
+}
+
+function translate(err: unknown): Error {
+  if (err instanceof TokenError) return err;
+  if (err instanceof errors.JWTExpired) return new TokenError('expired', 'The token has expired.');
+  if (err instanceof errors.JWTClaimValidationFailed) {
+    switch (err.claim) {
+      case 'nbf':
+        return new TokenError('not_yet_valid', 'The token is not valid yet (`nbf` is in the future).');
+      case 'iss':
+        return new TokenError('wrong_issuer', 'The token was issued by another issuer.');
+      case 'aud':
+        return new TokenError('wrong_audience', 'The token was issued for another audience.');
+      case 'exp':
+        return new TokenError('missing_expiry', 'The token has no valid `exp` claim.');
+      default:
+        return new TokenError('malformed', `The token's \`${err.claim}\` claim is invalid.`);
+    }
+  }
+  if (err instanceof errors.JWSSignatureVerificationFailed) {
+    return new TokenError('bad_signature', 'The token signature does not verify.');
+  }
+  if (err instanceof errors.JWKSNoMatchingKey || err instanceof errors.JWKSMultipleMatchingKeys) {
+    return new TokenError('unknown_key', 'The token was signed with a key this server does not know.');
+  }
+  if (err instanceof errors.JOSEAlgNotAllowed || err instanceof errors.JOSENotSupported) {
+    return new TokenError('unsupported_algorithm', 'The token is signed with an algorithm that is not accepted.');
+  }
+  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || !(err instanceof errors.JOSEError)) {
+    // jose raises its own errors for everything about the token; anything else came from fetching keys.
+    return new KeySourceUnavailableError('The signing keys could not be fetched.', { cause: err });
+  }
+  return new TokenError('malformed', 'The token is not a well-formed JWT.');
+}

@@ -1,0 +1,117 @@
+// Every setting the server reads, parsed and checked once at start. A bad value stops the process
+// with a message naming the variable, instead of surfacing later as a confusing runtime failure.
+import path from 'node:path';
+
+export interface Config {
+  env: 'development' | 'production' | 'test';
+  port: number;
+  host: string | undefined;
+  logLevel: string;
+  /** Set: real PostgreSQL. Unset: the embedded database in `dataDir`. */
+  databaseUrl: string | undefined;
+  dataDir: string;
+  dbPoolMax: number;
+  dbStatementTimeoutMs: number;
+  dbConnectTimeoutMs: number;
+  migrateOnStart: boolean;
+  auth: AuthConfig;
+  corsOrigins: string[];
+  bodyLimitBytes: number;
+  validateResponses: boolean;
+  shutdownGraceMs: number;
+}
+
+export interface AuthConfig {
+  jwksUrl: string | undefined;
+  /** HS256 shared secret; from JWT_SECRET, else BETTER_AUTH_SECRET. */
+  secret: string | undefined;
+  issuer: string | undefined;
+  audience: string | undefined;
+  clockToleranceSec: number;
+}
+
+export class ConfigError extends Error {
+  override name = 'ConfigError';
+}
+
+type Env = Record<string, string | undefined>;
+
+function read(env: Env, name: string): string | undefined {
+  const value = env[name]?.trim();
+  return value === '' ? undefined : value;
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = read(env, name);
+  if (raw === undefined) return fallback;
+  if (!/^\d+$/.test(raw) || Number(raw) < min || Number(raw) > max) {
+    throw new ConfigError(`${name} must be a whole number from ${min} to ${max}, got "${raw}"`);
+  }
+  return Number(raw);
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = read(env, name)?.toLowerCase();
+  if (raw === undefined) return fallback;
+  if (['1', 'true', 'yes', 'on'].includes(raw)) return true;
+  if (['0', 'false', 'no', 'off'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got "${raw}"`);
+}
+
+function url(env: Env, name: string, protocols: string[]): string | undefined {
+  const raw = read(env, name);
+  if (raw === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(raw);
+  } catch {
+    throw new ConfigError(`${name} must be a URL, got "${raw}"`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
+  }
+  return raw;
+}
+
+export function loadConfig(env: Env = process.env): Config {
+  const nodeEnv = read(env, 'NODE_ENV') ?? 'development';
+  if (!['development', 'production', 'test'].includes(nodeEnv)) {
+    throw new ConfigError(`NODE_ENV must be development, production or test, got "${nodeEnv}"`);
+  }
+  const production = nodeEnv === 'production';
+
+  const auth: AuthConfig = {
+    jwksUrl: url(env, 'JWKS_URL', ['https:', 'http:']),
+    secret: read(env, 'JWT_SECRET') ?? read(env, 'BETTER_AUTH_SECRET'),
+    issuer: read(env, 'JWT_ISSUER'),
+    audience: read(env, 'JWT_AUDIENCE'),
+    clockToleranceSec: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 5, 0, 300),
+  };
+  if (production && !auth.jwksUrl && !auth.secret) {
+    throw new ConfigError(
+      'JWKS_URL or JWT_SECRET must be set when NODE_ENV=production (the development secret is refused there)',
+    );
+  }
+
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const origins = read(env, 'CORS_ORIGINS') ?? 'http://localhost:3000';
+
+  return {
+    env: nodeEnv as Config['env'],
+    port: int(env, 'PORT', 8000, 0, 65535),
+    host: read(env, 'HOST'),
+    logLevel: read(env, 'LOG_LEVEL') ?? (nodeEnv === 'test' ? 'silent' : 'info'),
+    databaseUrl,
+    dataDir: path.resolve(read(env, 'DATA_DIR') ?? './data'),
+    dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
+    dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
+    dbConnectTimeoutMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
+    migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
+    auth,
+    corsOrigins: origins.split(',').map((o) => o.trim()).filter(Boolean),
+    bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    // Checking every response against the contract catches drift; in production it is opt-in.
+    validateResponses: bool(env, 'VALIDATE_RESPONSES', !production),
+    shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+  };
+}

@@ -1,0 +1,27 @@
+// The one database interface the rest of the app sees. Two implementations: node-postgres
+// (a server such as Neon) and PGlite (embedded). Both run the same SQL and the same migrations.
+
+export interface QueryResult<R> {
+  rows: R[];
+  rowCount: number;
+}
+
+export interface Queryable {
+  /** One parameterized statement. */
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+}
+
+/** One connection held from start to end, for work that must not hop between connections. */
+export interface Session extends Queryable {
+  /** A script of several statements with no parameters (migrations). */
+  exec(script: string): Promise<void>;
+}
+
+export interface Database extends Queryable {
+  readonly kind: 'postgres' | 'pglite';
+  /** Runs fn in one transaction on one connection: committed if it resolves, rolled back if it throws. */
+  transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
+  /** Runs fn on one dedicated connection (for migrations, which need session-level locks). */
+  withSession<T>(fn: (session: Session) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

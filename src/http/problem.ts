@@ -1,0 +1,92 @@
+// RFC 9457 problem details: the one shape every error of this API takes.
+import type { Response } from 'express';
+import type { components } from '../../generated/openapi.js';
+
+export type ProblemBody = components['schemas']['Problem'];
+export type FieldError = components['schemas']['FieldError'];
+
+export interface ProblemInit {
+  status: number;
+  code: string;
+  title: string;
+  detail: string;
+  errors?: FieldError[];
+  headers?: Record<string, string>;
+}
+
+/** Thrown (or passed to next) anywhere; the error handler renders it. */
+export class HttpProblem extends Error {
+  readonly status: number;
+  readonly code: string;
+  readonly title: string;
+  readonly detail: string;
+  readonly errors: FieldError[] | undefined;
+  readonly headers: Record<string, string>;
+
+  constructor(init: ProblemInit) {
+    super(init.detail);
+    this.name = 'HttpProblem';
+    this.status = init.status;
+    this.code = init.code;
+    this.title = init.title;
+    this.detail = init.detail;
+    this.errors = init.errors;
+    this.headers = init.headers ?? {};
+  }
+}
+
+export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
+
+export function sendProblem(res: Response, problem: HttpProblem): void {
+  const body: ProblemBody = {
+    type: `/problems/${problem.code}`,
+    title: problem.title,
+    status: problem.status,
+    detail: problem.detail,
+    code: problem.code,
+  };
+  const requestId = res.locals.requestId as string | undefined;
+  if (requestId) body.instance = requestId;
+  if (problem.errors) body.errors = problem.errors;
+  res.status(problem.status).set(problem.headers).type(PROBLEM_CONTENT_TYPE).json(body);
+}
+
+export const problems = {
+  taskNotFound: (id: number) =>
+    new HttpProblem({
+      status: 404,
+      code: 'task_not_found',
+      title: 'Task not found',
+      detail: `No task with id ${id} exists for this user.`,
+    }),
+  userMismatch: () =>
+    new HttpProblem({
+      status: 403,
+      code: 'user_mismatch',
+      title: 'Forbidden',
+      detail: 'The user id in the path is not the authenticated user.',
+    }),
+  validation: (errors: FieldError[], code = 'validation_failed') =>
+    new HttpProblem({
+      status: 422,
+      code,
+      title: 'Validation failed',
+      detail: `The request is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}.`,
+      errors,
+    }),
+  unavailable: (code: 'database_unavailable' | 'auth_unavailable', detail: string, retryAfterSec = 5) =>
+    new HttpProblem({
+      status: 503,
+      code,
+      title: 'Service unavailable',
+      detail,
+      headers: { 'Retry-After': String(retryAfterSec) },
+    }),
+  internal: () =>
+    new HttpProblem({
+      status: 500,
+      code: 'internal_error',
+      title: 'Internal server error',
+      detail: 'Something went wrong on our side. Quote the instance id if you report it.',
+    }),
+};

@@ -1,0 +1,112 @@
+// The process: configuration, database, migrations, token verification, HTTP server, and a
+// graceful shutdown that lets accepted requests finish.
+import 'dotenv/config';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import closeWithGrace from 'close-with-grace';
+import { createApp } from './app.js';
+import { loadOrCreateDevSecret } from './auth/dev-secret.js';
+import { mintToken } from './auth/mint-token.js';
+import { createTokenVerifier, remoteJwks } from './auth/verify-token.js';
+import { ConfigError, loadConfig, type Config } from './config.js';
+import { describeDatabase, openDatabase } from './db/open.js';
+import { migrate } from './db/migrate.js';
+import { createLogger } from './logger.js';
+
+/** The HS256 secret in force: configured, or in development one generated into DATA_DIR. */
+function resolveSecret(config: Config): { secret: string | undefined; devSecretFile?: string } {
+  if (config.auth.secret || config.auth.jwksUrl) return { secret: config.auth.secret };
+  // loadConfig refuses production without configured auth, so this is development or test.
+  const dev = loadOrCreateDevSecret(config.dataDir);
+  return { secret: dev.secret, devSecretFile: dev.file };
+}
+
+async function main(): Promise<void> {
+  let config: Config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      console.error(`Configuration error: ${err.message}`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw err;
+  }
+  const logger = createLogger(config.logLevel);
+  const db = await openDatabase(config, logger);
+  if (config.migrateOnStart) {
+    const applied = await migrate(db);
+    if (applied.length) logger.info({ migrations: applied.map((m) => `${m.version}.${m.action}.${m.name}`) }, 'migrated');
+  }
+
+  const { secret, devSecretFile } = resolveSecret(config);
+  const verifier = createTokenVerifier({
+    jwks: config.auth.jwksUrl ? remoteJwks(config.auth.jwksUrl) : undefined,
+    secret,
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    clockToleranceSec: config.auth.clockToleranceSec,
+  });
+
+  const app = createApp({ db, verifier, logger, config });
+  const server = createServer(app);
+  // Deliberate server timeouts: slow clients cannot hold sockets open forever.
+  server.headersTimeout = 15_000;
+  server.requestTimeout = 30_000;
+  server.keepAliveTimeout = 5_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}) }, resolve);
+  });
+
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, database: describeDatabase(config), algorithms: verifier.algorithms }, 'listening');
+  if (config.env !== 'production') await printWelcome(config, port, secret, devSecretFile);
+
+  closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (m: unknown) => logger.error(m) } }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'shutting down after an unexpected error');
+    else logger.info({ signal }, 'shutting down');
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      // Idle keep-alive sockets would otherwise hold close() open until they time out.
+      server.closeIdleConnections();
+    });
+    await db.close();
+    logger.info('stopped');
+  });
+}
+
+async function printWelcome(config: Config, port: number, secret: string | undefined, devSecretFile?: string) {
+  const base = `http://localhost:${port}`;
+  const lines = [
+    '',
+    `Todo API is listening on ${base}`,
+    `  Database: ${describeDatabase(config)}`,
+    `  Contract: ${base}/openapi.json`,
+  ];
+  if (secret) {
+    const token = await mintToken({
+      secret,
+      userId: 'demo-user',
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+    });
+    lines.push(
+      devSecretFile ? `  Tokens:   HS256 with the development secret in ${devSecretFile}` : '  Tokens:   HS256 with JWT_SECRET',
+      '',
+      'Try it (a token for user "demo-user", valid for one hour):',
+      `  curl -H "Authorization: Bearer ${token}" ${base}/api/tasks`,
+      `  curl -H "Authorization: Bearer ${token}" -H "Content-Type: application/json" -d '{"title":"Buy milk"}' ${base}/api/tasks`,
+      '',
+      'Mint a token for any user: npm run token -- <userId>',
+    );
+  } else {
+    lines.push(`  Tokens:   from Better Auth, verified against ${config.auth.jwksUrl}`);
+  }
+  console.log(lines.join('\n') + '\n');
+}
+
+main().catch((err: unknown) => {
+  console.error('Failed to start:', err instanceof Error ? err.message : err);
+  process.exit(1);
+});

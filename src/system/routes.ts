@@ -1,0 +1,32 @@
+// Public endpoints: liveness, readiness and the contract. No token, no user data.
+import { Router } from 'express';
+import type { Database } from '../db/types.js';
+import type { Json } from '../http/contract.js';
+import { problems } from '../http/problem.js';
+
+export function systemRouter(db: Database, contractText: string): Router {
+  const router = Router();
+
+  router.get('/health', (_req, res) => {
+    const body: Json<'getHealth', 200> = { status: 'ok' };
+    res.json(body);
+  });
+
+  router.get('/ready', async (req, res) => {
+    try {
+      await db.query('SELECT 1');
+    } catch (err) {
+      req.log?.warn({ err: { message: (err as Error).message } }, 'readiness check failed');
+      throw problems.unavailable('database_unavailable', 'The database is not reachable right now.');
+    }
+    const body: Json<'getReadiness', 200> = { status: 'ready', checks: { database: 'ok' } };
+    res.json(body);
+  });
+
+  // Served verbatim: byte for byte the bundle that generated the types and drives the validator.
+  router.get('/openapi.json', (_req, res) => {
+    res.type('application/json').send(contractText);
+  });
+
+  return router;
+}

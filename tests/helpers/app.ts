@@ -1,0 +1,73 @@
+// Builds the real app (createApp) around a real database, with response validation on, so every
+// response a test receives has also been checked against the contract.
+import { randomUUID } from 'node:crypto';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import type { JWTVerifyGetKey } from 'jose';
+import { createApp } from '../../src/app.js';
+import { mintToken } from '../../src/auth/mint-token.js';
+import { createTokenVerifier } from '../../src/auth/verify-token.js';
+import type { Database } from '../../src/db/types.js';
+import { createTestDatabase, type TestDatabase } from './db.js';
+
+export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
+
+export interface TestAppOptions {
+  db?: Database;
+  jwks?: JWTVerifyGetKey;
+  secret?: string;
+  issuer?: string;
+  audience?: string;
+  bodyLimitBytes?: number;
+}
+
+export function logSink() {
+  const lines: string[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
+  return { lines, logger: pino({ level: 'debug' }, stream) };
+}
+
+export function buildApp(db: Database, opts: TestAppOptions = {}) {
+  const { lines, logger } = logSink();
+  const verifier = createTokenVerifier({
+    jwks: opts.jwks,
+    secret: opts.secret ?? TEST_SECRET,
+    issuer: opts.issuer,
+    audience: opts.audience,
+    clockToleranceSec: 5,
+  });
+  const app = createApp({
+    db,
+    verifier,
+    logger,
+    config: { corsOrigins: ['http://localhost:3000'], bodyLimitBytes: opts.bodyLimitBytes ?? 64 * 1024, validateResponses: true },
+  });
+  return { app, logLines: lines };
+}
+
+export interface TestContext {
+  app: ReturnType<typeof buildApp>['app'];
+  logLines: string[];
+  database: TestDatabase;
+  close(): Promise<void>;
+}
+
+export async function setupApp(opts: TestAppOptions = {}): Promise<TestContext> {
+  const database = await createTestDatabase();
+  const { app, logLines } = buildApp(database.db, opts);
+  return { app, logLines, database, close: () => database.drop() };
+}
+
+/** A fresh user id per call, so tests in one file never see each other's tasks. */
+export function newUser(): string {
+  return `user-${randomUUID()}`;
+}
+
+export async function bearer(userId: string, opts: { ttlSec?: number } = {}): Promise<string> {
+  return `Bearer ${await mintToken({ secret: TEST_SECRET, userId, ...opts })}`;
+}

@@ -1,0 +1,12 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['tests/**/*.test.ts'],
+    // Each file gets its own database (PGlite in memory, or a fresh PostgreSQL database).
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 90_000,
+    env: { NODE_ENV: 'test' },
+  },
+});
