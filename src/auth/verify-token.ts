@@ -57,10 +57,10 @@ export interface VerifierOptions {
   clockToleranceSec: number;
 }
 
-export function remoteJwks(url: string): JWTVerifyGetKey {
+export function remoteJwks(url: string, opts: { cooldownMs?: number } = {}): JWTVerifyGetKey {
   return createRemoteJWKSet(new URL(url), {
     // Refetch on an unknown kid (a rotation) at most every 30 s; otherwise keep keys 10 minutes.
-    cooldownDuration: 30_000,
+    cooldownDuration: opts.cooldownMs ?? 30_000,
     cacheMaxAge: 10 * 60_000,
     timeoutDuration: 5_000,
   });

@@ -32,6 +32,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   });
   // An idle client that loses its connection emits 'error' on the pool; unhandled, it kills the process.
   pool.on('error', (err) => opts.logger?.warn({ err: { message: err.message } }, 'idle database client error'));
+  let closing: Promise<void> | undefined;
   const query = async <R>(text: string, params?: readonly unknown[]) =>
     result<R>(await pool.query(text, params as unknown[]));
 
@@ -75,6 +76,6 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
         client.release(broken ?? true);
       }
     },
-    close: () => pool.end(),
+    close: () => (closing ??= pool.end()),
   };
 }

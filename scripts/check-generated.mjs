@@ -1,0 +1,27 @@
+// Fails when generated/ is not what `npm run generate` makes from openapi/ (someone edited the
+// contract without regenerating, or edited generated code by hand).
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { generate } from './generate.mjs';
+
+const committed = fileURLToPath(new URL('../generated/', import.meta.url));
+const fresh = mkdtempSync(path.join(tmpdir(), 'todo-generated-'));
+try {
+  await generate(fresh);
+  const stale = readdirSync(fresh).filter((f) => {
+    try {
+      return readFileSync(path.join(fresh, f), 'utf8') !== readFileSync(path.join(committed, f), 'utf8');
+    } catch {
+      return true;
+    }
+  });
+  if (stale.length) {
+    console.error(`generated/ is stale: ${stale.join(', ')}. Run \`npm run generate\` and commit the result.`);
+    process.exit(1);
+  }
+  console.log('generated/ matches the contract');
+} finally {
+  rmSync(fresh, { recursive: true, force: true });
+}

@@ -1,0 +1,162 @@
+// Listing: filters, sorts, and keyset pagination through the Link header, walked page by page.
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bearer, newUser, setupApp, type TestContext } from './helpers/app.js';
+
+interface Task {
+  id: number;
+  title: string;
+  completed: boolean;
+  created_at: string;
+  updated_at: string;
+}
+
+let ctx: TestContext;
+const user = newUser();
+let auth: string;
+let all: Task[] = [];
+
+beforeAll(async () => {
+  ctx = await setupApp();
+  auth = await bearer(user);
+  // Titles repeat (ties broken by id) and differ in case (ordered case-insensitively).
+  const titles = ['pear', 'Apple', 'apple', 'fig', 'Banana', 'cherry', 'pear', 'date', 'Elder', 'grape', 'kiwi', 'lime', 'mango'];
+  for (const [i, title] of titles.entries()) {
+    const res = await request(ctx.app)
+      .post('/api/tasks')
+      .set('Authorization', auth)
+      .send({ title, completed: i % 3 === 0 });
+    expect(res.status).toBe(201);
+  }
+  // Touch a few so updated_at order differs from created_at order.
+  const { body } = await request(ctx.app).get('/api/tasks?limit=500').set('Authorization', auth);
+  for (const t of (body as Task[]).filter((_, i) => i % 4 === 1)) {
+    await request(ctx.app).patch(`/api/tasks/${t.id}`).set('Authorization', auth).send({ title: `${t.title} (edited)` });
+  }
+  all = (await request(ctx.app).get('/api/tasks?limit=500').set('Authorization', auth)).body;
+  expect(all).toHaveLength(titles.length);
+});
+afterAll(() => ctx.close());
+
+function nextLink(res: request.Response): string | undefined {
+  const link = res.headers.link as string | undefined;
+  if (!link) return undefined;
+  const m = /^<([^>]+)>; rel="next"$/.exec(link);
+  expect(m, `Link header "${link}" is not <url>; rel="next"`).not.toBeNull();
+  return m![1];
+}
+
+async function walk(firstUrl: string): Promise<{ tasks: Task[]; pages: number }> {
+  const tasks: Task[] = [];
+  let url: string | undefined = firstUrl;
+  let pages = 0;
+  while (url) {
+    const res = await request(ctx.app).get(url).set('Authorization', auth);
+    expect(res.status).toBe(200);
+    tasks.push(...res.body);
+    url = nextLink(res);
+    pages += 1;
+    expect(pages).toBeLessThan(100);
+  }
+  return { tasks, pages };
+}
+
+function expected(sort: 'created_at' | 'updated_at' | 'title', order: 'asc' | 'desc', status: string): Task[] {
+  const key = (t: Task) => (sort === 'title' ? t.title.toLowerCase() : t[sort]);
+  const filtered = all.filter((t) => status === 'all' || t.completed === (status === 'completed'));
+  const sorted = [...filtered].sort((a, b) => {
+    const ka = key(a);
+    const kb = key(b);
+    // Code-point order, as the API promises (not locale order).
+    return ka < kb ? -1 : ka > kb ? 1 : a.id - b.id;
+  });
+  return order === 'asc' ? sorted : sorted.reverse();
+}
+
+describe('GET /api/tasks', () => {
+  it('defaults to newest first, 100 per page, no Link when everything fits', async () => {
+    const res = await request(ctx.app).get('/api/tasks').set('Authorization', auth);
+    expect(res.status).toBe(200);
+    expect(res.headers.link).toBeUndefined();
+    expect(res.body.map((t: Task) => t.id)).toEqual(expected('created_at', 'desc', 'all').map((t) => t.id));
+  });
+
+  it('takes limit as a number and announces the next page', async () => {
+    const res = await request(ctx.app).get('/api/tasks?limit=2').set('Authorization', auth);
+    expect(res.body).toHaveLength(2);
+    const next = nextLink(res)!;
+    expect(next).toMatch(/^\/api\/tasks\?/);
+    const params = new URL(next, 'http://x').searchParams;
+    expect(params.get('limit')).toBe('2');
+    expect(params.get('sort')).toBe('created_at');
+    expect(params.get('cursor')).toMatch(/^[A-Za-z0-9_-]+$/);
+  });
+
+  for (const sort of ['created_at', 'updated_at', 'title'] as const) {
+    for (const order of ['asc', 'desc'] as const) {
+      for (const status of ['all', 'pending', 'completed']) {
+        it(`walks every page sorted by ${sort} ${order}, status=${status}, skipping and repeating nothing`, async () => {
+          const { tasks, pages } = await walk(`/api/tasks?sort=${sort}&order=${order}&status=${status}&limit=3`);
+          const want = expected(sort, order, status);
+          expect(tasks.map((t) => t.id)).toEqual(want.map((t) => t.id));
+          expect(pages).toBe(Math.max(1, Math.ceil(want.length / 3)));
+        });
+      }
+    }
+  }
+
+  it('follows the Link header on the user-scoped path too', async () => {
+    const { tasks } = await walk(`/api/${user}/tasks?limit=4`);
+    expect(tasks.map((t) => t.id)).toEqual(expected('created_at', 'desc', 'all').map((t) => t.id));
+  });
+
+  it('only lists the caller’s own tasks', async () => {
+    const other = newUser();
+    const otherAuth = await bearer(other);
+    await request(ctx.app).post('/api/tasks').set('Authorization', otherAuth).send({ title: 'not yours' });
+    const mine = await request(ctx.app).get('/api/tasks?limit=500').set('Authorization', auth);
+    expect(mine.body.map((t: Task) => t.title)).not.toContain('not yours');
+    const theirs = await request(ctx.app).get('/api/tasks').set('Authorization', otherAuth);
+    expect(theirs.body.map((t: Task) => t.title)).toEqual(['not yours']);
+  });
+
+  it.each([
+    ['limit=0', '/query/limit'],
+    ['limit=501', '/query/limit'],
+    ['limit=abc', '/query/limit'],
+    ['limit=1.5', '/query/limit'],
+    ['status=done', '/query/status'],
+    ['sort=priority', '/query/sort'],
+    ['order=up', '/query/order'],
+    ['cursor=not%20base64!', '/query/cursor'],
+    ['stauts=pending', '/query/stauts'],
+  ])('refuses %s with 422 naming %s', async (query, path) => {
+    const res = await request(ctx.app).get(`/api/tasks?${query}`).set('Authorization', auth);
+    expect(res.status).toBe(422);
+    expect(res.body.code).toBe('validation_failed');
+    expect(res.body.errors.map((e: { path: string }) => e.path)).toContain(path);
+  });
+
+  it('refuses a cursor used with another order, and a forged one, with invalid_cursor', async () => {
+    const first = await request(ctx.app).get('/api/tasks?limit=2&sort=title&order=asc').set('Authorization', auth);
+    const cursor = new URL(nextLink(first)!, 'http://x').searchParams.get('cursor')!;
+
+    const otherOrder = await request(ctx.app).get(`/api/tasks?limit=2&sort=title&order=desc&cursor=${cursor}`).set('Authorization', auth);
+    expect(otherOrder.status).toBe(422);
+    expect(otherOrder.body).toMatchObject({ code: 'invalid_cursor', errors: [{ path: '/query/cursor' }] });
+
+    const forged = [
+      Buffer.from('{"v":1,"st":"all","s":"created_at","o":"desc","k":"2026-02-30T00:00:00.000000Z","id":1}').toString('base64url'),
+      Buffer.from('{"v":1,"st":"all","s":"title","o":"desc","k":"a\\u0000","id":1}').toString('base64url'),
+      Buffer.from('{"v":1,"st":"all","s":"created_at","o":"desc","k":"x","id":-1}').toString('base64url'),
+      Buffer.from('[]').toString('base64url'),
+      'AAAA',
+    ];
+    for (const c of forged) {
+      const sort = c.length > 60 && Buffer.from(c, 'base64url').toString().includes('"title"') ? 'title' : 'created_at';
+      const res = await request(ctx.app).get(`/api/tasks?sort=${sort}&cursor=${c}`).set('Authorization', auth);
+      expect(res.status, `cursor ${c}`).toBe(422);
+      expect(res.body.code).toBe('invalid_cursor');
+    }
+  });
+});

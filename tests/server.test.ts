@@ -1,0 +1,113 @@
+// The real process, as `npm start` runs it with no configuration: it starts, prints a curl that
+// works, keeps data across a restart, stops cleanly on SIGTERM, and refuses bad configuration.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
+
+const root = path.resolve(import.meta.dirname, '..');
+const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+const dataDir = mkdtempSync(path.join(tmpdir(), 'todo-server-'));
+let database: TestDatabase | undefined;
+
+afterAll(async () => {
+  rmSync(dataDir, { recursive: true, force: true });
+  await database?.drop();
+});
+
+interface Started {
+  child: ChildProcess;
+  base: string;
+  token: string;
+  output: () => string;
+}
+
+function start(env: Record<string, string>): Promise<Started> {
+  const child = spawn(tsx, ['src/server.ts'], {
+    cwd: root,
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', LOG_LEVEL: 'warn', PORT: '0', DATA_DIR: dataDir, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
+    child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
+    child.stdout!.on('data', () => {
+      const listening = /listening on (http:\/\/localhost:\d+)/.exec(out);
+      const curl = /curl -H "Authorization: Bearer ([^"]+)" (\S+)\/api\/tasks\n/.exec(out);
+      if (listening && curl) {
+        clearTimeout(timer);
+        resolve({ child, base: listening[1]!, token: curl[1]!, output: () => out });
+      }
+    });
+  });
+}
+
+function stop(child: ChildProcess): Promise<number | null> {
+  return new Promise((resolve) => {
+    child.removeAllListeners('exit');
+    child.on('exit', (code) => resolve(code));
+    child.kill('SIGTERM');
+  });
+}
+
+describe(`the server process (${dbKind})`, () => {
+  it('starts with no configuration, its printed curl works, data survives a restart, SIGTERM exits 0', async () => {
+    const env: Record<string, string> = {};
+    if (dbKind === 'postgres') {
+      database = await createTestDatabase();
+      await database.db.close();
+      env.DATABASE_URL = database.url!;
+    }
+    const first = await start(env);
+    const auth = { Authorization: `Bearer ${first.token}` };
+    expect(await (await fetch(`${first.base}/api/tasks`, { headers: auth })).json()).toEqual([]);
+    const created = await fetch(`${first.base}/api/tasks`, {
+      method: 'POST',
+      headers: { ...auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ title: 'Survive a restart' }),
+    });
+    expect(created.status).toBe(201);
+    const task = await created.json();
+    expect(await stop(first.child)).toBe(0);
+
+    const second = await start(env);
+    try {
+      // The development secret is kept in DATA_DIR, so the first token still works.
+      const listed = await fetch(`${second.base}/api/tasks`, { headers: auth });
+      expect(await listed.json()).toEqual([task]);
+      expect((await fetch(`${second.base}/ready`)).status).toBe(200);
+    } finally {
+      expect(await stop(second.child)).toBe(0);
+    }
+  });
+
+  it('refuses a bad variable at start, naming it', async () => {
+    const child = spawn(tsx, ['src/server.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', PORT: 'eighty', DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    const code = await new Promise((resolve) => child.on('exit', resolve));
+    expect(code).toBe(78);
+    expect(err).toMatch(/PORT must be/);
+  });
+
+  it('refuses to start in production without configured token verification', async () => {
+    const child = spawn(tsx, ['src/server.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', DATA_DIR: dataDir },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let err = '';
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(78);
+    expect(err).toMatch(/JWKS_URL or JWT_SECRET/);
+  });
+});
