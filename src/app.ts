@@ -47,6 +47,12 @@ export function createApp({ db, verifier, logger, config }: AppDeps): Express {
     }),
   );
 
+  // HEAD is GET without a body (RFC 9110). The contract lists GET only, so HEAD requests are
+  // validated and routed as GET; Node already knows not to send a body for them.
+  app.use((req, _res, next) => {
+    if (req.method === 'HEAD') req.method = 'GET';
+    next();
+  });
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
   app.use('/api', authenticate(verifier));
   app.use(express.json({ limit: config.bodyLimitBytes, strict: true }));

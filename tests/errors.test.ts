@@ -110,6 +110,16 @@ describe('client errors', () => {
     expectProblem(latin1, 415, 'unsupported_media_type');
   });
 
+  it('422 naming the body when a JSON request has no body', async () => {
+    const res = await request(ctx.app)
+      .post('/api/tasks')
+      .set('Authorization', await bearer(newUser()))
+      .set('Content-Type', 'application/json');
+    expectProblem(res, 422, 'validation_failed');
+    // With no body at all the validator finds no body; with Content-Length: 0, an empty object.
+    expect(res.body.errors[0].path).toMatch(/^\/body/);
+  });
+
   it('422 for path ids that are not positive safe integers', async () => {
     const auth = await bearer(newUser());
     for (const id of ['abc', '0', '-1', '1.5', '99999999999999999999', '9007199254740992', '%F0%9F%98%80']) {
@@ -197,6 +207,16 @@ describe('public endpoints', () => {
     expect(kept.headers['x-request-id']).toBe('trace-abc-123');
     const replaced = await request(ctx.app).get('/health').set('X-Request-Id', 'bad id\twith spaces');
     expect(replaced.headers['x-request-id']).toMatch(/^[0-9a-f-]{36}$/);
+  });
+
+  it('answers HEAD wherever GET is, without a body', async () => {
+    const health = await request(ctx.app).head('/health');
+    expect(health.status).toBe(200);
+    expect(health.text).toBeUndefined();
+    const list = await request(ctx.app).head('/api/tasks').set('Authorization', await bearer(newUser()));
+    expect(list.status).toBe(200);
+    expect(list.headers['content-type']).toMatch(/^application\/json/);
+    expect((await request(ctx.app).head('/api/tasks')).status).toBe(401);
   });
 
   it('sends no X-Powered-By', async () => {

@@ -28,10 +28,12 @@ function isBodyParserError(err: unknown): err is BodyParserError {
 }
 
 function fieldErrors(err: ValidatorError): FieldError[] {
-  return err.errors.map((e) => ({
-    path: pointer(e.path),
-    message: e.message,
-  }));
+  return err.errors.map((e) =>
+    // An empty JSON body: the validator says the request lacks a "body" property.
+    /required property 'body'/.test(e.message)
+      ? { path: '/body', message: 'a JSON body is required' }
+      : { path: pointer(e.path), message: e.message },
+  );
 }
 
 // The validator names locations "/body/title", "/params/taskId", "/headers/content-type";
