@@ -80,11 +80,14 @@ export function loadConfig(env: Env = process.env): Config {
   }
   const production = nodeEnv === 'production';
 
+  // BETTER_AUTH_URL alone is enough for a Better Auth frontend: its jwt plugin publishes keys at
+  // /api/auth/jwks and sets both iss and aud to that URL. Explicit variables take precedence.
+  const betterAuthUrl = url(env, 'BETTER_AUTH_URL', ['https:', 'http:'])?.replace(/\/+$/, '');
   const auth: AuthConfig = {
-    jwksUrl: url(env, 'JWKS_URL', ['https:', 'http:']),
+    jwksUrl: url(env, 'JWKS_URL', ['https:', 'http:']) ?? (betterAuthUrl && `${betterAuthUrl}/api/auth/jwks`),
     secret: read(env, 'JWT_SECRET') ?? read(env, 'BETTER_AUTH_SECRET'),
-    issuer: read(env, 'JWT_ISSUER'),
-    audience: read(env, 'JWT_AUDIENCE'),
+    issuer: read(env, 'JWT_ISSUER') ?? betterAuthUrl,
+    audience: read(env, 'JWT_AUDIENCE') ?? betterAuthUrl,
     clockToleranceSec: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 5, 0, 300),
   };
   if (production && !auth.jwksUrl && !auth.secret) {

@@ -15,6 +15,17 @@ describe('loadConfig', () => {
     expect(loadConfig({ JWT_SECRET: 'j', BETTER_AUTH_SECRET: 'b' }).auth.secret).toBe('j');
   });
 
+  it('derives JWKS URL, issuer and audience from BETTER_AUTH_URL, explicit values winning', () => {
+    expect(loadConfig({ BETTER_AUTH_URL: 'https://app.example.com/' }).auth).toMatchObject({
+      jwksUrl: 'https://app.example.com/api/auth/jwks',
+      issuer: 'https://app.example.com',
+      audience: 'https://app.example.com',
+    });
+    expect(
+      loadConfig({ BETTER_AUTH_URL: 'https://app.example.com', JWKS_URL: 'https://keys.example.com/jwks', JWT_AUDIENCE: 'api' }).auth,
+    ).toMatchObject({ jwksUrl: 'https://keys.example.com/jwks', issuer: 'https://app.example.com', audience: 'api' });
+  });
+
   it.each([
     [{ PORT: 'eighty' }, /PORT/],
     [{ PORT: '70000' }, /PORT/],
