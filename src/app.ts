@@ -23,9 +23,11 @@ export interface AppDeps {
   verifier: TokenVerifier;
   logger: Logger;
   config: AppConfig;
+  /** The built HTML reference served at /docs (`npm run docs`); absent: /docs answers 404. */
+  docsFile?: string | undefined;
 }
 
-export function createApp({ db, verifier, logger, config }: AppDeps): Express {
+export function createApp({ db, verifier, logger, config, docsFile }: AppDeps): Express {
   const contract = loadContract();
   const app = express();
   app.disable('x-powered-by');
@@ -58,7 +60,7 @@ export function createApp({ db, verifier, logger, config }: AppDeps): Express {
   app.use(express.json({ limit: config.bodyLimitBytes, strict: true }));
   app.use(createValidator(contract.document, config.validateResponses));
 
-  app.use(systemRouter(db, contract.text));
+  app.use(systemRouter(db, contract, docsFile));
   const tasks = tasksRouter(db);
   app.use('/api/tasks', tasks);
   app.use(

@@ -3,6 +3,7 @@
 import 'dotenv/config';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
 import closeWithGrace from 'close-with-grace';
 import { createApp } from './app.js';
 import { loadOrCreateDevSecret } from './auth/dev-secret.js';
@@ -48,7 +49,8 @@ async function main(): Promise<void> {
     clockToleranceSec: config.auth.clockToleranceSec,
   });
 
-  const app = createApp({ db, verifier, logger, config });
+  const docsFile = fileURLToPath(new URL('../dist/docs/index.html', import.meta.url));
+  const app = createApp({ db, verifier, logger, config, docsFile });
   const server = createServer(app);
   // Deliberate server timeouts: slow clients cannot hold sockets open forever.
   server.headersTimeout = 15_000;
@@ -82,7 +84,7 @@ async function printWelcome(config: Config, port: number, secret: string | undef
     '',
     `Todo API is listening on ${base}`,
     `  Database: ${describeDatabase(config)}`,
-    `  Contract: ${base}/openapi.json`,
+    `  Docs:     ${base}/docs (contract: ${base}/openapi.json)`,
   ];
   if (secret) {
     const token = await mintToken({

@@ -182,6 +182,14 @@ describe('public endpoints', () => {
     expect(res.status).toBe(200);
     expect(res.headers['content-type']).toMatch(/^application\/json/);
     expect(res.text).toBe(readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8'));
+    const yaml = await request(ctx.app).get('/openapi.yaml');
+    expect(yaml.status).toBe(200);
+    expect(yaml.headers['content-type']).toMatch(/^application\/yaml/);
+    expect(yaml.text).toBe(readFileSync(new URL('../generated/openapi.yaml', import.meta.url), 'utf8'));
+  });
+
+  it('/docs is a 404 problem when the reference has not been built', async () => {
+    expectProblem(await request(ctx.app).get('/docs'), 404, 'not_found');
   });
 
   it('answers CORS preflights for the frontend origin and exposes Link and Location', async () => {

@@ -4,11 +4,19 @@ import { readFileSync } from 'node:fs';
 import type { operations } from '../../generated/openapi.js';
 
 export const bundledSpecPath = new URL('../../generated/openapi.json', import.meta.url);
+const bundledYamlPath = new URL('../../generated/openapi.yaml', import.meta.url);
 
-/** The bundled document as text (served verbatim) and parsed (for the validator). */
-export function loadContract(): { text: string; document: Record<string, unknown> } {
-  const text = readFileSync(bundledSpecPath, 'utf8');
-  return { text, document: JSON.parse(text) as Record<string, unknown> };
+export interface Contract {
+  /** The bundle as JSON and YAML text, served verbatim. */
+  json: string;
+  yaml: string;
+  /** The parsed bundle, for the validator. */
+  document: Record<string, unknown>;
+}
+
+export function loadContract(): Contract {
+  const json = readFileSync(bundledSpecPath, 'utf8');
+  return { json, yaml: readFileSync(bundledYamlPath, 'utf8'), document: JSON.parse(json) as Record<string, unknown> };
 }
 
 export type OperationId = keyof operations;

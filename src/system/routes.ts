@@ -1,10 +1,21 @@
 // Public endpoints: liveness, readiness and the contract. No token, no user data.
+import { readFileSync } from 'node:fs';
 import { Router } from 'express';
 import type { Database } from '../db/types.js';
-import type { Json } from '../http/contract.js';
-import { problems } from '../http/problem.js';
+import type { Contract, Json } from '../http/contract.js';
+import { HttpProblem, problems } from '../http/problem.js';
 
-export function systemRouter(db: Database, contractText: string): Router {
+function readIfPresent(file: string | undefined): string | undefined {
+  if (!file) return undefined;
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return undefined;
+  }
+}
+
+export function systemRouter(db: Database, contract: Contract, docsFile: string | undefined): Router {
+  const docs = readIfPresent(docsFile);
   const router = Router();
 
   router.get('/health', (_req, res) => {
@@ -25,7 +36,22 @@ export function systemRouter(db: Database, contractText: string): Router {
 
   // Served verbatim: byte for byte the bundle that generated the types and drives the validator.
   router.get('/openapi.json', (_req, res) => {
-    res.type('application/json').send(contractText);
+    res.type('application/json').send(contract.json);
+  });
+  router.get('/openapi.yaml', (_req, res) => {
+    res.type('application/yaml').send(contract.yaml);
+  });
+
+  router.get('/docs', (_req, res) => {
+    if (docs === undefined) {
+      throw new HttpProblem({
+        status: 404,
+        code: 'not_found',
+        title: 'Not found',
+        detail: 'The API reference has not been built on this server; run `npm run docs`.',
+      });
+    }
+    res.type('text/html').send(docs);
   });
 
   return router;

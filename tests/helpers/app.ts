@@ -19,6 +19,7 @@ export interface TestAppOptions {
   issuer?: string;
   audience?: string;
   bodyLimitBytes?: number;
+  docsFile?: string;
 }
 
 export function logSink() {
@@ -46,6 +47,7 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     verifier,
     logger,
     config: { corsOrigins: ['http://localhost:3000'], bodyLimitBytes: opts.bodyLimitBytes ?? 64 * 1024, validateResponses: true },
+    docsFile: opts.docsFile,
   });
   return { app, logLines: lines };
 }
