@@ -423,7 +423,7 @@ export interface components {
              * @description Whether the task starts out done. Defaults to `false`.
              * @default false
              */
-            completed: boolean;
+            completed?: boolean;
         };
         /**
          * @description The new title and description of a task. An absent `description` means `null` (the task ends up

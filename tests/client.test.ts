@@ -1,0 +1,155 @@
+// The SDK against the real server on an ephemeral port: every operation, pagination through the
+// Link header, and each error kind as a TodoApiError.
+import { readFileSync } from 'node:fs';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTodoClient, nextCursorFromLink, TodoApiError, type Task } from '../src/client/index.js';
+import { createPostgresDatabase } from '../src/db/postgres.js';
+import { mintToken } from '../src/auth/mint-token.js';
+import { buildApp, newUser, TEST_SECRET } from './helpers/app.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+
+let database: TestDatabase;
+const servers: Server[] = [];
+
+async function listen(app: Parameters<typeof createServer>[1]): Promise<string> {
+  const server = createServer(app);
+  servers.push(server);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+let baseUrl: string;
+beforeAll(async () => {
+  database = await createTestDatabase();
+  baseUrl = await listen(buildApp(database.db, { bodyLimitBytes: 8192 }).app);
+});
+afterAll(async () => {
+  for (const s of servers) await new Promise((resolve) => s.close(resolve));
+  await database.drop();
+});
+
+function clientFor(userId: string) {
+  // Async, like Better Auth's authClient.token().
+  return createTodoClient({ baseUrl, getToken: async () => mintToken({ secret: TEST_SECRET, userId }) });
+}
+
+async function caught(p: Promise<unknown>): Promise<TodoApiError> {
+  const err = await p.then(
+    () => undefined,
+    (e: unknown) => e,
+  );
+  expect(err).toBeInstanceOf(TodoApiError);
+  return err as TodoApiError;
+}
+
+describe('createTodoClient', () => {
+  it('runs every operation', async () => {
+    const client = clientFor(newUser());
+    expect((await client.listTasks()).tasks).toEqual([]);
+
+    const task = await client.createTask({ title: 'From the SDK', description: 'typed' });
+    expect(task).toMatchObject({ title: 'From the SDK', description: 'typed', completed: false });
+    expect(await client.getTask(task.id)).toEqual(task);
+
+    const replaced = await client.replaceTask(task.id, { title: 'Replaced' });
+    expect(replaced).toMatchObject({ title: 'Replaced', description: null });
+
+    const updated = await client.updateTask(task.id, { description: 'again' });
+    expect(updated).toMatchObject({ title: 'Replaced', description: 'again' });
+
+    expect((await client.setTaskCompletion(task.id)).completed).toBe(true);
+    expect((await client.setTaskCompletion(task.id)).completed).toBe(false);
+    expect((await client.setTaskCompletion(task.id, true)).completed).toBe(true);
+    expect((await client.setTaskCompletion(task.id, true)).completed).toBe(true);
+
+    expect((await client.listTasks({ status: 'completed' })).tasks.map((t) => t.id)).toEqual([task.id]);
+    await client.deleteTask(task.id);
+    expect((await caught(client.getTask(task.id))).code).toBe('task_not_found');
+  });
+
+  it('pages through the Link header', async () => {
+    const client = clientFor(newUser());
+    const created: Task[] = [];
+    for (let i = 0; i < 7; i++) created.push(await client.createTask({ title: `task ${i}` }));
+
+    const first = await client.listTasks({ limit: 3, sort: 'created_at', order: 'asc' });
+    expect(first.tasks.map((t) => t.id)).toEqual(created.slice(0, 3).map((t) => t.id));
+    expect(first.nextCursor).toEqual(expect.any(String));
+    const second = await client.listTasks({ limit: 3, sort: 'created_at', order: 'asc', cursor: first.nextCursor });
+    expect(second.tasks.map((t) => t.id)).toEqual(created.slice(3, 6).map((t) => t.id));
+
+    const all: Task[] = [];
+    for await (const t of client.listAllTasks({ limit: 2, sort: 'created_at', order: 'asc' })) all.push(t);
+    expect(all.map((t) => t.id)).toEqual(created.map((t) => t.id));
+  });
+
+  it('reaches the user-scoped paths through raw', async () => {
+    const user = newUser();
+    const client = clientFor(user);
+    const { data } = await client.raw.GET('/api/{userId}/tasks', { params: { path: { userId: user } } });
+    expect(data).toEqual([]);
+  });
+
+  describe('turns problems into TodoApiError', () => {
+    it('401 without a token', async () => {
+      const anonymous = createTodoClient({ baseUrl, getToken: () => null });
+      const err = await caught(anonymous.listTasks());
+      expect(err).toMatchObject({ status: 401, code: 'token_missing', title: 'Unauthorized' });
+      expect(err.detail).toMatch(/Bearer/);
+      expect(err.requestId).toEqual(expect.any(String));
+    });
+
+    it('401 token_expired for an expired token', async () => {
+      const expired = createTodoClient({ baseUrl, getToken: () => mintToken({ secret: TEST_SECRET, userId: 'u', ttlSec: -60 }) });
+      expect((await caught(expired.listTasks())).code).toBe('token_expired');
+    });
+
+    it('403 for another user’s path', async () => {
+      const client = clientFor(newUser());
+      const { error, response } = await client.raw.GET('/api/{userId}/tasks', { params: { path: { userId: 'someone-else' } } });
+      expect(response.status).toBe(403);
+      expect(error?.code).toBe('user_mismatch');
+    });
+
+    it('404 for a missing task', async () => {
+      const err = await caught(clientFor(newUser()).updateTask(123456789, { title: 'x' }));
+      expect(err).toMatchObject({ status: 404, code: 'task_not_found' });
+    });
+
+    it('413 for a body over the limit', async () => {
+      const err = await caught(clientFor(newUser()).createTask({ title: 'big', description: 'x'.repeat(2000).repeat(5) }));
+      expect(err).toMatchObject({ status: 413, code: 'payload_too_large' });
+    });
+
+    it('422 with field errors', async () => {
+      const err = await caught(clientFor(newUser()).createTask({ title: '   ' }));
+      expect(err).toMatchObject({ status: 422, code: 'validation_failed' });
+      expect(err.errors).toEqual([{ path: '/body/title', message: expect.any(String) }]);
+    });
+
+    it('503 with retryAfterSeconds when the database is down', async () => {
+      const down = createPostgresDatabase({ connectionString: 'postgres://x@127.0.0.1:1/x', poolMax: 1, statementTimeoutMs: 500, connectTimeoutMs: 500 });
+      const url = await listen(buildApp(down).app);
+      const client = createTodoClient({ baseUrl: url, getToken: () => mintToken({ secret: TEST_SECRET, userId: 'u' }) });
+      const err = await caught(client.listTasks());
+      expect(err).toMatchObject({ status: 503, code: 'database_unavailable' });
+      expect(err.retryAfterSeconds).toBeGreaterThan(0);
+      await down.close();
+    });
+  });
+
+  it('parses next links', () => {
+    expect(nextCursorFromLink('</api/tasks?limit=2&cursor=abc_-1>; rel="next"')).toBe('abc_-1');
+    expect(nextCursorFromLink(null)).toBeUndefined();
+    expect(nextCursorFromLink('</api/tasks?limit=2>; rel="prev"')).toBeUndefined();
+  });
+
+  it('is browser-safe: imports nothing but openapi-fetch and generated types', () => {
+    const source = readFileSync(new URL('../src/client/index.ts', import.meta.url), 'utf8');
+    const imports = [...source.matchAll(/^(?:import|export)[^'"]*from '([^']+)'/gm)].map((m) => m[1]);
+    expect(new Set(imports)).toEqual(new Set(['openapi-fetch', '../../generated/openapi.js']));
+    expect(source).not.toMatch(/\bprocess\.|\bBuffer\b|require\(/);
+  });
+});

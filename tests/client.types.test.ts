@@ -1,0 +1,36 @@
+// Type-level tests for the SDK: `npm run typecheck` fails if a wrong call compiles (every
+// expect-error directive below must meet an error) or a result's type drifts from the contract.
+import { describe, expectTypeOf, it } from 'vitest';
+import { createTodoClient, type Task, type TodoApiError } from '../src/client/index.js';
+
+const client = createTodoClient({ baseUrl: 'http://localhost:8000', getToken: () => 'token' });
+
+// Never called: these lines exist to be compiled.
+export function wrongCallsDoNotCompile() {
+  // @ts-expect-error title must be a string
+  void client.createTask({ title: 42 });
+  // @ts-expect-error a misspelled field
+  void client.createTask({ titel: 'Buy milk' });
+  // @ts-expect-error title is required to create
+  void client.createTask({ description: 'no title' });
+  // @ts-expect-error completed is a boolean
+  void client.updateTask(1, { completed: 'yes' });
+  // @ts-expect-error status is all | pending | completed
+  void client.listTasks({ status: 'done' });
+  // @ts-expect-error task ids are numbers
+  void client.getTask('42');
+  // @ts-expect-error no such path in the contract
+  void client.raw.GET('/api/task');
+  // @ts-expect-error the owner is never part of a task
+  void client.getTask(1).then((t) => t.user_id);
+}
+
+describe('SDK types', () => {
+  it('results are the contract’s Task', () => {
+    expectTypeOf(client.getTask).returns.resolves.toEqualTypeOf<Task>();
+    expectTypeOf(client.createTask).parameter(0).toHaveProperty('title').toEqualTypeOf<string>();
+    expectTypeOf<Task['description']>().toEqualTypeOf<string | null>();
+    expectTypeOf<Task['id']>().toEqualTypeOf<number>();
+    expectTypeOf<TodoApiError['errors']>().items.toHaveProperty('path').toEqualTypeOf<string>();
+  });
+});
