@@ -1356,7 +1356,6 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
-            500: components["responses"]["InternalError"];
         };
     };
     getReadiness: {
@@ -1377,7 +1376,6 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
-            500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1399,7 +1397,6 @@ export interface operations {
                     "application/json": components["schemas"]["OpenApiDocument"];
                 };
             };
-            500: components["responses"]["InternalError"];
         };
     };
     getOpenApiDocumentYaml: {
@@ -1425,7 +1422,6 @@ export interface operations {
                     "application/yaml": string;
                 };
             };
-            500: components["responses"]["InternalError"];
         };
     };
     getApiReference: {
@@ -1466,7 +1462,6 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
-            500: components["responses"]["InternalError"];
         };
     };
 }

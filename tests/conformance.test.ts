@@ -1,0 +1,311 @@
+// Contract conformance, driven by the bundled spec alone: for every operation × every documented
+// status, a request that must produce it, checked with ajv (independent of the server's validator)
+// for status, media type, required headers and body. Then a negative pass derived from the schemas:
+// every constraint violated must give a documented 4xx problem, never a 5xx. Ends with a coverage
+// table and fails on any documented status never produced or any response the contract does not list.
+import { readFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { Ajv, type ValidateFunction } from 'ajv';
+import addFormats from 'ajv-formats';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createPostgresDatabase } from '../src/db/postgres.js';
+import type { Database } from '../src/db/types.js';
+// @ts-expect-error -- a plain .mjs build script without type declarations
+import { buildDocs } from '../scripts/build-docs.mjs';
+import { bearer, buildApp, newUser } from './helpers/app.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+const spec: Json = JSON.parse(readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8'));
+const METHODS = ['get', 'put', 'post', 'delete', 'patch'] as const;
+
+function deref(obj: Json): Json {
+  let o = obj;
+  while (o && typeof o.$ref === 'string') {
+    o = o.$ref
+      .slice(2)
+      .split('/')
+      .map((p: string) => p.replace(/~1/g, '/').replace(/~0/g, '~'))
+      .reduce((acc: Json, key: string) => acc[key], spec);
+  }
+  return o;
+}
+
+interface Operation {
+  id: string;
+  method: (typeof METHODS)[number];
+  path: string;
+  op: Json;
+  statuses: string[];
+  userScoped: boolean;
+  hasBody: boolean;
+  bodySchemaPointer: string | undefined;
+}
+
+const operations: Operation[] = Object.entries(spec.paths as Json).flatMap(([p, item]) =>
+  METHODS.filter((m) => item[m]).map((method) => {
+    const op = item[method];
+    return {
+      id: op.operationId,
+      method,
+      path: p,
+      op,
+      statuses: Object.keys(op.responses),
+      userScoped: p.includes('{userId}'),
+      hasBody: Boolean(op.requestBody),
+      bodySchemaPointer: op.requestBody
+        ? `#/paths/${p.replace(/~/g, '~0').replace(/\//g, '~1')}/${method}/requestBody/content/application~1json/schema`
+        : undefined,
+    };
+  }),
+);
+
+// An ajv of our own over the whole document (OpenAPI 3.0 schemas: `nullable`, `example` allowed).
+const ajv = new Ajv({ strict: false, allErrors: true });
+addFormats.default(ajv, { mode: 'full' });
+ajv.addSchema(spec, 'spec');
+const compiled = new Map<string, ValidateFunction>();
+function validatorFor(pointer: string): ValidateFunction {
+  if (!compiled.has(pointer)) compiled.set(pointer, ajv.compile({ $ref: `spec${pointer}` }));
+  return compiled.get(pointer)!;
+}
+
+const coverage = new Map<string, Set<string>>(operations.map((o) => [o.id, new Set()]));
+const undocumented: string[] = [];
+
+/** Checks one response against the operation's documented responses; records coverage. */
+function conform(o: Operation, res: request.Response): void {
+  const status = String(res.status);
+  const documented = o.op.responses[status];
+  if (!documented) {
+    undocumented.push(`${o.id} ${status}: ${res.text.slice(0, 200)}`);
+    throw new Error(`${o.id} answered ${status}, which the contract does not document`);
+  }
+  coverage.get(o.id)!.add(status);
+  const response = deref(documented);
+  for (const [name, header] of Object.entries((response.headers ?? {}) as Json)) {
+    const h = deref(header);
+    const value = res.headers[name.toLowerCase()] as string | undefined;
+    if (h.required) expect(value, `${o.id} ${status}: header ${name}`).toBeDefined();
+    if (value !== undefined) {
+      const typed = h.schema?.type === 'integer' ? Number(value) : value;
+      const v = ajv.compile(h.schema ?? {});
+      expect(v(typed), `${o.id} ${status}: header ${name}=${value}`).toBe(true);
+    }
+  }
+  const content = (response.content ?? {}) as Json;
+  const mediaTypes = Object.keys(content);
+  if (mediaTypes.length === 0) {
+    expect(res.text ?? '', `${o.id} ${status}: no body documented`).toBe('');
+    return;
+  }
+  const type = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+  expect(mediaTypes, `${o.id} ${status}: content-type ${type}`).toContain(type);
+  if (type.endsWith('json')) {
+    const pointer = `#/paths/${o.path.replace(/~/g, '~0').replace(/\//g, '~1')}/${o.method}/responses/${status}`;
+    const schemaPointer = documented.$ref
+      ? `${documented.$ref}/content/${type.replace('/', '~1')}/schema`
+      : `${pointer}/content/${type.replace('/', '~1')}/schema`;
+    const validate = validatorFor(schemaPointer);
+    const body = JSON.parse(res.text);
+    expect(validate(body), `${o.id} ${status}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+  }
+}
+
+// Apps around real databases: healthy (with built docs), healthy without docs, one whose table was
+// dropped (a real unexpected failure), one whose database cannot be reached.
+let healthy: TestDatabase;
+let broken: TestDatabase;
+let unreachable: Database;
+let apps: Record<'main' | 'noDocs' | 'broken' | 'down', ReturnType<typeof buildApp>['app']>;
+const docsDir = mkdtempSync(path.join(tmpdir(), 'todo-conformance-'));
+const user = newUser();
+let auth: string;
+
+beforeAll(async () => {
+  [healthy, broken] = await Promise.all([createTestDatabase(), createTestDatabase()]);
+  await broken.db.query('DROP TABLE tasks');
+  unreachable = createPostgresDatabase({ connectionString: 'postgres://x@127.0.0.1:1/x', poolMax: 1, statementTimeoutMs: 500, connectTimeoutMs: 500 });
+  const docsFile = buildDocs(path.join(docsDir, 'index.html')) as string;
+  apps = {
+    main: buildApp(healthy.db, { docsFile, bodyLimitBytes: 8192 }).app,
+    noDocs: buildApp(healthy.db).app,
+    broken: buildApp(broken.db).app,
+    down: buildApp(unreachable).app,
+  };
+  auth = await bearer(user);
+});
+
+afterAll(async () => {
+  const rows = operations.map((o) => {
+    const hit = coverage.get(o.id)!;
+    return `${o.id.padEnd(30)} ${o.statuses.map((s) => `${s}:${hit.has(s) ? 'hit' : 'MISSED'}`).join(' ')}`;
+  });
+  const total = operations.reduce((n, o) => n + o.statuses.length, 0);
+  const hits = operations.reduce((n, o) => n + o.statuses.filter((s) => coverage.get(o.id)!.has(s)).length, 0);
+  console.log(
+    `\nContract conformance coverage (operation × documented status): ${hits}/${total}, undocumented responses: ${undocumented.length}\n${rows.join('\n')}\n`,
+  );
+  await Promise.all([healthy.drop(), broken.drop(), unreachable.close()]);
+  rmSync(docsDir, { recursive: true, force: true });
+});
+
+async function newTaskId(): Promise<number> {
+  const res = await request(apps.main).post('/api/tasks').set('Authorization', auth).send({ title: 'conformance' });
+  return res.body.id as number;
+}
+
+function url(o: Operation, ids: { taskId?: number | string; userId?: string } = {}): string {
+  return o.path.replace('{userId}', encodeURIComponent(ids.userId ?? user)).replace('{taskId}', String(ids.taskId ?? 1));
+}
+
+const VALID_BODY: Record<string, object> = {
+  createTask: { title: 'Conformance' },
+  replaceTask: { title: 'Replaced', description: 'd' },
+  updateTask: { completed: true },
+  toggleTaskCompletion: { completed: true },
+};
+const baseId = (o: Operation) => o.id.replace(/ForUser$/, '');
+
+/** A request that must produce `status` for operation `o`. */
+async function produce(o: Operation, status: string): Promise<request.Response> {
+  const send = async (app: keyof typeof apps, target: string, opts: { token?: string | null; body?: unknown; type?: string; raw?: string } = {}) => {
+    let req = request(apps[app])[o.method](target);
+    const token = opts.token === undefined ? auth : opts.token;
+    if (token) req = req.set('Authorization', token);
+    if (opts.raw !== undefined) return req.set('Content-Type', opts.type ?? 'application/json').send(opts.raw);
+    if (opts.body !== undefined) return req.send(opts.body as object);
+    if (o.hasBody && o.op.requestBody.required) return req.send(VALID_BODY[baseId(o)]!);
+    return req;
+  };
+  const needsTask = o.path.includes('{taskId}');
+  switch (status) {
+    case '200':
+    case '201':
+    case '204':
+      if (o.path === '/ready' || o.path === '/health' || !o.path.startsWith('/api')) return send('main', o.path, { token: null });
+      return send('main', url(o, needsTask ? { taskId: await newTaskId() } : {}));
+    case '400':
+      return send('main', url(o), { raw: '{"title": ' });
+    case '401':
+      return send('main', url(o), { token: null });
+    case '403':
+      return send('main', url(o, { userId: 'someone-else' }));
+    case '404':
+      if (o.path === '/docs') return send('noDocs', o.path, { token: null });
+      return send('main', url(o, { taskId: 987_654_321 }));
+    case '413':
+      return send('main', url(o), { body: { title: 'x', description: 'y'.repeat(9000) } });
+    case '415':
+      return send('main', url(o), { raw: 'title=x', type: 'text/plain' });
+    case '422':
+      return needsTask ? send('main', url(o, { taskId: 'abc' })) : send('main', `${url(o)}?limit=0`);
+    case '500':
+      return send('broken', url(o));
+    case '503':
+      return send('down', o.path.startsWith('/api') ? url(o) : o.path, o.path.startsWith('/api') ? {} : { token: null });
+    default:
+      throw new Error(`no scenario for ${o.id} ${status}`);
+  }
+}
+
+describe('every operation × every documented status', () => {
+  for (const o of operations) {
+    for (const status of o.statuses) {
+      it(`${o.id} → ${status}`, async () => {
+        const res = await produce(o, status);
+        expect(res.status, res.text?.slice(0, 300)).toBe(Number(status));
+        conform(o, res);
+      });
+    }
+  }
+});
+
+// ---- Negative pass: one request per constraint in the schemas, each must be a documented 4xx.
+
+interface Violation {
+  label: string;
+  body?: unknown;
+  query?: string;
+  taskId?: string;
+}
+
+function schemaViolations(schema: Json, valid: Json): Violation[] {
+  const s = deref(schema);
+  const out: Violation[] = [];
+  if (s.additionalProperties === false) out.push({ label: 'unknown property', body: { ...valid, unexpected: 1 } });
+  for (const name of s.required ?? []) {
+    const { [name]: _omitted, ...rest } = valid;
+    out.push({ label: `${name} missing`, body: rest });
+  }
+  out.push({ label: 'body not an object', body: [valid] });
+  for (const [name, raw] of Object.entries((s.properties ?? {}) as Json)) {
+    const p = deref(raw);
+    const withValue = (v: unknown, label: string) => out.push({ label: `${name} ${label}`, body: { ...valid, [name]: v } });
+    withValue(p.type === 'string' ? 12345 : 'not-a-' + p.type, 'of the wrong type');
+    if (!p.nullable) withValue(null, 'null');
+    if (p.minLength !== undefined) withValue('', `shorter than ${p.minLength}`);
+    if (p.maxLength !== undefined) withValue('a'.repeat(p.maxLength + 1), `longer than ${p.maxLength}`);
+    if (p.pattern !== undefined) withValue(p.type === 'string' && p.minLength ? ' \t ' : 'a\u0000b', `not matching ${p.pattern}`);
+    if (p.enum) withValue('not-in-enum', 'outside the enum');
+  }
+  return out;
+}
+
+function parameterViolations(o: Operation): Violation[] {
+  const params = [...((o.op.parameters ?? []) as Json[]), ...((spec.paths[o.path].parameters ?? []) as Json[])].map(deref);
+  const out: Violation[] = [];
+  for (const p of params) {
+    const s = deref(p.schema);
+    if (p.in === 'query') {
+      const q = (v: string, label: string) => out.push({ label: `${p.name} ${label}`, query: `${p.name}=${encodeURIComponent(v)}` });
+      if (s.enum) q('not-in-enum', 'outside the enum');
+      if (s.type === 'integer') {
+        q('1.5', 'not an integer');
+        q('abc', 'not a number');
+        if (s.minimum !== undefined) q(String(s.minimum - 1), `below ${s.minimum}`);
+        if (s.maximum !== undefined) q(String(s.maximum + 1), `above ${s.maximum}`);
+      }
+      if (s.maxLength !== undefined) q('a'.repeat(s.maxLength + 1), `longer than ${s.maxLength}`);
+      if (s.pattern !== undefined) q('has spaces!', `not matching ${s.pattern}`);
+    }
+    if (p.in === 'path' && p.name === 'taskId') {
+      for (const v of ['0', '-1', 'abc', '1.5', '9007199254740992', '1e3', '99999999999999999999999']) out.push({ label: `taskId ${v}`, taskId: v });
+    }
+  }
+  out.push({ label: 'unknown query parameter', query: 'unexpected=1' });
+  return out;
+}
+
+describe('negative pass: every constraint violated gives a documented 4xx problem', () => {
+  for (const o of operations.filter((op) => op.path.startsWith('/api'))) {
+    const violations = [
+      ...parameterViolations(o),
+      ...(o.hasBody ? schemaViolations(o.op.requestBody.content['application/json'].schema, VALID_BODY[baseId(o)]!) : []),
+    ];
+    it(`${o.id}: ${violations.length} violations`, async () => {
+      const taskId = o.path.includes('{taskId}') ? await newTaskId() : undefined;
+      for (const v of violations) {
+        let req = request(apps.main)[o.method](`${url(o, { taskId: v.taskId ?? taskId })}${v.query ? `?${v.query}` : ''}`).set('Authorization', auth);
+        if (v.body !== undefined) req = req.send(v.body as object);
+        else if (o.hasBody && o.op.requestBody.required) req = req.send(VALID_BODY[baseId(o)]!);
+        const res = await req;
+        expect(res.status, `${o.id} with ${v.label}: ${res.text}`).toBeGreaterThanOrEqual(400);
+        expect(res.status, `${o.id} with ${v.label}: ${res.text}`).toBeLessThan(500);
+        expect(res.headers['content-type'], `${o.id} with ${v.label}`).toMatch(/^application\/problem\+json/);
+        conform(o, res);
+      }
+    });
+  }
+});
+
+describe('coverage', () => {
+  it('hit every documented status of every operation, and nothing undocumented', () => {
+    const missed = operations.flatMap((o) => o.statuses.filter((s) => !coverage.get(o.id)!.has(s)).map((s) => `${o.id} ${s}`));
+    expect(missed).toEqual([]);
+    expect(undocumented).toEqual([]);
+  });
+});
