@@ -28,6 +28,8 @@ export interface AuthConfig {
   issuer: string | undefined;
   audience: string | undefined;
   clockToleranceSec: number;
+  /** Verified tokens remembered until their exp; 0 turns the cache off. */
+  tokenCacheSize: number;
 }
 
 export class ConfigError extends Error {
@@ -89,6 +91,7 @@ export function loadConfig(env: Env = process.env): Config {
     issuer: read(env, 'JWT_ISSUER') ?? betterAuthUrl,
     audience: read(env, 'JWT_AUDIENCE') ?? betterAuthUrl,
     clockToleranceSec: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 5, 0, 300),
+    tokenCacheSize: int(env, 'TOKEN_CACHE_SIZE', 10_000, 0, 1_000_000),
   };
   if (production && !auth.jwksUrl && !auth.secret) {
     throw new ConfigError(

@@ -8,6 +8,7 @@ import closeWithGrace from 'close-with-grace';
 import { createApp } from './app.js';
 import { loadOrCreateDevSecret } from './auth/dev-secret.js';
 import { mintToken } from './auth/mint-token.js';
+import { cachedVerifier } from './auth/token-cache.js';
 import { createTokenVerifier, remoteJwks } from './auth/verify-token.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { describeDatabase, openDatabase } from './db/open.js';
@@ -41,13 +42,16 @@ async function main(): Promise<void> {
   }
 
   const { secret, devSecretFile } = resolveSecret(config);
-  const verifier = createTokenVerifier({
-    jwks: config.auth.jwksUrl ? remoteJwks(config.auth.jwksUrl) : undefined,
-    secret,
-    issuer: config.auth.issuer,
-    audience: config.auth.audience,
-    clockToleranceSec: config.auth.clockToleranceSec,
-  });
+  const verifier = cachedVerifier(
+    createTokenVerifier({
+      jwks: config.auth.jwksUrl ? remoteJwks(config.auth.jwksUrl) : undefined,
+      secret,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      clockToleranceSec: config.auth.clockToleranceSec,
+    }),
+    { maxEntries: config.auth.tokenCacheSize },
+  );
 
   const docsFile = fileURLToPath(new URL('../dist/docs/index.html', import.meta.url));
   const app = createApp({ db, verifier, logger, config, docsFile });
