@@ -300,6 +300,28 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/metrics": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Metrics (Prometheus)
+         * @description Prometheus metrics: request counts and latency by route and status, database pool usage,
+         *     event-loop lag and Node's defaults. Off unless the server sets `METRICS=true` or
+         *     `METRICS_TOKEN`; with `METRICS_TOKEN`, send it as a bearer token.
+         */
+        get: operations["getMetrics"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -360,7 +382,7 @@ export interface components {
          * @description An RFC 9457 problem document. `detail` is always present and meant for people; `code` is stable
          *     and meant for programs. Codes: `invalid_json`, `token_missing`, `token_invalid`, `token_expired`,
          *     `user_mismatch`, `not_found`, `task_not_found`, `method_not_allowed`, `payload_too_large`,
-         *     `unsupported_media_type`, `validation_failed`, `invalid_cursor`, `internal_error`,
+         *     `unsupported_media_type`, `validation_failed`, `invalid_cursor`, `rate_limited`, `internal_error`,
          *     `database_unavailable`, `auth_unavailable`. New codes may be added.
          */
         Problem: {
@@ -572,6 +594,31 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description Too many requests: per user (all calls with one token's `sub`), or per client address (failed
+         *     calls only — bad tokens, unknown paths, invalid input). Wait for `Retry-After` seconds.
+         */
+        TooManyRequests: {
+            headers: {
+                "Retry-After": components["headers"]["RetryAfter"];
+                RateLimit: components["headers"]["RateLimit"];
+                "RateLimit-Policy": components["headers"]["RateLimitPolicy"];
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/rate_limited",
+                 *       "title": "Too many requests",
+                 *       "status": 429,
+                 *       "detail": "Too many requests for this user in 1 minute(s). Wait for the time in Retry-After.",
+                 *       "code": "rate_limited",
+                 *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description An unexpected error. It is logged with the request id; no details are disclosed. */
         InternalError: {
             headers: {
@@ -747,6 +794,10 @@ export interface components {
         WWWAuthenticate: string;
         /** @description Seconds to wait before trying again. */
         RetryAfter: number;
+        /** @description The remaining quota of the limit that applies (IETF RateLimit header fields, draft 8). */
+        RateLimit: string;
+        /** @description The limit that applies (IETF RateLimit header fields, draft 8). */
+        RateLimitPolicy: string;
         /** @description The URL of the created task. */
         Location: string;
         /** @description The methods the path supports. */
@@ -815,6 +866,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -847,6 +899,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -878,6 +931,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -916,6 +970,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -945,6 +1000,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -983,6 +1039,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1021,6 +1078,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1091,6 +1149,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1130,6 +1189,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1167,6 +1227,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["TaskNotFound"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1211,6 +1272,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1246,6 +1308,7 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["TaskNotFound"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1290,6 +1353,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1334,6 +1398,7 @@ export interface operations {
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
             503: components["responses"]["ServiceUnavailable"];
         };
@@ -1356,6 +1421,7 @@ export interface operations {
                     "application/json": components["schemas"]["Health"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
         };
     };
     getReadiness: {
@@ -1376,6 +1442,7 @@ export interface operations {
                     "application/json": components["schemas"]["Readiness"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
             503: components["responses"]["ServiceUnavailable"];
         };
     };
@@ -1397,6 +1464,7 @@ export interface operations {
                     "application/json": components["schemas"]["OpenApiDocument"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
         };
     };
     getOpenApiDocumentYaml: {
@@ -1422,6 +1490,7 @@ export interface operations {
                     "application/yaml": string;
                 };
             };
+            429: components["responses"]["TooManyRequests"];
         };
     };
     getApiReference: {
@@ -1462,6 +1531,72 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getMetrics: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Metrics in the Prometheus text format. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example # HELP http_requests_total HTTP requests answered
+                     *     # TYPE http_requests_total counter
+                     *     http_requests_total{method="GET",route="/api/tasks/",status="200"} 42
+                     */
+                    "text/plain": string;
+                };
+            };
+            /** @description The server has a `METRICS_TOKEN` and the request did not send it. */
+            401: {
+                headers: {
+                    "WWW-Authenticate": components["headers"]["WWWAuthenticate"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/token_invalid",
+                     *       "title": "Unauthorized",
+                     *       "status": 401,
+                     *       "detail": "Metrics need `Authorization: Bearer <METRICS_TOKEN>`.",
+                     *       "code": "token_invalid",
+                     *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Metrics are turned off on this server. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/not_found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "Metrics are turned off on this server (METRICS).",
+                     *       "code": "not_found",
+                     *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
         };
     };
 }

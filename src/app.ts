@@ -1,8 +1,11 @@
 // createApp(): the whole HTTP application around injected dependencies, so tests and the server
 // build it the same way around any database and any token verifier.
-//   request id + log → CORS → (public) → auth on /api → JSON body → contract validation → routes → problem+json
+//   request id + log → security headers → CORS → per-IP limit → auth on /api → per-user limit
+//   → JSON body → contract validation → routes → problem+json
+import { parse as parseQuery } from 'node:querystring';
 import cors from 'cors';
 import express, { type Express } from 'express';
+import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { authenticate } from './auth/authenticate.js';
 import type { TokenVerifier } from './auth/verify-token.js';
@@ -10,13 +13,20 @@ import type { Config } from './config.js';
 import type { Database } from './db/types.js';
 import { loadContract } from './http/contract.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
-import { problems } from './http/problem.js';
+import { assertJsonDepth } from './http/json-depth.js';
+import { createMetrics } from './http/metrics.js';
+import { HttpProblem, problems } from './http/problem.js';
+import { createRateLimiters, type RateLimitStores } from './http/rate-limit.js';
+import { createSecurityLog } from './http/security-log.js';
 import { createValidator } from './http/validator.js';
 import { requestLogger } from './logger.js';
 import { systemRouter } from './system/routes.js';
 import { tasksRouter } from './tasks/routes.js';
 
-export type AppConfig = Pick<Config, 'corsOrigins' | 'bodyLimitBytes' | 'validateResponses'>;
+export type AppConfig = Pick<
+  Config,
+  'corsOrigins' | 'bodyLimitBytes' | 'validateResponses' | 'rateLimit' | 'trustProxy' | 'metrics'
+>;
 
 export interface AppDeps {
   db: Database;
@@ -25,29 +35,58 @@ export interface AppDeps {
   config: AppConfig;
   /** The built HTML reference served at /docs (`npm run docs`); absent: /docs answers 404. */
   docsFile?: string | undefined;
+  /** Shared rate-limit counters (Redis); absent: in this process's memory. */
+  rateLimitStores?: RateLimitStores | undefined;
 }
 
-export function createApp({ db, verifier, logger, config, docsFile }: AppDeps): Express {
+const MAX_QUERY_PARAMETERS = 32;
+
+/** Names a router's mount point as a template, for logs and metrics (never a real user id). */
+function mountedAt(template: string): express.RequestHandler {
+  return (_req, res, next) => {
+    res.locals.mount = template;
+    next();
+  };
+}
+
+export function createApp({ db, verifier, logger, config, docsFile, rateLimitStores }: AppDeps): Express {
   const contract = loadContract();
+  const security = createSecurityLog(logger);
+  const limits = createRateLimiters(config.rateLimit, security, rateLimitStores);
   const app = express();
   app.disable('x-powered-by');
   // Only the ETags the contract defines; Express's automatic ones would make undocumented 304s.
   app.set('etag', false);
+  app.set('trust proxy', config.trustProxy);
+  // Flat key=value pairs only, and not too many of them; repeated keys become arrays, which the
+  // contract then refuses.
+  app.set('query parser', (qs: string) => parseQuery(qs, '&', '=', { maxKeys: MAX_QUERY_PARAMETERS }));
 
   app.use(requestLogger(logger));
   app.use((req, res, next) => {
     res.locals.requestId = String(req.id);
     next();
   });
+  // A JSON API needs no active content: nothing may be framed, loaded or run from its responses.
+  // /docs sets its own, looser policy for the inlined Redoc page.
+  app.use(
+    helmet({
+      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+      frameguard: { action: 'deny' },
+    }),
+  );
   app.use(
     cors({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
       allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
-      // Without these a browser frontend cannot read pagination links or created tasks' URLs.
-      exposedHeaders: ['Link', 'Location', 'Retry-After', 'WWW-Authenticate', 'X-Request-Id'],
+      // Without these a browser frontend cannot read pagination links, created tasks' URLs or limits.
+      exposedHeaders: ['Link', 'Location', 'Retry-After', 'WWW-Authenticate', 'X-Request-Id', 'RateLimit', 'RateLimit-Policy'],
       maxAge: 600,
     }),
   );
+  const metrics = config.metrics.enabled ? createMetrics(db) : undefined;
+  if (metrics) app.use(metrics.middleware);
+  app.use(limits.ip);
 
   // HEAD is GET without a body (RFC 9110). The contract lists GET only, so HEAD requests are
   // validated and routed as GET; Node already knows not to send a body for them.
@@ -56,16 +95,45 @@ export function createApp({ db, verifier, logger, config, docsFile }: AppDeps): 
     next();
   });
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
-  app.use('/api', authenticate(verifier));
-  app.use(express.json({ limit: config.bodyLimitBytes, strict: true }));
+  app.use('/api', authenticate(verifier, security), limits.user);
+  app.use(
+    express.json({
+      limit: config.bodyLimitBytes,
+      strict: true,
+      verify: (_req, _res, raw) => assertJsonDepth(raw),
+    }),
+  );
   app.use(createValidator(contract.document, config.validateResponses));
 
   app.use(systemRouter(db, contract, docsFile));
-  const tasks = tasksRouter(db);
-  app.use('/api/tasks', tasks);
+  if (metrics) {
+    app.get('/metrics', async (req, res) => {
+      if (config.metrics.token && req.headers.authorization !== `Bearer ${config.metrics.token}`) {
+        throw new HttpProblem({
+          status: 401,
+          code: 'token_invalid',
+          title: 'Unauthorized',
+          detail: 'Metrics need `Authorization: Bearer <METRICS_TOKEN>`.',
+          headers: { 'WWW-Authenticate': 'Bearer realm="todo-api-metrics"' },
+        });
+      }
+      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+    });
+  } else {
+    app.get('/metrics', () => {
+      throw new HttpProblem({ status: 404, code: 'not_found', title: 'Not found', detail: 'Metrics are turned off on this server (METRICS).' });
+    });
+  }
+  const tasks = tasksRouter(db, security);
+  app.use('/api/tasks', mountedAt('/api/tasks'), tasks);
   app.use(
     '/api/:userId/tasks',
-    (req, res, next) => next(req.params.userId === res.locals.userId ? undefined : problems.userMismatch()),
+    mountedAt('/api/:userId/tasks'),
+    (req, res, next) => {
+      if (req.params.userId === res.locals.userId) return next();
+      security(req, { event: 'user_mismatch', pathUserId: String(req.params.userId) });
+      next(problems.userMismatch());
+    },
     tasks,
   );
 

@@ -19,6 +19,21 @@ export interface Config {
   bodyLimitBytes: number;
   validateResponses: boolean;
   shutdownGraceMs: number;
+  rateLimit: RateLimitConfig;
+  /** Redis for shared state between instances (rate-limit counters); unset: in memory. */
+  redisUrl: string | undefined;
+  /** Express "trust proxy": false, true, a hop count, or addresses/subnets. */
+  trustProxy: boolean | number | string;
+  timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
+  metrics: { enabled: boolean; token: string | undefined };
+}
+
+export interface RateLimitConfig {
+  windowMs: number;
+  /** Requests per user per window; 0: no per-user limit. */
+  perUser: number;
+  /** Failed (4xx/5xx) requests per client IP per window before the IP is refused; 0: no limit. */
+  perIpFailures: number;
 }
 
 export interface AuthConfig {
@@ -75,6 +90,14 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return raw;
 }
 
+// Off unless set: behind no proxy, X-Forwarded-For is whatever the client claims.
+function trustProxy(raw: string | undefined): boolean | number | string {
+  if (raw === undefined || ['false', '0', 'off', 'no'].includes(raw.toLowerCase())) return false;
+  if (['true', 'on', 'yes'].includes(raw.toLowerCase())) return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return raw; // addresses, subnets or names such as "loopback, 10.0.0.0/8"
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = read(env, 'NODE_ENV') ?? 'development';
   if (!['development', 'production', 'test'].includes(nodeEnv)) {
@@ -93,6 +116,12 @@ export function loadConfig(env: Env = process.env): Config {
     clockToleranceSec: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 5, 0, 300),
     tokenCacheSize: int(env, 'TOKEN_CACHE_SIZE', 10_000, 0, 1_000_000),
   };
+  if (production && auth.secret && Buffer.byteLength(auth.secret, 'utf8') < 32) {
+    throw new ConfigError('JWT_SECRET (or BETTER_AUTH_SECRET) must be at least 32 bytes when NODE_ENV=production');
+  }
+  if (production && auth.jwksUrl && !auth.jwksUrl.startsWith('https:')) {
+    throw new ConfigError('JWKS_URL must use https: when NODE_ENV=production (keys fetched over plain http can be forged)');
+  }
   if (production && !auth.jwksUrl && !auth.secret) {
     throw new ConfigError(
       'JWKS_URL or JWT_SECRET must be set when NODE_ENV=production (the development secret is refused there)',
@@ -119,5 +148,18 @@ export function loadConfig(env: Env = process.env): Config {
     // Checking every response against the contract catches drift; in production it is opt-in.
     validateResponses: bool(env, 'VALIDATE_RESPONSES', !production),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    rateLimit: {
+      windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 3_600_000),
+      perUser: int(env, 'RATE_LIMIT_PER_USER', 6000, 0, 10_000_000),
+      perIpFailures: int(env, 'RATE_LIMIT_IP_FAILURES', 2000, 0, 10_000_000),
+    },
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    trustProxy: trustProxy(read(env, 'TRUST_PROXY')),
+    timeouts: {
+      headersMs: int(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+      requestMs: int(env, 'REQUEST_TIMEOUT_MS', 30_000, 100, 600_000),
+      keepAliveMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
+    },
+    metrics: { enabled: bool(env, 'METRICS', false) || read(env, 'METRICS_TOKEN') !== undefined, token: read(env, 'METRICS_TOKEN') },
   };
 }

@@ -38,10 +38,10 @@ export function requestLogger(logger: Logger) {
       return id;
     },
     customProps(req: IncomingMessage, res: ServerResponse) {
-      const r = req as IncomingMessage & { route?: { path?: string }; baseUrl?: string };
-      const locals = (res as ServerResponse & { locals?: { userId?: string } }).locals;
+      const r = req as IncomingMessage & { route?: { path?: string } };
+      const locals = (res as ServerResponse & { locals?: { userId?: string; mount?: string } }).locals;
       return {
-        ...(r.route?.path ? { route: `${r.baseUrl ?? ''}${r.route.path}` } : {}),
+        ...(r.route?.path ? { route: `${locals?.mount ?? ''}${r.route.path}` } : {}),
         ...(locals?.userId ? { userId: locals.userId } : {}),
       };
     },

@@ -1,7 +1,6 @@
 // The process: configuration, database, migrations, token verification, HTTP server, and a
 // graceful shutdown that lets accepted requests finish.
 import 'dotenv/config';
-import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import closeWithGrace from 'close-with-grace';
@@ -13,6 +12,8 @@ import { createTokenVerifier, remoteJwks } from './auth/verify-token.js';
 import { ConfigError, loadConfig, type Config } from './config.js';
 import { describeDatabase, openDatabase } from './db/open.js';
 import { migrate } from './db/migrate.js';
+import { connectRedis, redisRateLimitStores } from './http/redis.js';
+import { createHttpServer } from './http/server.js';
 import { createLogger } from './logger.js';
 
 /** The HS256 secret in force: configured, or in development one generated into DATA_DIR. */
@@ -54,12 +55,10 @@ async function main(): Promise<void> {
   );
 
   const docsFile = fileURLToPath(new URL('../dist/docs/index.html', import.meta.url));
-  const app = createApp({ db, verifier, logger, config, docsFile });
-  const server = createServer(app);
-  // Deliberate server timeouts: slow clients cannot hold sockets open forever.
-  server.headersTimeout = 15_000;
-  server.requestTimeout = 30_000;
-  server.keepAliveTimeout = 5_000;
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const rateLimitStores = redis ? redisRateLimitStores(redis) : undefined;
+  const app = createApp({ db, verifier, logger, config, docsFile, rateLimitStores });
+  const server = createHttpServer(app, config.timeouts);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}) }, resolve);
@@ -78,6 +77,7 @@ async function main(): Promise<void> {
       server.closeIdleConnections();
     });
     await db.close();
+    await redis?.quit();
     logger.info('stopped');
   });
 }

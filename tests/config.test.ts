@@ -41,7 +41,28 @@ describe('loadConfig', () => {
   });
 
   it('turns response validation off in production unless asked for', () => {
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's' }).validateResponses).toBe(false);
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 's', VALIDATE_RESPONSES: 'true' }).validateResponses).toBe(true);
+    const secret = 'a-production-secret-of-32-bytes!';
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret }).validateResponses).toBe(false);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: secret, VALIDATE_RESPONSES: 'true' }).validateResponses).toBe(true);
+  });
+
+  it('refuses a weak shared secret or a plain-http JWKS URL in production, not in development', () => {
+    expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'short-secret' })).toThrow(/at least 32 bytes/);
+    expect(() => loadConfig({ NODE_ENV: 'production', BETTER_AUTH_SECRET: 'x'.repeat(31) })).toThrow(/at least 32 bytes/);
+    expect(() => loadConfig({ NODE_ENV: 'production', JWKS_URL: 'http://auth.example.com/api/auth/jwks' })).toThrow(/https/);
+    expect(() => loadConfig({ NODE_ENV: 'production', BETTER_AUTH_URL: 'http://auth.example.com' })).toThrow(/https/);
+    expect(loadConfig({ NODE_ENV: 'production', JWKS_URL: 'https://auth.example.com/api/auth/jwks' }).auth.jwksUrl).toMatch(/^https/);
+    expect(loadConfig({ JWT_SECRET: 'short', JWKS_URL: 'http://localhost:3000/api/auth/jwks' }).auth.secret).toBe('short');
+  });
+
+  it('reads rate limits, trust proxy, timeouts and metrics', () => {
+    const c = loadConfig({ RATE_LIMIT_PER_USER: '10', TRUST_PROXY: '1', METRICS_TOKEN: 'm', REDIS_URL: 'redis://127.0.0.1:6379' });
+    expect(c.rateLimit.perUser).toBe(10);
+    expect(c.trustProxy).toBe(1);
+    expect(c.metrics).toEqual({ enabled: true, token: 'm' });
+    expect(c.redisUrl).toBe('redis://127.0.0.1:6379');
+    expect(loadConfig({ TRUST_PROXY: 'loopback, 10.0.0.0/8' }).trustProxy).toBe('loopback, 10.0.0.0/8');
+    expect(loadConfig({}).trustProxy).toBe(false);
+    expect(() => loadConfig({ REDIS_URL: 'http://x' })).toThrow(/REDIS_URL/);
   });
 });

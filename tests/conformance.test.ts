@@ -120,7 +120,8 @@ function conform(o: Operation, res: request.Response): void {
 let healthy: TestDatabase;
 let broken: TestDatabase;
 let unreachable: Database;
-let apps: Record<'main' | 'noDocs' | 'broken' | 'down', ReturnType<typeof buildApp>['app']>;
+let apps: Record<'main' | 'noDocs' | 'broken' | 'down' | 'limited' | 'metrics', ReturnType<typeof buildApp>['app']>;
+const METRICS_TOKEN = 'metrics-token-for-conformance';
 const docsDir = mkdtempSync(path.join(tmpdir(), 'todo-conformance-'));
 const user = newUser();
 let auth: string;
@@ -135,8 +136,13 @@ beforeAll(async () => {
     noDocs: buildApp(healthy.db).app,
     broken: buildApp(broken.db).app,
     down: buildApp(unreachable).app,
+    limited: buildApp(healthy.db, { rateLimit: { perUser: 1, perIpFailures: 1 } }).app,
+    metrics: buildApp(healthy.db, { metrics: { enabled: true, token: METRICS_TOKEN } }).app,
   };
   auth = await bearer(user);
+  // Two failed requests from this address: it is now over its limit on `limited`, for every path.
+  await request(apps.limited).get('/nowhere');
+  await request(apps.limited).get('/nowhere');
 });
 
 afterAll(async () => {
@@ -182,6 +188,11 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
     return req;
   };
   const needsTask = o.path.includes('{taskId}');
+  if (o.path === '/metrics') {
+    if (status === '200') return send('metrics', o.path, { token: `Bearer ${METRICS_TOKEN}` });
+    if (status === '401') return send('metrics', o.path, { token: null });
+    if (status === '404') return send('main', o.path, { token: null });
+  }
   switch (status) {
     case '200':
     case '201':
@@ -203,6 +214,8 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
       return send('main', url(o), { raw: 'title=x', type: 'text/plain' });
     case '422':
       return needsTask ? send('main', url(o, { taskId: 'abc' })) : send('main', `${url(o)}?limit=0`);
+    case '429':
+      return send('limited', o.path.startsWith('/api') ? url(o) : o.path, o.path.startsWith('/api') ? {} : { token: null });
     case '500':
       return send('broken', url(o));
     case '503':

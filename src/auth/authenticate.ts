@@ -1,6 +1,7 @@
 // Express middleware: the bearer token becomes res.locals.userId, or the request ends with 401.
 import type { RequestHandler } from 'express';
 import { HttpProblem, problems } from '../http/problem.js';
+import type { SecurityLog } from '../http/security-log.js';
 import { KeySourceUnavailableError, TokenError, type TokenVerifier } from './verify-token.js';
 
 const REALM = 'Bearer realm="todo-api"';
@@ -21,15 +22,17 @@ function unauthorized(code: 'token_missing' | 'token_invalid' | 'token_expired',
   });
 }
 
-export function authenticate(verifier: TokenVerifier): RequestHandler {
+export function authenticate(verifier: TokenVerifier, security: SecurityLog): RequestHandler {
   return (req, res, next) => {
     const header = req.headers.authorization;
     if (!header) {
+      security(req, { event: 'auth_failed', reason: 'missing' });
       next(unauthorized('token_missing', 'Send a bearer token: `Authorization: Bearer <JWT>`.'));
       return;
     }
     const match = BEARER.exec(header);
     if (!match) {
+      security(req, { event: 'auth_failed', reason: 'wrong_scheme' });
       next(unauthorized('token_missing', 'The Authorization header must use the Bearer scheme: `Bearer <JWT>`.'));
       return;
     }
@@ -40,7 +43,7 @@ export function authenticate(verifier: TokenVerifier): RequestHandler {
       },
       (err: unknown) => {
         if (err instanceof TokenError) {
-          res.locals.authFailure = err.reason;
+          security(req, { event: 'auth_failed', reason: err.reason });
           next(unauthorized(err.reason === 'expired' ? 'token_expired' : 'token_invalid', err.message));
         } else if (err instanceof KeySourceUnavailableError) {
           req.log?.warn({ err: { message: err.message, cause: String(err.cause) } }, 'JWKS unavailable');

@@ -44,6 +44,7 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
         },
       });
     },
+    poolStats: () => ({ total: 1, idle: 1, waiting: 0 }),
     close: () => db.close(),
   };
 }

@@ -76,6 +76,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
         client.release(broken ?? true);
       }
     },
+    poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),
     close: () => (closing ??= pool.end()),
   };
 }

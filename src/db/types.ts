@@ -23,5 +23,7 @@ export interface Database extends Queryable {
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Runs fn on one dedicated connection (for migrations, which need session-level locks). */
   withSession<T>(fn: (session: Session) => Promise<T>): Promise<T>;
+  /** Connection counts, for metrics. */
+  poolStats(): { total: number; idle: number; waiting: number };
   close(): Promise<void>;
 }

@@ -51,7 +51,15 @@ export function systemRouter(db: Database, contract: Contract, docsFile: string 
         detail: 'The API reference has not been built on this server; run `npm run docs`.',
       });
     }
-    res.type('text/html').send(docs);
+    // The page is Redoc, inlined: it needs inline script and style, and nothing from elsewhere.
+    res
+      .set(
+        'Content-Security-Policy',
+        "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
+          "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
+      )
+      .type('text/html')
+      .send(docs);
   });
 
   return router;

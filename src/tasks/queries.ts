@@ -181,3 +181,12 @@ export async function deleteTask(db: Queryable, userId: string, id: number): Pro
   const { rowCount } = await db.query('DELETE FROM tasks WHERE user_id = $1 AND id = $2', [userId, id]);
   return rowCount > 0;
 }
+
+/**
+ * For the security log only, never for an answer: whether a task the caller asked for exists under
+ * another user (a probe of someone else's data). The caller's response stays a plain 404 either way.
+ */
+export async function ownedByAnotherUser(db: Queryable, userId: string, id: number): Promise<boolean> {
+  const { rows } = await db.query('SELECT 1 FROM tasks WHERE id = $1 AND user_id <> $2', [id, userId]);
+  return rows.length > 0;
+}

@@ -4,6 +4,7 @@ import { Router, type Request, type Response } from 'express';
 import type { Database } from '../db/types.js';
 import type { Body, Json, Query } from '../http/contract.js';
 import { problems } from '../http/problem.js';
+import type { SecurityLog } from '../http/security-log.js';
 import { decodeCursor, encodeCursor, InvalidCursorError, type CursorScope } from './cursor.js';
 import * as queries from './queries.js';
 
@@ -13,14 +14,22 @@ function taskId(req: Request): number {
   return Number(req.params.taskId);
 }
 
-function found(task: queries.TaskRow | undefined, id: number): TaskJson {
-  if (!task) throw problems.taskNotFound(id);
-  return task;
-}
-
-export function tasksRouter(db: Database): Router {
+export function tasksRouter(db: Database, security: SecurityLog): Router {
   // mergeParams: the user-scoped family mounts this router under /api/:userId/tasks.
   const router = Router({ mergeParams: true });
+
+  /** The 404 for a task the caller does not have; probes of other users' tasks are logged after the fact. */
+  function notFound(req: Request, res: Response, id: number): never {
+    queries.ownedByAnotherUser(db, res.locals.userId, id).then(
+      (probe) => probe && security(req, { event: 'cross_user_access', taskId: id }),
+      () => {},
+    );
+    throw problems.taskNotFound(id);
+  }
+
+  function found(req: Request, res: Response, task: queries.TaskRow | undefined, id: number): TaskJson {
+    return task ?? notFound(req, res, id);
+  }
 
   router.get('/', async (req: Request, res: Response<Json<'listTasks', 200>>) => {
     const q = req.query as Query<'listTasks'>;
@@ -55,7 +64,7 @@ export function tasksRouter(db: Database): Router {
 
   router.get('/:taskId', async (req: Request, res: Response<TaskJson>) => {
     const id = taskId(req);
-    res.json(found(await queries.getTask(db, res.locals.userId, id), id));
+    res.json(found(req, res, await queries.getTask(db, res.locals.userId, id), id));
   });
 
   router.put('/:taskId', async (req: Request, res: Response<Json<'replaceTask', 200>>) => {
@@ -66,7 +75,7 @@ export function tasksRouter(db: Database): Router {
       description: body.description ?? null,
       completed: body.completed,
     });
-    res.json(found(task, id));
+    res.json(found(req, res, task, id));
   });
 
   router.patch('/:taskId', async (req: Request, res: Response<Json<'updateTask', 200>>) => {
@@ -77,12 +86,12 @@ export function tasksRouter(db: Database): Router {
       description: body.description,
       completed: body.completed,
     });
-    res.json(found(task, id));
+    res.json(found(req, res, task, id));
   });
 
   router.delete('/:taskId', async (req: Request, res: Response) => {
     const id = taskId(req);
-    if (!(await queries.deleteTask(db, res.locals.userId, id))) throw problems.taskNotFound(id);
+    if (!(await queries.deleteTask(db, res.locals.userId, id))) notFound(req, res, id);
     res.status(204).end();
   });
 
@@ -90,7 +99,7 @@ export function tasksRouter(db: Database): Router {
     const id = taskId(req);
     // No body at all, or a body without `completed`: toggle.
     const body = (req.body ?? {}) as NonNullable<Body<'toggleTaskCompletion'>>;
-    res.json(found(await queries.setCompletion(db, res.locals.userId, id, body.completed), id));
+    res.json(found(req, res, await queries.setCompletion(db, res.locals.userId, id, body.completed), id));
   });
 
   return router;

@@ -1,12 +1,11 @@
-import type { TokenFailure } from '../auth/verify-token.js';
-
 declare global {
   namespace Express {
     interface Locals {
       /** The token's `sub`, set by authenticate(). */
       userId: string;
       requestId: string;
-      authFailure?: TokenFailure;
+      /** The template a router is mounted at, e.g. /api/:userId/tasks. */
+      mount?: string;
     }
   }
 }

@@ -4,7 +4,8 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { JWTVerifyGetKey } from 'jose';
-import { createApp } from '../../src/app.js';
+import { createApp, type AppConfig } from '../../src/app.js';
+import type { RateLimitStores } from '../../src/http/rate-limit.js';
 import { mintToken } from '../../src/auth/mint-token.js';
 import { createTokenVerifier } from '../../src/auth/verify-token.js';
 import type { Database } from '../../src/db/types.js';
@@ -20,13 +21,22 @@ export interface TestAppOptions {
   audience?: string;
   bodyLimitBytes?: number;
   docsFile?: string;
+  rateLimit?: Partial<AppConfig['rateLimit']>;
+  rateLimitStores?: RateLimitStores;
+  metrics?: AppConfig['metrics'];
+  trustProxy?: AppConfig['trustProxy'];
 }
+
+/** Every line any app in this test file logged, for the no-secrets check in tests/setup.ts. */
+export const allLogLines: string[] = [];
 
 export function logSink() {
   const lines: string[] = [];
   const stream = new Writable({
     write(chunk: Buffer, _enc, done) {
-      lines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      const added = chunk.toString('utf8').split('\n').filter(Boolean);
+      lines.push(...added);
+      allLogLines.push(...added);
       done();
     },
   });
@@ -46,8 +56,17 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     db,
     verifier,
     logger,
-    config: { corsOrigins: ['http://localhost:3000'], bodyLimitBytes: opts.bodyLimitBytes ?? 64 * 1024, validateResponses: true },
+    config: {
+      corsOrigins: ['http://localhost:3000'],
+      bodyLimitBytes: opts.bodyLimitBytes ?? 64 * 1024,
+      validateResponses: true,
+      // Tests hammer one address and one user; limits are exercised by their own tests.
+      rateLimit: { windowMs: 60_000, perUser: 0, perIpFailures: 0, ...opts.rateLimit },
+      trustProxy: opts.trustProxy ?? false,
+      metrics: opts.metrics ?? { enabled: false, token: undefined },
+    },
     docsFile: opts.docsFile,
+    rateLimitStores: opts.rateLimitStores,
   });
   return { app, logLines: lines };
 }
@@ -70,6 +89,6 @@ export function newUser(): string {
   return `user-${randomUUID()}`;
 }
 
-export async function bearer(userId: string, opts: { ttlSec?: number } = {}): Promise<string> {
+export async function bearer(userId: string, opts: { ttlSec?: number; audience?: string } = {}): Promise<string> {
   return `Bearer ${await mintToken({ secret: TEST_SECRET, userId, ...opts })}`;
 }
