@@ -1,5 +1,6 @@
 // Every setting the server reads, parsed and checked once at start. A bad value stops the process
 // with a message naming the variable, instead of surfacing later as a confusing runtime failure.
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 
 export interface Config {
@@ -13,7 +14,10 @@ export interface Config {
   dbPoolMax: number;
   dbStatementTimeoutMs: number;
   dbConnectTimeoutMs: number;
+  dbPreparedStatements: boolean;
   migrateOnStart: boolean;
+  /** HTTP worker processes (node:cluster); 1 runs in a single process. */
+  workers: number;
   auth: AuthConfig;
   corsOrigins: string[];
   bodyLimitBytes: number;
@@ -90,6 +94,16 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return raw;
 }
 
+// One process in development; in production one per core — but the embedded database lives inside
+// one process, so without DATABASE_URL there is only ever one.
+function workers(env: Env, production: boolean, serverDatabase: boolean): number {
+  const requested = int(env, 'WORKERS', production && serverDatabase ? availableParallelism() : 1, 1, 256);
+  if (requested > 1 && !serverDatabase) {
+    throw new ConfigError('WORKERS above 1 needs DATABASE_URL: the embedded database cannot be shared between processes');
+  }
+  return requested;
+}
+
 // Off unless set: behind no proxy, X-Forwarded-For is whatever the client claims.
 function trustProxy(raw: string | undefined): boolean | number | string {
   if (raw === undefined || ['false', '0', 'off', 'no'].includes(raw.toLowerCase())) return false;
@@ -141,7 +155,9 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
     dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     dbConnectTimeoutMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
+    dbPreparedStatements: bool(env, 'DB_PREPARED_STATEMENTS', true),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
+    workers: workers(env, production, databaseUrl !== undefined),
     auth,
     corsOrigins: origins.split(',').map((o) => o.trim()).filter(Boolean),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),

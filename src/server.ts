@@ -1,6 +1,7 @@
 // The process: configuration, database, migrations, token verification, HTTP server, and a
 // graceful shutdown that lets accepted requests finish.
 import 'dotenv/config';
+import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import closeWithGrace from 'close-with-grace';
@@ -35,6 +36,57 @@ async function main(): Promise<void> {
     }
     throw err;
   }
+  if (config.workers > 1 && cluster.isPrimary) await runPrimary(config);
+  else await runServer(config);
+}
+
+/** With WORKERS > 1: migrate once, then run and supervise the workers; they share the port. */
+async function runPrimary(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel);
+  if (config.migrateOnStart) {
+    const db = await openDatabase(config, logger);
+    const applied = await migrate(db);
+    if (applied.length) logger.info({ migrations: applied.map((m) => `${m.version}.${m.action}.${m.name}`) }, 'migrated');
+    await db.close();
+  }
+  const { secret, devSecretFile } = resolveSecret(config);
+  let stopping = false;
+  const fork = () => cluster.fork({ MIGRATE_ON_START: 'false' });
+  cluster.on('exit', (worker, code, signal) => {
+    if (stopping) return;
+    logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
+    fork();
+  });
+  const listening = new Promise<number>((resolve) => cluster.once('listening', (_w, address) => resolve(address.port)));
+  for (let i = 0; i < config.workers; i++) fork();
+  const port = await listening;
+  logger.info({ port, workers: config.workers }, 'workers listening');
+  if (config.env !== 'production') await printWelcome(config, port, secret, devSecretFile);
+
+  const stop = (signal: NodeJS.Signals) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'stopping workers');
+    const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    let failed = false;
+    let left = workers.length;
+    const timer = setTimeout(() => process.exit(1), config.shutdownGraceMs + 2000);
+    for (const w of workers) {
+      w.once('exit', (code) => {
+        failed ||= code !== 0;
+        if (--left === 0) {
+          clearTimeout(timer);
+          process.exit(failed ? 1 : 0);
+        }
+      });
+      w.process.kill('SIGTERM');
+    }
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+}
+
+async function runServer(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
   const db = await openDatabase(config, logger);
   if (config.migrateOnStart) {
@@ -66,7 +118,7 @@ async function main(): Promise<void> {
 
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, database: describeDatabase(config), algorithms: verifier.algorithms }, 'listening');
-  if (config.env !== 'production') await printWelcome(config, port, secret, devSecretFile);
+  if (config.env !== 'production' && cluster.isPrimary) await printWelcome(config, port, secret, devSecretFile);
 
   closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (m: unknown) => logger.error(m) } }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an unexpected error');

@@ -55,6 +55,14 @@ describe('loadConfig', () => {
     expect(loadConfig({ JWT_SECRET: 'short', JWKS_URL: 'http://localhost:3000/api/auth/jwks' }).auth.secret).toBe('short');
   });
 
+  it('runs one process unless told otherwise, and never several over the embedded database', () => {
+    expect(loadConfig({}).workers).toBe(1);
+    expect(loadConfig({ DATABASE_URL: 'postgres://x@h/db', WORKERS: '4' }).workers).toBe(4);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://x@h/db' }).workers).toBeGreaterThanOrEqual(1);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).workers).toBe(1);
+    expect(() => loadConfig({ WORKERS: '2' })).toThrow(/WORKERS above 1 needs DATABASE_URL/);
+  });
+
   it('reads rate limits, trust proxy, timeouts and metrics', () => {
     const c = loadConfig({ RATE_LIMIT_PER_USER: '10', TRUST_PROXY: '1', METRICS_TOKEN: 'm', REDIS_URL: 'redis://127.0.0.1:6379' });
     expect(c.rateLimit.perUser).toBe(10);

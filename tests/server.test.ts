@@ -86,6 +86,21 @@ describe(`the server process (${dbKind})`, () => {
     }
   });
 
+  it.skipIf(dbKind !== 'postgres')('serves from several workers with WORKERS=2 and stops them all on SIGTERM', async () => {
+    const workersDb = await createTestDatabase();
+    await workersDb.db.close();
+    try {
+      const started = await start({ DATABASE_URL: workersDb.url!, WORKERS: '2', LOG_LEVEL: 'info' });
+      const auth = { Authorization: `Bearer ${started.token}` };
+      const results = await Promise.all(Array.from({ length: 20 }, () => fetch(`${started.base}/api/tasks`, { headers: auth })));
+      expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+      expect(started.output().match(/"msg":"listening"/g)?.length).toBe(2);
+      expect(await stop(started.child)).toBe(0);
+    } finally {
+      await workersDb.drop();
+    }
+  });
+
   it('refuses a bad variable at start, naming it', async () => {
     const child = spawn(tsx, ['src/server.ts'], {
       cwd: root,

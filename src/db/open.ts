@@ -14,6 +14,7 @@ export function openDatabase(config: Config, logger?: Logger): Promise<Database>
         poolMax: config.dbPoolMax,
         statementTimeoutMs: config.dbStatementTimeoutMs,
         connectTimeoutMs: config.dbConnectTimeoutMs,
+        preparedStatements: config.dbPreparedStatements,
         ...(logger ? { logger } : {}),
       }),
     );

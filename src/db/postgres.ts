@@ -7,6 +7,8 @@ export interface PostgresOptions {
   poolMax: number;
   statementTimeoutMs: number;
   connectTimeoutMs: number;
+  /** Named (server-side prepared) statements: parsed and planned once per connection. */
+  preparedStatements?: boolean;
   logger?: Logger;
 }
 
@@ -33,8 +35,20 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   // An idle client that loses its connection emits 'error' on the pool; unhandled, it kills the process.
   pool.on('error', (err) => opts.logger?.warn({ err: { message: err.message } }, 'idle database client error'));
   let closing: Promise<void> | undefined;
+  // The app's SQL is a small fixed set of texts, so naming each text once bounds the statements a
+  // connection keeps. Off for poolers that cannot keep protocol-level prepared statements.
+  const names = new Map<string, string>();
+  const named = (text: string) => {
+    let name = names.get(text);
+    if (!name) names.set(text, (name = `todo_${names.size + 1}`));
+    return name;
+  };
   const query = async <R>(text: string, params?: readonly unknown[]) =>
-    result<R>(await pool.query(text, params as unknown[]));
+    result<R>(
+      await (opts.preparedStatements
+        ? pool.query({ name: named(text), text, values: params as unknown[] })
+        : pool.query(text, params as unknown[])),
+    );
 
   return {
     kind: 'postgres',
