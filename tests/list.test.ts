@@ -1,6 +1,7 @@
 // Listing: filters, sorts, and keyset pagination through the Link header, walked page by page.
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { listStatementFor } from '../src/tasks/queries.js';
 import { bearer, newUser, setupApp, type TestContext } from './helpers/app.js';
 
 interface Task {
@@ -157,6 +158,28 @@ describe('GET /api/tasks', () => {
       const res = await request(ctx.app).get(`/api/tasks?sort=${sort}&cursor=${c}`).set('Authorization', auth);
       expect(res.status, `cursor ${c}`).toBe(422);
       expect(res.body.code).toBe('invalid_cursor');
+    }
+  });
+});
+
+describe('list plans', () => {
+  it('reads a page of a user with many tasks by an index range, never by sorting them all', async () => {
+    const db = ctx.database.db;
+    await db.query(`INSERT INTO tasks (user_id, title) SELECT 'plan-heavy', 'Task ' || g FROM generate_series(1, 20000) g`);
+    await db.query(`INSERT INTO tasks (user_id, title) SELECT 'plan-other-' || (g % 200), 'Other ' || g FROM generate_series(1, 20000) g`);
+    await db.query('ANALYZE tasks');
+    for (const sort of ['created_at', 'updated_at', 'title'] as const) {
+      for (const order of ['asc', 'desc'] as const) {
+        for (const withCursor of [false, true]) {
+          const sql = listStatementFor(sort, order, withCursor);
+          const key = sort === 'title' ? 'task 5' : '2026-01-01T00:00:00.000000Z';
+          const params = withCursor ? ['plan-heavy', [false, true], 101, key, 10] : ['plan-heavy', [false, true], 101];
+          const { rows } = await db.query<Record<string, string>>(`EXPLAIN ${sql}`, params);
+          const plan = rows.map((r) => Object.values(r)[0]).join('\n');
+          expect(plan, `${sort} ${order} cursor=${withCursor}:\n${plan}`).toMatch(/Index Scan/);
+          expect(plan, `${sort} ${order} cursor=${withCursor}:\n${plan}`).not.toMatch(/Sort/);
+        }
+      }
     }
   });
 });

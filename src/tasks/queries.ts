@@ -36,10 +36,12 @@ const COLUMNS = `id, title, description, completed, ${utc('created_at')} AS crea
 
 // Sort keys and their SQL: a closed set, so list statements are built once, here, from constants
 // (identifiers and directions cannot be parameters). Each matches an index in migrations/.
+// Qualified with the table: in ORDER BY a bare `created_at` would mean the formatted output
+// column of that name, and sorting by it cannot use the index.
 const SORT_KEYS: Record<TaskSort, { expr: string; type: string }> = {
-  created_at: { expr: 'created_at', type: 'timestamptz' },
-  updated_at: { expr: 'updated_at', type: 'timestamptz' },
-  title: { expr: '(lower(title) COLLATE "C")', type: 'text' },
+  created_at: { expr: 'tasks.created_at', type: 'timestamptz' },
+  updated_at: { expr: 'tasks.updated_at', type: 'timestamptz' },
+  title: { expr: '(lower(tasks.title) COLLATE "C")', type: 'text' },
 };
 
 const STATUS_FILTER: Record<TaskStatus, boolean[]> = {
@@ -68,6 +70,11 @@ for (const sort of Object.keys(SORT_KEYS) as TaskSort[]) {
       LIST_STATEMENTS.set(`${sort}:${order}:${withCursor}`, listStatement(sort, order, withCursor));
     }
   }
+}
+
+/** The list statement for a sort and order, for EXPLAIN in tests and the benchmark. */
+export function listStatementFor(sort: TaskSort, order: SortOrder, withCursor: boolean): string {
+  return LIST_STATEMENTS.get(`${sort}:${order}:${withCursor}`)!;
 }
 
 interface RawTask extends Omit<TaskRow, 'id'> {
