@@ -198,6 +198,11 @@ async function main() {
     await stopProcess(app);
     const baseline = await startProcess(['--import', 'tsx', 'bench/baseline.ts'], { DATABASE_URL: benchUrl }, 8100, '/api/tasks');
     B.baseline = better(B.baseline, await load('http://127.0.0.1:8100', { connections: 64, duration: durationB, seeded, onePerConnection: false }));
+    if (round === 0) {
+      // The same scenario A against the baseline: what this machine allows at all.
+      console.log('scenario A against the baseline');
+      results.baselineA = { offered: offeredRate, ...(await load('http://127.0.0.1:8100', { connections: 1000, duration: durationA, rate: offeredRate, seeded, onePerConnection: true })) };
+    }
     await stopProcess(baseline);
   }
 
@@ -274,7 +279,7 @@ async function main() {
   console.log(`\n${md}`);
 }
 
-function markdown(r: { A: Result & { offered: number }; B: Record<string, Result>; growth: Record<string, { p50: number; p95: number }> & { totalRows: number; explain: string[] }; embedded: Record<string, Result>; startedAt: string; quick: boolean }): string {
+function markdown(r: { A: Result & { offered: number }; baselineA: Result; B: Record<string, Result>; growth: Record<string, { p50: number; p95: number }> & { totalRows: number; explain: string[] }; embedded: Record<string, Result>; startedAt: string; quick: boolean }): string {
   const row = (name: string, x: Result) =>
     `| ${name} | ${x.rate} | ${x.p50} | ${x.p95} | ${x.p99} | ${x.max} | ${x.non2xx} | ${x.errors} |`;
   const head = '| run | req/s | p50 ms | p95 ms | p99 ms | max ms | non-2xx | errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
@@ -288,8 +293,9 @@ function markdown(r: { A: Result & { offered: number }; B: Record<string, Result
     '',
     head,
     row('app', r.A),
+    row('baseline (bare node:http + pg)', r.baselineA),
     '',
-    `Achieved ${((100 * r.A.rate) / r.A.offered).toFixed(1)}% of the offered rate.`,
+    `The app achieved ${((100 * r.A.rate) / r.A.offered).toFixed(1)}% of the offered rate; the baseline ${((100 * r.baselineA.rate) / r.A.offered).toFixed(1)}%.`,
     '',
     '## B: saturation, 64 connections',
     '',

@@ -101,28 +101,24 @@ describe(`the server process (${dbKind})`, () => {
     }
   });
 
+  /** Runs the server with env and returns how it ended: for start-up refusals. */
+  async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+    const child = spawn(tsx, ['src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stderr = '';
+    child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    return { code, stderr };
+  }
+
   it('refuses a bad variable at start, naming it', async () => {
-    const child = spawn(tsx, ['src/server.ts'], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', PORT: 'eighty', DATA_DIR: dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    const code = await new Promise((resolve) => child.on('exit', resolve));
+    const { code, stderr } = await runToExit({ PORT: 'eighty' });
     expect(code).toBe(78);
-    expect(err).toMatch(/PORT must be/);
+    expect(stderr).toMatch(/PORT must be/);
   });
 
   it('refuses to start in production without configured token verification', async () => {
-    const child = spawn(tsx, ['src/server.ts'], {
-      cwd: root,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'production', DATA_DIR: dataDir },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let err = '';
-    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
-    expect(await new Promise((resolve) => child.on('exit', resolve))).toBe(78);
-    expect(err).toMatch(/JWKS_URL or JWT_SECRET/);
+    const { code, stderr } = await runToExit({ NODE_ENV: 'production' });
+    expect(code).toBe(78);
+    expect(stderr).toMatch(/JWKS_URL or JWT_SECRET/);
   });
 });

@@ -1,15 +1,10 @@
 // All task SQL. Every statement is parameterized and scoped by user_id: a task of another user is
 // indistinguishable from one that does not exist.
+import type { components } from '../../generated/openapi.js';
 import type { Queryable } from '../db/types.js';
 
-export interface TaskRow {
-  id: number;
-  title: string;
-  description: string | null;
-  completed: boolean;
-  created_at: string;
-  updated_at: string;
-}
+/** A task row as the SQL below returns it: exactly the contract's Task. */
+export type TaskRow = components['schemas']['Task'];
 
 export type TaskStatus = 'all' | 'pending' | 'completed';
 export type TaskSort = 'created_at' | 'updated_at' | 'title';
