@@ -6,7 +6,7 @@
 //   growth: first-page latency for users with 10 … 100 000 tasks among ≥ 1 000 000 rows;
 //   the embedded database, A and B.
 // Results go to bench/results/latest.{json,md}. Settings: BENCH_DATABASE_URL, BENCH_DURATION (A, s),
-// BENCH_RATE, BENCH_QUICK=1 (shorter runs).
+// BENCH_RATE, BENCH_QUICK=1 (shorter runs), BENCH_NODE_OPTIONS (e.g. --cpu-prof for the servers).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -32,13 +32,13 @@ const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
 const USERS = 1000;
 const TASKS_PER_USER = 50;
 
-interface Seeded {
+export interface Seeded {
   users: string[];
   tokens: string[];
   ids: Map<string, { min: number; max: number }>;
 }
 
-async function seed(db: Queryable): Promise<Seeded> {
+export async function seed(db: Queryable): Promise<Seeded> {
   await db.query(
     `INSERT INTO tasks (user_id, title, description, completed)
      SELECT 'bench-user-' || u, 'Task ' || t || ' of user ' || u, CASE WHEN t % 3 = 0 THEN 'Some details' END, t % 4 = 0
@@ -101,7 +101,7 @@ interface Result {
   errors: number;
 }
 
-async function load(url: string, opts: { connections: number; duration: number; rate?: number; seeded: Seeded; onePerConnection: boolean }): Promise<Result> {
+export async function load(url: string, opts: { connections: number; duration: number; rate?: number; seeded: Seeded; onePerConnection: boolean }): Promise<Result> {
   const w = workload(opts.seeded, opts.onePerConnection);
   const r = await autocannon({
     url,
@@ -138,7 +138,14 @@ const children: ChildProcess[] = [];
 async function startProcess(args: string[], env: Record<string, string>, port: number, readyPath: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, args, {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', JWT_SECRET: SECRET, ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      PORT: String(port),
+      HOST: '127.0.0.1',
+      JWT_SECRET: SECRET,
+      ...(process.env.BENCH_NODE_OPTIONS ? { NODE_OPTIONS: process.env.BENCH_NODE_OPTIONS } : {}),
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'inherit'],
   });
   children.push(child);
@@ -323,7 +330,7 @@ function markdown(r: { A: Result & { offered: number }; baselineA: Result; B: Re
   return lines.join('\n');
 }
 
-main()
+if (process.argv[1] === fileURLToPath(import.meta.url)) main()
   .catch((err: unknown) => {
     console.error(err);
     process.exitCode = 1;
