@@ -658,7 +658,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The request body is not valid JSON. */
+        /** @description The request body is not valid JSON, or cannot be decoded with its Content-Encoding. */
         BadRequest: {
             headers: {
                 [name: string]: unknown;

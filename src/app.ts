@@ -40,6 +40,7 @@ export interface AppDeps {
 }
 
 const MAX_QUERY_PARAMETERS = 32;
+const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
 
 /** Names a router's mount point as a template, for logs and metrics (never a real user id). */
 function mountedAt(template: string): express.RequestHandler {
@@ -96,13 +97,14 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
   });
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
   app.use('/api', authenticate(verifier, security), limits.user);
-  app.use(
-    express.json({
-      limit: config.bodyLimitBytes,
-      strict: true,
-      verify: (_req, _res, raw) => assertJsonDepth(raw),
-    }),
-  );
+  const json = express.json({
+    limit: config.bodyLimitBytes,
+    strict: true,
+    verify: (_req, _res, raw) => assertJsonDepth(raw),
+  });
+  // Only POST, PUT and PATCH operations take a body. Content sent with GET or DELETE has no meaning
+  // (RFC 9110 §9.3.1); it is ignored, not parsed, so it can neither fail nor cost anything.
+  app.use((req, res, next) => (BODY_METHODS.has(req.method) ? json(req, res, next) : next()));
   app.use(createValidator(contract.document, config.validateResponses));
 
   app.use(systemRouter(db, contract, docsFile));

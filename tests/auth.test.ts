@@ -194,6 +194,8 @@ describe('refused tokens', () => {
   it('missing or empty sub', async () => {
     expect401(await get(`Bearer ${await betterAuthToken(keys.get('EdDSA')!, { sub: undefined }).token}`), 'token_invalid', /sub/);
     expect401(await get(`Bearer ${await betterAuthToken(keys.get('EdDSA')!, { sub: '' }).token}`), 'token_invalid', /sub/);
+    // No stored task could belong to it: PostgreSQL text cannot hold NUL.
+    expect401(await get(`Bearer ${await betterAuthToken(keys.get('EdDSA')!, { sub: 'a\u0000b' }).token}`), 'token_invalid', /sub/);
   });
 
   it('no exp', async () => {

@@ -85,6 +85,32 @@ describe('client errors', () => {
     expect(health.headers.allow).toBe('GET');
   });
 
+  it('400 for a body that does not inflate under its Content-Encoding (found by fuzzing; was a 500)', async () => {
+    const auth = await bearer(newUser());
+    for (const encoding of ['gzip', 'deflate', 'br']) {
+      const res = await request(ctx.app)
+        .post('/api/tasks')
+        .set('Authorization', auth)
+        .set('Content-Type', 'application/json')
+        .set('Content-Encoding', encoding)
+        .send('{"title":"not compressed"}');
+      expectProblem(res, 400, 'invalid_json');
+    }
+  });
+
+  it('ignores content sent with GET or DELETE instead of refusing it (found by fuzzing; was a 415)', async () => {
+    const auth = await bearer(newUser());
+    const list = await request(ctx.app).get('/api/tasks').set('Authorization', auth).set('Content-Type', 'text/plain').send('hello');
+    expect(list.status).toBe(200);
+    const created = await request(ctx.app).post('/api/tasks').set('Authorization', auth).send({ title: 'gone soon' });
+    const del = await request(ctx.app)
+      .delete(`/api/tasks/${created.body.id}`)
+      .set('Authorization', auth)
+      .set('Content-Type', 'application/json; charset=latin1')
+      .send('{');
+    expect(del.status).toBe(204);
+  });
+
   it('413 for a body over the limit, storing nothing', async () => {
     const user = newUser();
     const res = await request(ctx.app)

@@ -106,7 +106,8 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     }
 
     const sub = payload.sub;
-    if (typeof sub !== 'string' || sub.trim() === '' || sub.length > MAX_SUBJECT_LENGTH) {
+    // NUL cannot be stored in a PostgreSQL text column, so no user could ever own such an id.
+    if (typeof sub !== 'string' || sub.trim() === '' || sub.length > MAX_SUBJECT_LENGTH || sub.includes('\u0000')) {
       throw new TokenError('invalid_subject', 'The token has no usable `sub` claim (the user id).');
     }
     return { userId: sub, claims: payload };

@@ -27,6 +27,15 @@ function isBodyParserError(err: unknown): err is BodyParserError {
   return err instanceof Error && typeof (err as Partial<BodyParserError>).type === 'string' && 'expose' in err;
 }
 
+/**
+ * A stream error body-parser passes on as a 400 without a `type`: zlib or brotli failing to inflate
+ * a body under its Content-Encoding.
+ */
+function isUndecodableBody(err: unknown): boolean {
+  const e = err as { status?: unknown; expose?: unknown; errno?: unknown } | null;
+  return err instanceof Error && e?.status === 400 && e.expose === true && typeof e.errno === 'number';
+}
+
 function fieldErrors(err: ValidatorError): FieldError[] {
   return err.errors.map((e) =>
     // An empty JSON body: the validator says the request lacks a "body" property.
@@ -115,6 +124,14 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) 
   let problem: HttpProblem | undefined;
   if (err instanceof HttpProblem) problem = err;
   else if (isBodyParserError(err)) problem = fromBodyParser(err);
+  else if (isUndecodableBody(err)) {
+    problem = new HttpProblem({
+      status: 400,
+      code: 'invalid_json',
+      title: 'Malformed JSON',
+      detail: 'The request body could not be decoded with the Content-Encoding it was sent with.',
+    });
+  }
   else if (isValidatorError(err)) problem = fromValidator(err, req.method, req.path);
   else if (isDatabaseUnavailable(err)) {
     req.log?.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'database unavailable');
