@@ -8,7 +8,8 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
 
 const root = path.resolve(import.meta.dirname, '..');
-const tsx = path.join(root, 'node_modules', '.bin', 'tsx');
+// node with tsx's loader, not the tsx CLI: one process, so a signal reaches the server itself.
+const node = [process.execPath, '--import', 'tsx'];
 const dataDir = mkdtempSync(path.join(tmpdir(), 'todo-server-'));
 let database: TestDatabase | undefined;
 
@@ -25,7 +26,7 @@ interface Started {
 }
 
 function start(env: Record<string, string>): Promise<Started> {
-  const child = spawn(tsx, ['src/server.ts'], {
+  const child = spawn(node[0]!, [...node.slice(1), 'src/server.ts'], {
     cwd: root,
     env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', LOG_LEVEL: 'warn', PORT: '0', DATA_DIR: dataDir, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -103,7 +104,7 @@ describe(`the server process (${dbKind})`, () => {
 
   /** Runs the server with env and returns how it ended: for start-up refusals. */
   async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-    const child = spawn(tsx, ['src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(node[0]!, [...node.slice(1), 'src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
@@ -120,5 +121,27 @@ describe(`the server process (${dbKind})`, () => {
     const { code, stderr } = await runToExit({ NODE_ENV: 'production' });
     expect(code).toBe(78);
     expect(stderr).toMatch(/JWKS_URL or JWT_SECRET/);
+  });
+
+  it.runIf(dbKind === 'pglite')('refuses a second process on the same embedded data folder, and takes over after a kill -9', async () => {
+    const ownDir = mkdtempSync(path.join(tmpdir(), 'todo-lock-'));
+    try {
+      const first = await start({ DATA_DIR: ownDir });
+      const second = await runToExit({ DATA_DIR: ownDir, PORT: '0', NODE_ENV: 'development' });
+      expect(second.code).toBe(1);
+      expect(second.stderr).toMatch(new RegExp(`Another process \\(pid ${first.child.pid}\\) is using the embedded database`));
+      // The first one is unharmed.
+      const res = await fetch(`${first.base}/api/tasks`, { headers: { Authorization: `Bearer ${first.token}` } });
+      expect(res.status).toBe(200);
+      // A crash leaves the lock file behind; the next start sees its owner is gone and takes over.
+      first.child.removeAllListeners('exit');
+      const killed = new Promise((resolve) => first.child.on('exit', resolve));
+      first.child.kill('SIGKILL');
+      await killed;
+      const third = await start({ DATA_DIR: ownDir });
+      expect(await stop(third.child)).toBe(0);
+    } finally {
+      rmSync(ownDir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
+import { lockDataDir } from './data-dir-lock.js';
 import type { Database, Queryable, QueryResult, Session } from './types.js';
 
 export interface PGliteOptions {
@@ -17,8 +18,18 @@ function result<R>(res: PGliteResults): QueryResult<R> {
 }
 
 export async function createPGliteDatabase(opts: PGliteOptions): Promise<Database> {
-  if (opts.dataDir) mkdirSync(opts.dataDir, { recursive: true });
-  const db = await PGlite.create(opts.dataDir);
+  let release = () => {};
+  if (opts.dataDir) {
+    mkdirSync(opts.dataDir, { recursive: true });
+    release = lockDataDir(opts.dataDir);
+  }
+  let db: PGlite;
+  try {
+    db = await PGlite.create(opts.dataDir);
+  } catch (err) {
+    release();
+    throw err;
+  }
 
   const query = async <R>(text: string, params?: readonly unknown[]) =>
     result<R>(await db.query(text, params as unknown[]));
@@ -45,6 +56,12 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
       });
     },
     poolStats: () => ({ total: 1, idle: 1, waiting: 0 }),
-    close: () => db.close(),
+    close: async () => {
+      try {
+        await db.close();
+      } finally {
+        release();
+      }
+    },
   };
 }
