@@ -123,7 +123,7 @@ describe(`the server process (${dbKind})`, () => {
     expect(stderr).toMatch(/JWKS_URL or JWT_SECRET/);
   });
 
-  it.runIf(dbKind === 'pglite')('refuses a second process on the same embedded data folder, and takes over after a kill -9', async () => {
+  it.runIf(dbKind === 'pglite')('refuses a second process on the same embedded data folder, and takes over after a kill -9', { timeout: 120_000 }, async () => {
     const ownDir = mkdtempSync(path.join(tmpdir(), 'todo-lock-'));
     try {
       const first = await start({ DATA_DIR: ownDir });
