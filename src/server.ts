@@ -123,11 +123,7 @@ async function runServer(config: Config): Promise<void> {
   closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (m: unknown) => logger.error(m) } }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an unexpected error');
     else logger.info({ signal }, 'shutting down');
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      // Idle keep-alive sockets would otherwise hold close() open until they time out.
-      server.closeIdleConnections();
-    });
+    await server.closeGracefully();
     await db.close();
     await redis?.quit();
     logger.info('stopped');
