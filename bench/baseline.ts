@@ -24,8 +24,10 @@ async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
   return raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
 }
 
-function send(res: ServerResponse, status: number, value?: unknown) {
-  res.writeHead(status, value === undefined ? {} : { 'Content-Type': 'application/json' });
+function send(res: ServerResponse, status: number, value?: unknown, version?: number) {
+  const headers: Record<string, string> = value === undefined ? {} : { 'Content-Type': 'application/json' };
+  if (version !== undefined) headers.ETag = `"${version}"`;
+  res.writeHead(status, headers);
   res.end(value === undefined ? undefined : JSON.stringify(value));
 }
 
@@ -41,17 +43,26 @@ createServer(async (req, res) => {
     }
     if (path === '/api/tasks' && req.method === 'POST') {
       const b = await body(req);
-      return send(res, 201, await q.createTask(db, user, { title: String(b.title).trim(), description: (b.description as string) ?? null, completed: false }));
+      const created = await q.createTask(db, user, {
+        title: String(b.title).trim(),
+        description: (b.description as string) ?? null,
+        completed: false,
+        dueAt: null,
+        priority: 'none',
+        tags: [],
+        position: undefined,
+      });
+      return send(res, 201, created.task, created.version);
     }
     const m = ITEM.exec(path);
     if (!m) return send(res, 404, { detail: 'not found' });
     const id = Number(m[1]);
-    let task: q.TaskRow | undefined;
+    let task: q.VersionedTask | undefined;
     if (m[2] && req.method === 'PATCH') task = await q.setCompletion(db, user, id, (await body(req)).completed as boolean | undefined);
     else if (req.method === 'GET') task = await q.getTask(db, user, id);
     else if (req.method === 'PATCH') task = await q.updateTask(db, user, id, await body(req));
     else if (req.method === 'DELETE') return send(res, (await q.deleteTask(db, user, id)) ? 204 : 404);
-    return task ? send(res, 200, task) : send(res, 404, { detail: 'not found' });
+    return task ? send(res, 200, task.task, task.version) : send(res, 404, { detail: 'not found' });
   } catch {
     send(res, 500, { detail: 'error' });
   }

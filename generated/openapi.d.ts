@@ -17,9 +17,36 @@ export interface paths {
         put?: never;
         /**
          * Create a task
-         * @description Creates a task owned by the authenticated user and returns it, with its URL in `Location`.
+         * @description Creates a task owned by the authenticated user and returns it, with its URL in `Location` and
+         *     its `ETag`. Send an `Idempotency-Key` to make retrying safe.
          */
         post: operations["createTask"];
+        /**
+         * Clear completed tasks
+         * @description Deletes every completed task of the authenticated user in one statement and says how many were
+         *     removed. `status=completed` is required, so a request without it can never delete everything.
+         */
+        delete: operations["clearCompletedTasks"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Count tasks
+         * @description Counts the authenticated user's tasks by status, and how many pending ones are overdue or due
+         *     today, in one query. "Today" is the current calendar day in the time zone `tz` (UTC by default).
+         */
+        get: operations["getTaskStats"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -41,7 +68,8 @@ export interface paths {
         };
         /**
          * Get a task
-         * @description Returns one of the authenticated user's tasks.
+         * @description Returns one of the authenticated user's tasks, with its `ETag`. With `If-None-Match` holding
+         *     that ETag, answers `304` without a body while the task is unchanged.
          */
         get: operations["getTask"];
         /**
@@ -114,9 +142,42 @@ export interface paths {
         put?: never;
         /**
          * Create a task (user in path)
-         * @description Creates a task owned by the authenticated user and returns it, with its URL in `Location`.
+         * @description Creates a task owned by the authenticated user and returns it, with its URL in `Location` and
+         *     its `ETag`. Send an `Idempotency-Key` to make retrying safe.
          */
         post: operations["createTaskForUser"];
+        /**
+         * Clear completed tasks (user in path)
+         * @description Deletes every completed task of the authenticated user in one statement and says how many were
+         *     removed. `status=completed` is required, so a request without it can never delete everything.
+         */
+        delete: operations["clearCompletedTasksForUser"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{userId}/tasks/stats": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Count tasks (user in path)
+         * @description Counts the authenticated user's tasks by status, and how many pending ones are overdue or due
+         *     today, in one query. "Today" is the current calendar day in the time zone `tz` (UTC by default).
+         */
+        get: operations["getTaskStatsForUser"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -143,7 +204,8 @@ export interface paths {
         };
         /**
          * Get a task (user in path)
-         * @description Returns one of the authenticated user's tasks.
+         * @description Returns one of the authenticated user's tasks, with its `ETag`. With `If-None-Match` holding
+         *     that ETag, answers `304` without a body while the task is unchanged.
          */
         get: operations["getTaskForUser"];
         /**
@@ -326,6 +388,40 @@ export interface paths {
 export type webhooks = Record<string, never>;
 export interface components {
     schemas: {
+        /**
+         * @description How important the task is. Sorting by `priority` orders `none` < `low` < `medium` < `high`.
+         * @example high
+         * @enum {string}
+         */
+        TaskPriority: "none" | "low" | "medium" | "high";
+        /**
+         * @description A short lowercase label: a letter or digit, then letters, digits, `-` or `_`; at most 32 characters.
+         * @example groceries
+         */
+        TaskTag: string;
+        /**
+         * Format: date-time
+         * @description When the task is due (RFC 3339; any offset is accepted and the task is stored and returned in
+         *     UTC), or `null` for no due date.
+         * @example 2026-11-28T17:00:00Z
+         */
+        TaskDueAt: string | null;
+        /**
+         * @description Up to 20 distinct labels, kept in the order given.
+         * @example [
+         *       "groceries",
+         *       "errands"
+         *     ]
+         */
+        TaskTags: components["schemas"]["TaskTag"][];
+        /**
+         * Format: double
+         * @description The task's place in the user's manual order (`sort=position`), smallest first. A new task is
+         *     placed after the user's last one (1024 past the largest position). To move a task between two
+         *     others, give it any number between their positions, e.g. their mean: nothing else is renumbered.
+         * @example 2048
+         */
+        TaskPosition: number;
         /** @description A task owned by the authenticated user. The owner's id is never part of a response. */
         Task: {
             /**
@@ -349,6 +445,10 @@ export interface components {
              * @example false
              */
             completed: boolean;
+            due_at: components["schemas"]["TaskDueAt"];
+            priority: components["schemas"]["TaskPriority"];
+            tags: components["schemas"]["TaskTags"];
+            position: components["schemas"]["TaskPosition"];
             /**
              * Format: date-time
              * @description When the task was created (RFC 3339, UTC, microsecond precision).
@@ -432,10 +532,16 @@ export interface components {
          */
         TaskDescription: string | null;
         /**
-         * @description A new task. Unknown properties are rejected.
+         * @description A new task. Only `title` is required: `due_at` defaults to `null`, `priority` to `none`, `tags`
+         *     to none, and `position` to just after the user's last task. Unknown properties are rejected.
          * @example {
          *       "title": "Buy milk",
-         *       "description": "Two litres, semi-skimmed"
+         *       "description": "Two litres, semi-skimmed",
+         *       "due_at": "2026-11-28T17:00:00Z",
+         *       "priority": "high",
+         *       "tags": [
+         *         "groceries"
+         *       ]
          *     }
          */
         TaskCreate: {
@@ -446,10 +552,48 @@ export interface components {
              * @default false
              */
             completed?: boolean;
+            due_at?: components["schemas"]["TaskDueAt"];
+            priority?: components["schemas"]["TaskPriority"];
+            tags?: components["schemas"]["TaskTags"];
+            position?: components["schemas"]["TaskPosition"];
+        };
+        /**
+         * @description The outcome of clearing completed tasks.
+         * @example {
+         *       "deleted": 4
+         *     }
+         */
+        TasksCleared: {
+            /** @description How many tasks were removed. */
+            deleted: number;
+        };
+        /**
+         * @description Counts over all of the authenticated user's tasks, taken in one consistent snapshot.
+         * @example {
+         *       "total": 12,
+         *       "pending": 7,
+         *       "completed": 5,
+         *       "overdue": 2,
+         *       "due_today": 3
+         *     }
+         */
+        TaskStats: {
+            /** @description All tasks. */
+            total: number;
+            /** @description Tasks not completed. */
+            pending: number;
+            /** @description Completed tasks. */
+            completed: number;
+            /** @description Pending tasks whose `due_at` has passed. */
+            overdue: number;
+            /** @description Pending tasks due on today's date in the time zone `tz` (whether or not the time has passed). */
+            due_today: number;
         };
         /**
          * @description The new title and description of a task. An absent `description` means `null` (the task ends up
-         *     with none); an absent `completed` leaves the completion state as it is. Unknown properties are rejected.
+         *     with none); an absent `completed` leaves the completion state as it is, and so do absent
+         *     `due_at`, `priority`, `tags` and `position` (clients written before those fields existed keep
+         *     working without erasing them). Unknown properties are rejected.
          * @example {
          *       "title": "Buy oat milk",
          *       "description": null,
@@ -461,10 +605,14 @@ export interface components {
             description?: components["schemas"]["TaskDescription"];
             /** @description The new completion state; absent leaves it unchanged. */
             completed?: boolean;
+            due_at?: components["schemas"]["TaskDueAt"];
+            priority?: components["schemas"]["TaskPriority"];
+            tags?: components["schemas"]["TaskTags"];
+            position?: components["schemas"]["TaskPosition"];
         };
         /**
          * @description Any subset of a task's fields. Absent fields are left as they are; `description: null` clears the
-         *     description. An empty object changes nothing. Unknown properties are rejected.
+         *     description and `due_at: null` the due date; `tags: []` removes every tag. An empty object changes nothing. Unknown properties are rejected.
          * @example {
          *       "completed": true
          *     }
@@ -474,6 +622,10 @@ export interface components {
             description?: components["schemas"]["TaskDescription"];
             /** @description The new completion state. */
             completed?: boolean;
+            due_at?: components["schemas"]["TaskDueAt"];
+            priority?: components["schemas"]["TaskPriority"];
+            tags?: components["schemas"]["TaskTags"];
+            position?: components["schemas"]["TaskPosition"];
         };
         /**
          * @description Sets the completion state to the given value (idempotent). Without `completed` (or without any
@@ -715,6 +867,14 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The task still matches the ETag in `If-None-Match`; the client's copy is current. No body. */
+        NotModified: {
+            headers: {
+                ETag: components["headers"]["ETag"];
+                [name: string]: unknown;
+            };
+            content?: never;
+        };
         /** @description No task with this id belongs to the authenticated user (whether or not another user has one). */
         TaskNotFound: {
             headers: {
@@ -728,6 +888,28 @@ export interface components {
                  *       "status": 404,
                  *       "detail": "No task with id 42 exists for this user.",
                  *       "code": "task_not_found",
+                 *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /**
+         * @description The task has changed since the client saw it: its ETag no longer matches `If-Match`. Nothing was
+         *     written. Fetch the task again, reconcile, and retry with the new ETag.
+         */
+        PreconditionFailed: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/precondition_failed",
+                 *       "title": "Precondition failed",
+                 *       "status": 412,
+                 *       "detail": "Task 42 has changed since you read it: its ETag is now \"4\", not \"3\". Nothing was written.",
+                 *       "code": "precondition_failed",
                  *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
                  *     }
                  */
@@ -759,24 +941,74 @@ export interface components {
         Status: "all" | "pending" | "completed";
         /**
          * @description The field to order by. Ties are broken by `id` in the same direction. `title` orders by the
-         *     lower-cased title, compared by code point.
+         *     lower-cased title, compared by code point; `priority` from `none` to `high`; `position` is the
+         *     manual order; `due_at` puts tasks without a due date last when ascending (first when descending).
          */
-        Sort: "created_at" | "updated_at" | "title";
-        /** @description The direction of the order. */
+        Sort: "created_at" | "updated_at" | "title" | "due_at" | "priority" | "position";
+        /**
+         * @description The direction of the order. Defaults to `asc` for `sort=position` and `sort=due_at` (the manual
+         *     order top to bottom; the soonest due first) and to `desc` for every other sort.
+         */
         Order: "asc" | "desc";
         /** @description The most tasks to return in one page. */
         Limit: number;
         /**
          * @description An opaque position, taken from the `Link: <...>; rel="next"` URL of the previous page. It is only
-         *     valid with the same `status`, `sort` and `order` it was issued for; otherwise the answer is `422`
+         *     valid with the same filters, `sort` and `order` it was issued for; otherwise the answer is `422`
          *     with code `invalid_cursor`.
          */
         Cursor: string;
+        /** @description Only tasks of this priority. */
+        Priority: components["schemas"]["TaskPriority"];
+        /** @description Only tasks carrying this tag. Repeat it (`tag=home&tag=urgent`) for tasks that carry all of them. */
+        Tag: components["schemas"]["TaskTag"][];
+        /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. */
+        DueBefore: string;
+        /**
+         * @description Only tasks due at or after this instant (RFC 3339). With `due_before`, a half-open range, so
+         *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match.
+         */
+        DueAfter: string;
+        /**
+         * @description `true`: only overdue tasks (pending, with a `due_at` in the past). `false`: only tasks that are
+         *     not overdue.
+         */
+        Overdue: boolean;
+        /**
+         * @description Text search over title and description. Every word must match, as a word or the start of one
+         *     (`mil` finds "milk"), case-insensitively, in any language (PostgreSQL full-text search with the
+         *     `simple` configuration and an index). Input without any letter or digit (`%`, `!?`) is matched
+         *     as a plain substring instead.
+         */
+        Q: string;
+        /**
+         * @description Makes a create safe to retry. A unique string per intended task (a UUID, say), kept for 24
+         *     hours per user: a retry with the same key and the same body creates nothing and gets the
+         *     original `201` response again (with `Idempotent-Replayed: true`); the same key with a different
+         *     body is refused with `422` and code `idempotency_key_reused`. Concurrent retries of one key
+         *     create exactly one task.
+         */
+        IdempotencyKey: string;
+        /** @description Which tasks to delete. Only `completed` is accepted, so a missing parameter never deletes everything. */
+        ClearStatus: "completed";
+        /** @description The IANA time zone whose calendar day is "today" for `due_today`. Defaults to UTC. */
+        TimeZone: string;
         /**
          * @description The task's id.
          * @example 42
          */
         TaskId: number;
+        /**
+         * @description The `ETag` (or several, comma-separated, or `*`) of the copy the client holds. When the task
+         *     still matches, the answer is `304 Not Modified` without a body.
+         */
+        IfNoneMatch: string;
+        /**
+         * @description Lost-update protection: the `ETag` of the task as the client last saw it (or `*`). When the task
+         *     has changed since, nothing is written and the answer is `412`. Several ETags may be listed,
+         *     separated by commas. Weak ETags (`W/"..."`) never match.
+         */
+        IfMatch: string;
         /**
          * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
          * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
@@ -800,6 +1032,13 @@ export interface components {
         RateLimitPolicy: string;
         /** @description The URL of the created task. */
         Location: string;
+        /**
+         * @description The version of the task, as a strong entity tag. It changes whenever the task does; send it back
+         *     in `If-Match` (to write only if nobody else has) or `If-None-Match` (to get `304` if unchanged).
+         */
+        ETag: string;
+        /** @description `true` when this is the stored response of an earlier create with the same `Idempotency-Key`. */
+        IdempotentReplayed: "true";
         /** @description The methods the path supports. */
         Allow: string;
     };
@@ -814,19 +1053,46 @@ export interface operations {
                 status?: components["parameters"]["Status"];
                 /**
                  * @description The field to order by. Ties are broken by `id` in the same direction. `title` orders by the
-                 *     lower-cased title, compared by code point.
+                 *     lower-cased title, compared by code point; `priority` from `none` to `high`; `position` is the
+                 *     manual order; `due_at` puts tasks without a due date last when ascending (first when descending).
                  */
                 sort?: components["parameters"]["Sort"];
-                /** @description The direction of the order. */
+                /**
+                 * @description The direction of the order. Defaults to `asc` for `sort=position` and `sort=due_at` (the manual
+                 *     order top to bottom; the soonest due first) and to `desc` for every other sort.
+                 */
                 order?: components["parameters"]["Order"];
                 /** @description The most tasks to return in one page. */
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description An opaque position, taken from the `Link: <...>; rel="next"` URL of the previous page. It is only
-                 *     valid with the same `status`, `sort` and `order` it was issued for; otherwise the answer is `422`
+                 *     valid with the same filters, `sort` and `order` it was issued for; otherwise the answer is `422`
                  *     with code `invalid_cursor`.
                  */
                 cursor?: components["parameters"]["Cursor"];
+                /** @description Only tasks of this priority. */
+                priority?: components["parameters"]["Priority"];
+                /** @description Only tasks carrying this tag. Repeat it (`tag=home&tag=urgent`) for tasks that carry all of them. */
+                tag?: components["parameters"]["Tag"];
+                /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this instant (RFC 3339). With `due_before`, a half-open range, so
+                 *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match.
+                 */
+                due_after?: components["parameters"]["DueAfter"];
+                /**
+                 * @description `true`: only overdue tasks (pending, with a `due_at` in the past). `false`: only tasks that are
+                 *     not overdue.
+                 */
+                overdue?: components["parameters"]["Overdue"];
+                /**
+                 * @description Text search over title and description. Every word must match, as a word or the start of one
+                 *     (`mil` finds "milk"), case-insensitively, in any language (PostgreSQL full-text search with the
+                 *     `simple` configuration and an index). Input without any letter or digit (`%`, `!?`) is matched
+                 *     as a plain substring instead.
+                 */
+                q?: components["parameters"]["Q"];
             };
             header?: never;
             path?: never;
@@ -848,6 +1114,12 @@ export interface operations {
                      *         "title": "Call the plumber",
                      *         "description": null,
                      *         "completed": false,
+                     *         "due_at": "2026-11-25T09:00:00Z",
+                     *         "priority": "high",
+                     *         "tags": [
+                     *           "home"
+                     *         ],
+                     *         "position": 2048,
                      *         "created_at": "2026-11-24T10:02:11.504311Z",
                      *         "updated_at": "2026-11-24T10:02:11.504311Z"
                      *       },
@@ -856,6 +1128,13 @@ export interface operations {
                      *         "title": "Buy milk",
                      *         "description": "Two litres, semi-skimmed",
                      *         "completed": true,
+                     *         "due_at": null,
+                     *         "priority": "none",
+                     *         "tags": [
+                     *           "groceries",
+                     *           "errands"
+                     *         ],
+                     *         "position": 1024,
                      *         "created_at": "2026-11-24T09:30:00.123456Z",
                      *         "updated_at": "2026-11-24T09:45:12.000001Z"
                      *       }
@@ -874,7 +1153,16 @@ export interface operations {
     createTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a create safe to retry. A unique string per intended task (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key and the same body creates nothing and gets the
+                 *     original `201` response again (with `Idempotent-Replayed: true`); the same key with a different
+                 *     body is refused with `422` and code `idempotency_key_reused`. Concurrent retries of one key
+                 *     create exactly one task.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -888,6 +1176,8 @@ export interface operations {
             201: {
                 headers: {
                     Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -904,10 +1194,72 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    clearCompletedTasks: {
+        parameters: {
+            query: {
+                /** @description Which tasks to delete. Only `completed` is accepted, so a missing parameter never deletes everything. */
+                status: components["parameters"]["ClearStatus"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many tasks were deleted (0 when there were none). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TasksCleared"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getTaskStats: {
+        parameters: {
+            query?: {
+                /** @description The IANA time zone whose calendar day is "today" for `due_today`. Defaults to UTC. */
+                tz?: components["parameters"]["TimeZone"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The counts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskStats"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag` (or several, comma-separated, or `*`) of the copy the client holds. When the task
+                 *     still matches, the answer is `304 Not Modified` without a body.
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The task's id.
@@ -922,12 +1274,14 @@ export interface operations {
             /** @description The task. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Task"];
                 };
             };
+            304: components["responses"]["NotModified"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
             422: components["responses"]["ValidationFailed"];
@@ -939,7 +1293,14 @@ export interface operations {
     replaceTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Lost-update protection: the `ETag` of the task as the client last saw it (or `*`). When the task
+                 *     has changed since, nothing is written and the answer is `412`. Several ETags may be listed,
+                 *     separated by commas. Weak ETags (`W/"..."`) never match.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The task's id.
@@ -958,6 +1319,7 @@ export interface operations {
             /** @description The task as stored. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -967,6 +1329,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -978,7 +1341,14 @@ export interface operations {
     deleteTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Lost-update protection: the `ETag` of the task as the client last saw it (or `*`). When the task
+                 *     has changed since, nothing is written and the answer is `412`. Several ETags may be listed,
+                 *     separated by commas. Weak ETags (`W/"..."`) never match.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The task's id.
@@ -999,6 +1369,7 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -1008,7 +1379,14 @@ export interface operations {
     updateTask: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Lost-update protection: the `ETag` of the task as the client last saw it (or `*`). When the task
+                 *     has changed since, nothing is written and the answer is `412`. Several ETags may be listed,
+                 *     separated by commas. Weak ETags (`W/"..."`) never match.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The task's id.
@@ -1027,6 +1405,7 @@ export interface operations {
             /** @description The task as stored. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1036,6 +1415,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -1047,7 +1427,14 @@ export interface operations {
     toggleTaskCompletion: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Lost-update protection: the `ETag` of the task as the client last saw it (or `*`). When the task
+                 *     has changed since, nothing is written and the answer is `412`. Several ETags may be listed,
+                 *     separated by commas. Weak ETags (`W/"..."`) never match.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The task's id.
@@ -1066,6 +1453,7 @@ export interface operations {
             /** @description The task as stored. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1075,6 +1463,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             404: components["responses"]["TaskNotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -1090,19 +1479,46 @@ export interface operations {
                 status?: components["parameters"]["Status"];
                 /**
                  * @description The field to order by. Ties are broken by `id` in the same direction. `title` orders by the
-                 *     lower-cased title, compared by code point.
+                 *     lower-cased title, compared by code point; `priority` from `none` to `high`; `position` is the
+                 *     manual order; `due_at` puts tasks without a due date last when ascending (first when descending).
                  */
                 sort?: components["parameters"]["Sort"];
-                /** @description The direction of the order. */
+                /**
+                 * @description The direction of the order. Defaults to `asc` for `sort=position` and `sort=due_at` (the manual
+                 *     order top to bottom; the soonest due first) and to `desc` for every other sort.
+                 */
                 order?: components["parameters"]["Order"];
                 /** @description The most tasks to return in one page. */
                 limit?: components["parameters"]["Limit"];
                 /**
                  * @description An opaque position, taken from the `Link: <...>; rel="next"` URL of the previous page. It is only
-                 *     valid with the same `status`, `sort` and `order` it was issued for; otherwise the answer is `422`
+                 *     valid with the same filters, `sort` and `order` it was issued for; otherwise the answer is `422`
                  *     with code `invalid_cursor`.
                  */
                 cursor?: components["parameters"]["Cursor"];
+                /** @description Only tasks of this priority. */
+                priority?: components["parameters"]["Priority"];
+                /** @description Only tasks carrying this tag. Repeat it (`tag=home&tag=urgent`) for tasks that carry all of them. */
+                tag?: components["parameters"]["Tag"];
+                /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. */
+                due_before?: components["parameters"]["DueBefore"];
+                /**
+                 * @description Only tasks due at or after this instant (RFC 3339). With `due_before`, a half-open range, so
+                 *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match.
+                 */
+                due_after?: components["parameters"]["DueAfter"];
+                /**
+                 * @description `true`: only overdue tasks (pending, with a `due_at` in the past). `false`: only tasks that are
+                 *     not overdue.
+                 */
+                overdue?: components["parameters"]["Overdue"];
+                /**
+                 * @description Text search over title and description. Every word must match, as a word or the start of one
+                 *     (`mil` finds "milk"), case-insensitively, in any language (PostgreSQL full-text search with the
+                 *     `simple` configuration and an index). Input without any letter or digit (`%`, `!?`) is matched
+                 *     as a plain substring instead.
+                 */
+                q?: components["parameters"]["Q"];
             };
             header?: never;
             path: {
@@ -1130,6 +1546,12 @@ export interface operations {
                      *         "title": "Call the plumber",
                      *         "description": null,
                      *         "completed": false,
+                     *         "due_at": "2026-11-25T09:00:00Z",
+                     *         "priority": "high",
+                     *         "tags": [
+                     *           "home"
+                     *         ],
+                     *         "position": 2048,
                      *         "created_at": "2026-11-24T10:02:11.504311Z",
                      *         "updated_at": "2026-11-24T10:02:11.504311Z"
                      *       },
@@ -1138,6 +1560,13 @@ export interface operations {
                      *         "title": "Buy milk",
                      *         "description": "Two litres, semi-skimmed",
                      *         "completed": true,
+                     *         "due_at": null,
+                     *         "priority": "none",
+                     *         "tags": [
+                     *           "groceries",
+                     *           "errands"
+                     *         ],
+                     *         "position": 1024,
                      *         "created_at": "2026-11-24T09:30:00.123456Z",
                      *         "updated_at": "2026-11-24T09:45:12.000001Z"
                      *       }
@@ -1157,7 +1586,16 @@ export interface operations {
     createTaskForUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a create safe to retry. A unique string per intended task (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key and the same body creates nothing and gets the
+                 *     original `201` response again (with `Idempotent-Replayed: true`); the same key with a different
+                 *     body is refused with `422` and code `idempotency_key_reused`. Concurrent retries of one key
+                 *     create exactly one task.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
@@ -1177,6 +1615,8 @@ export interface operations {
             201: {
                 headers: {
                     Location: components["headers"]["Location"];
+                    ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1194,10 +1634,86 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    clearCompletedTasksForUser: {
+        parameters: {
+            query: {
+                /** @description Which tasks to delete. Only `completed` is accepted, so a missing parameter never deletes everything. */
+                status: components["parameters"]["ClearStatus"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description How many tasks were deleted (0 when there were none). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TasksCleared"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getTaskStatsForUser: {
+        parameters: {
+            query?: {
+                /** @description The IANA time zone whose calendar day is "today" for `due_today`. Defaults to UTC. */
+                tz?: components["parameters"]["TimeZone"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The counts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskStats"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getTaskForUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description The `ETag` (or several, comma-separated, or `*`) of the copy the client holds. When the task
+                 *     still matches, the answer is `304 Not Modified` without a body.
+                 */
+                "If-None-Match"?: components["parameters"]["IfNoneMatch"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
@@ -1217,12 +1733,14 @@ export interface operations {
             /** @description The task. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["Task"];
                 };
             };
+            304: components["responses"]["NotModified"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["TaskNotFound"];
@@ -1235,7 +1753,14 @@ export interface operations {
     replaceTaskForUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Lost-update protection: the `ETag` of the task as the client last saw it (or `*`). When the task
+                 *     has changed since, nothing is written and the answer is `412`. Several ETags may be listed,
+                 *     separated by commas. Weak ETags (`W/"..."`) never match.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
@@ -1259,6 +1784,7 @@ export interface operations {
             /** @description The task as stored. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1269,6 +1795,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["TaskNotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -1280,7 +1807,14 @@ export interface operations {
     deleteTaskForUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Lost-update protection: the `ETag` of the task as the client last saw it (or `*`). When the task
+                 *     has changed since, nothing is written and the answer is `412`. Several ETags may be listed,
+                 *     separated by commas. Weak ETags (`W/"..."`) never match.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
@@ -1307,6 +1841,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["TaskNotFound"];
+            412: components["responses"]["PreconditionFailed"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -1316,7 +1851,14 @@ export interface operations {
     updateTaskForUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Lost-update protection: the `ETag` of the task as the client last saw it (or `*`). When the task
+                 *     has changed since, nothing is written and the answer is `412`. Several ETags may be listed,
+                 *     separated by commas. Weak ETags (`W/"..."`) never match.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
@@ -1340,6 +1882,7 @@ export interface operations {
             /** @description The task as stored. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1350,6 +1893,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["TaskNotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -1361,7 +1905,14 @@ export interface operations {
     toggleTaskCompletionForUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Lost-update protection: the `ETag` of the task as the client last saw it (or `*`). When the task
+                 *     has changed since, nothing is written and the answer is `412`. Several ETags may be listed,
+                 *     separated by commas. Weak ETags (`W/"..."`) never match.
+                 */
+                "If-Match"?: components["parameters"]["IfMatch"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
@@ -1385,6 +1936,7 @@ export interface operations {
             /** @description The task as stored. */
             200: {
                 headers: {
+                    ETag: components["headers"]["ETag"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -1395,6 +1947,7 @@ export interface operations {
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
             404: components["responses"]["TaskNotFound"];
+            412: components["responses"]["PreconditionFailed"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];

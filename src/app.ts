@@ -79,9 +79,9 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
   app.use(
     cors({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
-      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id'],
+      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'If-Match', 'If-None-Match', 'Idempotency-Key'],
       // Without these a browser frontend cannot read pagination links, created tasks' URLs or limits.
-      exposedHeaders: ['Link', 'Location', 'Retry-After', 'WWW-Authenticate', 'X-Request-Id', 'RateLimit', 'RateLimit-Policy'],
+      exposedHeaders: ['Link', 'Location', 'ETag', 'Idempotent-Replayed', 'Retry-After', 'WWW-Authenticate', 'X-Request-Id', 'RateLimit', 'RateLimit-Policy'],
       maxAge: 600,
     }),
   );

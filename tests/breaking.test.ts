@@ -17,7 +17,7 @@ describe('breaking-change guard', () => {
     const next = copy();
     next.components.schemas.TaskCreate.properties.priority = { type: 'string' };
     next.components.schemas.Task.properties.priority = { type: 'string' };
-    next.paths['/api/tasks/stats'] = { get: { operationId: 'stats', responses: { 200: { description: 'ok' } } } };
+    next.paths['/api/tasks/archive'] = { get: { operationId: 'archive', responses: { 200: { description: 'ok' } } } };
     expect(findBreakingChanges(current, next)).toEqual([]);
   });
 

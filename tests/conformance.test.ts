@@ -79,9 +79,16 @@ async function newTaskId(): Promise<number> {
   return res.body.id as number;
 }
 
-function url(o: Operation, ids: { taskId?: number | string; userId?: string } = {}): string {
-  return o.path.replace('{userId}', encodeURIComponent(ids.userId ?? user)).replace('{taskId}', String(ids.taskId ?? 1));
+// Operations with a required query parameter: the query every valid request of theirs carries.
+const REQUIRED_QUERY: Record<string, string> = { clearCompletedTasks: 'status=completed' };
+
+function url(o: Operation, ids: { taskId?: number | string; userId?: string } = {}, withQuery = true): string {
+  const path = o.path.replace('{userId}', encodeURIComponent(ids.userId ?? user)).replace('{taskId}', String(ids.taskId ?? 1));
+  const query = withQuery ? REQUIRED_QUERY[baseId(o)] : undefined;
+  return query ? `${path}?${query}` : path;
 }
+
+const baseId = (o: Operation) => o.id.replace(/ForUser$/, '');
 
 const VALID_BODY: Record<string, object> = {
   createTask: { title: 'Conformance' },
@@ -89,12 +96,16 @@ const VALID_BODY: Record<string, object> = {
   updateTask: { completed: true },
   toggleTaskCompletion: { completed: true },
 };
-const baseId = (o: Operation) => o.id.replace(/ForUser$/, '');
 
 /** A request that must produce `status` for operation `o`. */
 async function produce(o: Operation, status: string): Promise<request.Response> {
-  const send = async (app: keyof typeof apps, target: string, opts: { token?: string | null; body?: unknown; type?: string; raw?: string } = {}) => {
+  const send = async (
+    app: keyof typeof apps,
+    target: string,
+    opts: { token?: string | null; body?: unknown; type?: string; raw?: string; headers?: Record<string, string> } = {},
+  ) => {
     let req = request(apps[app])[o.method](target);
+    if (opts.headers) req = req.set(opts.headers);
     const token = opts.token === undefined ? auth : opts.token;
     if (token) req = req.set('Authorization', token);
     if (opts.raw !== undefined) return req.set('Content-Type', opts.type ?? 'application/json').send(opts.raw);
@@ -114,6 +125,13 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
     case '204':
       if (o.path === '/ready' || o.path === '/health' || !o.path.startsWith('/api')) return send('main', o.path, { token: null });
       return send('main', url(o, needsTask ? { taskId: await newTaskId() } : {}));
+    case '304': {
+      const target = url(o, { taskId: await newTaskId() });
+      const etag = (await request(apps.main).get(target).set('Authorization', auth)).headers.etag as string;
+      return send('main', target, { headers: { 'If-None-Match': etag } });
+    }
+    case '412':
+      return send('main', url(o, { taskId: await newTaskId() }), { headers: { 'If-Match': '"999999"' } });
     case '400':
       return send('main', url(o), { raw: '{"title": ' });
     case '401':
@@ -128,7 +146,7 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
     case '415':
       return send('main', url(o), { raw: 'title=x', type: 'text/plain' });
     case '422':
-      return needsTask ? send('main', url(o, { taskId: 'abc' })) : send('main', `${url(o)}?limit=0`);
+      return needsTask ? send('main', url(o, { taskId: 'abc' })) : send('main', `${url(o, {}, false)}?limit=0`);
     case '429':
       return send('limited', o.path.startsWith('/api') ? url(o) : o.path, o.path.startsWith('/api') ? {} : { token: null });
     case '500':
@@ -198,7 +216,10 @@ function parameterViolations(o: Operation): Violation[] {
         if (s.maximum !== undefined) q(String(s.maximum + 1), `above ${s.maximum}`);
       }
       if (s.maxLength !== undefined) q('a'.repeat(s.maxLength + 1), `longer than ${s.maxLength}`);
-      if (s.pattern !== undefined) q('has spaces!', `not matching ${s.pattern}`);
+      if (s.pattern !== undefined) {
+        const bad = ['has spaces!', 'a\u0000b'].find((v) => !new RegExp(s.pattern, 'u').test(v))!;
+        q(bad, `not matching ${s.pattern}`);
+      }
     }
     if (p.in === 'path' && p.name === 'taskId') {
       for (const v of ['0', '-1', 'abc', '1.5', '9007199254740992', '1e3', '99999999999999999999999']) out.push({ label: `taskId ${v}`, taskId: v });
@@ -217,7 +238,7 @@ describe('negative pass: every constraint violated gives a documented 4xx proble
     it(`${o.id}: ${violations.length} violations`, async () => {
       const taskId = o.path.includes('{taskId}') ? await newTaskId() : undefined;
       for (const v of violations) {
-        let req = request(apps.main)[o.method](`${url(o, { taskId: v.taskId ?? taskId })}${v.query ? `?${v.query}` : ''}`).set('Authorization', auth);
+        let req = request(apps.main)[o.method](`${url(o, { taskId: v.taskId ?? taskId }, false)}${v.query ? `?${v.query}` : ''}`).set('Authorization', auth);
         if (v.body !== undefined) req = req.send(v.body as object);
         else if (o.hasBody && o.op.requestBody.required) req = req.send(VALID_BODY[baseId(o)]!);
         const res = await req;

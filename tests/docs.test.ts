@@ -18,6 +18,7 @@ const haveChromium = existsSync(CHROMIUM);
 if (!haveChromium) console.warn(`docs.test: skipping the browser check, no chromium at ${CHROMIUM} (apt-get install chromium)`);
 
 const spec = JSON.parse(readFileSync(new URL('../generated/openapi.json', import.meta.url), 'utf8')) as {
+  info: { version: string };
   tags: { name: string }[];
   paths: Record<string, Record<string, { summary?: string }>>;
 };
@@ -73,7 +74,7 @@ describe('/docs', () => {
         },
       );
       await page.goto(`${base}/docs`, { waitUntil: 'load' });
-      await page.getByText('Todo API (1.0.0)').waitFor({ timeout: 20_000 });
+      await page.getByText(`Todo API (${spec.info.version})`).waitFor({ timeout: 20_000 });
       // The sidebar lists each tag's operations once the tag is opened; open every tag.
       let text = '';
       for (const tag of spec.tags.map((t) => t.name)) {

@@ -1,7 +1,7 @@
 // Listing: filters, sorts, and keyset pagination through the Link header, walked page by page.
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { listStatementFor } from '../src/tasks/queries.js';
+import { listParams, listStatementFor, type TaskSort } from '../src/tasks/queries.js';
 import { bearer, newUser, setupApp, type TestContext } from './helpers/app.js';
 
 interface Task {
@@ -127,7 +127,7 @@ describe('GET /api/tasks', () => {
     ['limit=abc', '/query/limit'],
     ['limit=1.5', '/query/limit'],
     ['status=done', '/query/status'],
-    ['sort=priority', '/query/sort'],
+    ['sort=owner', '/query/sort'],
     ['order=up', '/query/order'],
     ['cursor=not%20base64!', '/query/cursor'],
     ['stauts=pending', '/query/stauts'],
@@ -168,12 +168,25 @@ describe('list plans', () => {
     await db.query(`INSERT INTO tasks (user_id, title) SELECT 'plan-heavy', 'Task ' || g FROM generate_series(1, 20000) g`);
     await db.query(`INSERT INTO tasks (user_id, title) SELECT 'plan-other-' || (g % 200), 'Other ' || g FROM generate_series(1, 20000) g`);
     await db.query('ANALYZE tasks');
-    for (const sort of ['created_at', 'updated_at', 'title'] as const) {
+    const keys: Record<TaskSort, string> = {
+      created_at: '2026-01-01T00:00:00.000000Z',
+      updated_at: '2026-01-01T00:00:00.000000Z',
+      title: 'task 5',
+      due_at: 'infinity',
+      priority: '2',
+      position: '5000',
+    };
+    for (const sort of Object.keys(keys) as TaskSort[]) {
       for (const order of ['asc', 'desc'] as const) {
         for (const withCursor of [false, true]) {
           const sql = listStatementFor(sort, order, withCursor);
-          const key = sort === 'title' ? 'task 5' : '2026-01-01T00:00:00.000000Z';
-          const params = withCursor ? ['plan-heavy', [false, true], 101, key, 10] : ['plan-heavy', [false, true], 101];
+          const params = listParams('plan-heavy', {
+            status: 'all',
+            sort,
+            order,
+            limit: 100,
+            after: withCursor ? { key: keys[sort], id: 10 } : undefined,
+          });
           const { rows } = await db.query<Record<string, string>>(`EXPLAIN ${sql}`, params);
           const plan = rows.map((r) => Object.values(r)[0]).join('\n');
           expect(plan, `${sort} ${order} cursor=${withCursor}:\n${plan}`).toMatch(/Index Scan/);

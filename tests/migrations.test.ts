@@ -21,6 +21,13 @@ afterEach(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
+async function columns(): Promise<string[]> {
+  const { rows } = await t.db.query<{ column_name: string }>(
+    "SELECT column_name FROM information_schema.columns WHERE table_schema = 'public' AND table_name = 'tasks' ORDER BY 1",
+  );
+  return rows.map((r) => r.column_name);
+}
+
 async function tables(): Promise<string[]> {
   const { rows } = await t.db.query<{ table_name: string }>(
     "SELECT table_name FROM information_schema.tables WHERE table_schema = 'public' ORDER BY 1",
@@ -30,18 +37,43 @@ async function tables(): Promise<string[]> {
 
 describe('migrations', () => {
   it('go up, down and up again', async () => {
-    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 1, pending: [1] });
-    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do']);
-    expect(await tables()).toEqual(['schemaversion', 'tasks']);
+    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 2, pending: [1, 2] });
+    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do']);
+    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'tasks']);
     expect(await migrate(t.db, { dir })).toEqual([]); // idempotent
 
+    expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['2.undo']);
+    expect(await tables()).toEqual(['schemaversion', 'tasks']);
+    expect(await columns()).toEqual(['completed', 'created_at', 'description', 'id', 'title', 'updated_at', 'user_id']);
     expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.undo']);
     expect(await tables()).toEqual(['schemaversion']);
     expect((await migrationStatus(t.db, { dir })).current).toBe(0);
 
     await migrate(t.db, { dir });
-    expect(await tables()).toEqual(['schemaversion', 'tasks']);
+    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'tasks']);
     await t.db.query("INSERT INTO tasks (user_id, title) VALUES ('u', 'works')");
+  });
+
+  it('002 keeps existing tasks whole, down and up again, and orders them by creation', async () => {
+    await migrate(t.db, { dir, target: 1 });
+    await t.db.query("INSERT INTO tasks (user_id, title, description, completed) VALUES ('u', 'first', 'd1', true), ('u', 'second', NULL, false), ('v', 'other', NULL, false)");
+    await migrate(t.db, { dir });
+    const read = () => t.db.query<Record<string, unknown>>("SELECT title, description, completed, priority, tags, position, due_at FROM tasks ORDER BY id");
+    expect((await read()).rows).toEqual([
+      { title: 'first', description: 'd1', completed: true, priority: 0, tags: [], position: 1024, due_at: null },
+      { title: 'second', description: null, completed: false, priority: 0, tags: [], position: 2048, due_at: null },
+      { title: 'other', description: null, completed: false, priority: 0, tags: [], position: 1024, due_at: null },
+    ]);
+    await t.db.query("UPDATE tasks SET tags = '{home}', priority = 3 WHERE title = 'second'");
+    await migrateDown(t.db, { dir });
+    const { rows } = await t.db.query('SELECT title, description, completed FROM tasks ORDER BY id');
+    expect(rows).toEqual([
+      { title: 'first', description: 'd1', completed: true },
+      { title: 'second', description: null, completed: false },
+      { title: 'other', description: null, completed: false },
+    ]);
+    await migrate(t.db, { dir });
+    expect((await read()).rows.map((r) => r.position)).toEqual([1024, 2048, 1024]);
   });
 
   it('refuse to run when an applied migration file has changed', async () => {
@@ -54,13 +86,13 @@ describe('migrations', () => {
   it('roll a failing migration back whole, leaving the previous version', async () => {
     await migrate(t.db, { dir });
     writeFileSync(
-      path.join(dir, '002.do.half-broken.sql'),
+      path.join(dir, '003.do.half-broken.sql'),
       'CREATE TABLE half_done (id int);\nALTER TABLE tasks ADD COLUMN extra text;\nSELECT no_such_function();\n',
     );
-    writeFileSync(path.join(dir, '002.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
+    writeFileSync(path.join(dir, '003.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
     await expect(migrate(t.db, { dir })).rejects.toThrow(/no_such_function/);
-    expect((await migrationStatus(t.db, { dir })).current).toBe(1);
-    expect(await tables()).toEqual(['schemaversion', 'tasks']);
+    expect((await migrationStatus(t.db, { dir })).current).toBe(2);
+    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'tasks']);
     const { rows } = await t.db.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'extra'");
     expect(rows).toHaveLength(0);
     // The database is usable afterwards: no transaction left open.
@@ -71,9 +103,9 @@ describe('migrations', () => {
     const second = createPostgresDatabase({ connectionString: t.url!, poolMax: 2, statementTimeoutMs: 10_000, connectTimeoutMs: 5_000 });
     try {
       const [a, b] = await Promise.all([migrate(t.db, { dir }), migrate(second, { dir })]);
-      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do']);
-      const { rows } = await t.db.query('SELECT version FROM schemaversion WHERE version > 0');
-      expect(rows).toEqual([{ version: '1' }]);
+      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do']);
+      const { rows } = await t.db.query('SELECT version FROM schemaversion WHERE version > 0 ORDER BY version');
+      expect(rows).toEqual([{ version: '1' }, { version: '2' }]);
     } finally {
       await second.close();
     }

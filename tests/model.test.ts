@@ -1,6 +1,7 @@
 // Model-based test: random sequences of every task operation by three users against the real app,
 // checked step by step against a small in-memory model of what the contract promises (ownership,
-// trimming, toggles, partial updates, deletes, filters, sorts, keyset pages). Every response is
+// trimming, toggles, partial updates, deletes, filters, search, sorts, keyset pages, counts,
+// clearing, ETags and If-Match / If-None-Match, idempotent creates). Every response is
 // also checked against the contract with an ajv of our own. Runs a fixed seed and a random one.
 import fc from 'fast-check';
 import request from 'supertest';
@@ -11,12 +12,21 @@ import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
 
 type App = TestContext['app'];
 
+type Priority = 'none' | 'low' | 'medium' | 'high';
+const PRIORITIES: Priority[] = ['none', 'low', 'medium', 'high'];
+
 interface ModelTask {
   id: number;
   owner: number;
   title: string;
   description: string | null;
   completed: boolean;
+  due_at: string | null;
+  priority: Priority;
+  tags: string[];
+  position: number;
+  /** Bumped by every real change: the ETag. */
+  version: number;
   /** As the server last reported them; the model predicts when they may move. */
   created_at: string;
   updated_at: string;
@@ -26,6 +36,8 @@ interface Model {
   tasks: Map<number, ModelTask>;
   /** Every id ever created in this run, deleted ones included, so commands also aim at gone tasks. */
   ids: number[];
+  /** Idempotency keys per user: the body first sent with the key, and the response it got. */
+  keys: Map<string, { body: string; response: Record<string, unknown>; etag: string; location: string }>;
 }
 
 interface Real {
@@ -48,11 +60,32 @@ const titleArb = fc
   )
   .map(([a, b, c]) => a + b + c)
   .filter((t) => t.trim().length > 0);
-const descriptionArb = fc.oneof(
-  fc.constant(undefined),
-  fc.constant(null),
-  fc.string({ maxLength: 30 }),
-);
+// Descriptions from the same alphabet, so the model can predict what text search finds.
+const textArb = fc.string({ unit: fc.constantFrom(...'abcABCxyz-_ 019'), maxLength: 20 });
+const descriptionArb = fc.oneof(fc.constant(undefined), fc.constant(null), textArb);
+// Due dates far in the past or future (never today), as the server formats them.
+const DUE = ['2020-01-01T00:00:00.000000Z', '2030-06-15T12:30:00.000000Z', '2099-12-31T23:59:59.999999Z'];
+const dueArb = fc.option(fc.option(fc.constantFrom(...DUE), { nil: null }), { nil: undefined });
+const priorityArb = fc.option(fc.constantFrom(...PRIORITIES), { nil: undefined });
+const tagsArb = fc.option(fc.subarray(['home', 'work', 'x1']), { nil: undefined });
+const positionArb = fc.option(fc.constantFrom(-5, 0, 1.5, 1000, 1024, 3000.25), { nil: undefined });
+/** The 1.1 fields a write may carry; absent ones are not sent. */
+interface Extras {
+  due_at?: string | null | undefined;
+  priority?: Priority | undefined;
+  tags?: string[] | undefined;
+  position?: number | undefined;
+}
+const extrasArb = fc.record({ due_at: dueArb, priority: priorityArb, tags: tagsArb, position: positionArb });
+function withExtras(body: Record<string, unknown>, e: Extras): Record<string, unknown> {
+  for (const [k, v] of Object.entries(e)) if (v !== undefined) body[k] = v;
+  return body;
+}
+function canonical(v: unknown): string {
+  return JSON.stringify(v, (_k, x: unknown) =>
+    x && typeof x === 'object' && !Array.isArray(x) ? Object.fromEntries(Object.entries(x).sort(([a], [b]) => (a < b ? -1 : 1))) : x,
+  );
+}
 const completedArb = fc.option(fc.boolean(), { nil: undefined });
 const userArb = fc.nat({ max: USERS - 1 });
 /** Which task a command aims at: an index into the ids created so far, or (when none) a missing one. */
@@ -79,16 +112,38 @@ function json(v: unknown): string {
   return v === undefined ? '-' : JSON.stringify(v);
 }
 
-/** The task as the API must show it: the model's fields, no owner. */
+/** The task as the API must show it: the model's fields, no owner, no version. */
 function shown(t: ModelTask) {
   return {
     id: t.id,
     title: t.title,
     description: t.description,
     completed: t.completed,
+    due_at: t.due_at,
+    priority: t.priority,
+    tags: t.tags,
+    position: t.position,
     created_at: t.created_at,
     updated_at: t.updated_at,
   };
+}
+
+const etag = (t: ModelTask) => `"${t.version}"`;
+
+/** Which If-Match a write sends: none, the task's current ETag, or a stale one. */
+type Condition = 'none' | 'current' | 'stale';
+const conditionArb = fc.constantFrom<Condition>('none', 'none', 'current', 'stale');
+function ifMatch(req: request.Test, m: Model, id: number, c: Condition): request.Test {
+  const t = m.tasks.get(id);
+  if (c === 'current') return req.set('If-Match', t ? etag(t) : '"1"');
+  if (c === 'stale') return req.set('If-Match', `"${(t?.version ?? 0) + 1000}"`);
+  return req;
+}
+/** A stale If-Match on the caller's own task: 412, nothing written. */
+function expectStale(res: request.Response, t: ModelTask) {
+  expect(res.status).toBe(412);
+  expect(res.body.code).toBe('precondition_failed');
+  expect(res.body.detail).toContain(etag(t));
 }
 
 function expectNotFound(res: request.Response) {
@@ -100,17 +155,20 @@ function expectNotFound(res: request.Response) {
  * Applies a write's result to the model: the fields must be what the model predicts, created_at
  * never moves, updated_at stays put when nothing changed and never goes back when something did.
  */
-function applyWrite(m: Model, id: number, predicted: Omit<ModelTask, 'created_at' | 'updated_at'>, res: request.Response) {
+function applyWrite(m: Model, id: number, predicted: Omit<ModelTask, 'created_at' | 'updated_at' | 'version'>, res: request.Response) {
   const before = m.tasks.get(id)!;
   expect(res.status).toBe(200);
   const { created_at, updated_at, ...fields } = res.body;
-  expect(fields).toEqual({ id, title: predicted.title, description: predicted.description, completed: predicted.completed });
+  const { created_at: _c, updated_at: _u, ...expected } = shown({ ...before, ...predicted });
+  expect(fields).toEqual(expected);
   expect(created_at).toBe(before.created_at);
-  const changed =
-    predicted.title !== before.title || predicted.description !== before.description || predicted.completed !== before.completed;
+  const { created_at: _bc, updated_at: _bu, ...was } = shown(before);
+  const changed = canonical(expected) !== canonical(was);
+  const version = changed ? before.version + 1 : before.version;
   if (changed) expect(updated_at >= before.updated_at).toBe(true);
   else expect(updated_at).toBe(before.updated_at);
-  m.tasks.set(id, { ...predicted, created_at, updated_at });
+  expect(res.headers.etag).toBe(`"${version}"`);
+  m.tasks.set(id, { ...before, ...predicted, created_at, updated_at, version });
 }
 
 function owned(m: Model, user: number, id: number): ModelTask | undefined {
@@ -125,39 +183,83 @@ class Create implements fc.AsyncCommand<Model, Real> {
     readonly title: string,
     readonly description: string | null | undefined,
     readonly completed: boolean | undefined,
+    readonly extras: Extras,
+    /** An Idempotency-Key from a small pool, so retries and reuses with other bodies happen. */
+    readonly key: string | undefined,
   ) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const body: Record<string, unknown> = { title: this.title };
     if (this.description !== undefined) body.description = this.description;
     if (this.completed !== undefined) body.completed = this.completed;
-    const res = await request(r.app).post(base(r, this.user, this.scoped)).set('Authorization', r.auth[this.user]!).send(body);
+    withExtras(body, this.extras);
+    let req = request(r.app).post(base(r, this.user, this.scoped)).set('Authorization', r.auth[this.user]!);
+    if (this.key) req = req.set('Idempotency-Key', this.key);
+    const res = await req.send(body);
     checkResponse(operationById(opId('createTask', this.scoped)), res);
+    const remembered = this.key ? m.keys.get(`${this.user}:${this.key}`) : undefined;
+    if (remembered) {
+      if (remembered.body !== canonical(body)) {
+        expect(res.status).toBe(422);
+        expect(res.body.code).toBe('idempotency_key_reused');
+        return;
+      }
+      // A retry: the original response again, and no new task.
+      expect(res.status).toBe(201);
+      expect(res.headers['idempotent-replayed']).toBe('true');
+      expect(res.body).toEqual(remembered.response);
+      expect(res.headers.etag).toBe(remembered.etag);
+      expect(res.headers.location).toBe(remembered.location);
+      return;
+    }
     expect(res.status).toBe(201);
+    expect(res.headers['idempotent-replayed']).toBeUndefined();
     const t = res.body;
-    expect(t).toMatchObject({ title: this.title.trim(), description: this.description ?? null, completed: this.completed ?? false });
+    const own = [...m.tasks.values()].filter((x) => x.owner === this.user);
+    expect(t).toMatchObject({
+      title: this.title.trim(),
+      description: this.description ?? null,
+      completed: this.completed ?? false,
+      due_at: this.extras.due_at ?? null,
+      priority: this.extras.priority ?? 'none',
+      tags: this.extras.tags ?? [],
+      // After the user's last task unless given.
+      position: this.extras.position ?? (own.length ? Math.max(...own.map((x) => x.position)) : 0) + 1024,
+    });
     expect(t.updated_at).toBe(t.created_at);
     expect(res.headers.location).toBe(`${base(r, this.user, this.scoped)}/${t.id}`);
+    expect(res.headers.etag).toBe('"1"');
     expect(m.tasks.has(t.id)).toBe(false);
     m.ids.push(t.id);
-    m.tasks.set(t.id, { ...t, owner: this.user });
+    m.tasks.set(t.id, { ...t, owner: this.user, version: 1 });
+    if (this.key) m.keys.set(`${this.user}:${this.key}`, { body: canonical(body), response: t, etag: '"1"', location: res.headers.location as string });
   }
-  toString = () => `create(u${this.user}${this.scoped ? ' scoped' : ''}, title=${json(this.title)}, description=${json(this.description)}, completed=${json(this.completed)})`;
+  toString = () =>
+    `create(u${this.user}${this.scoped ? ' scoped' : ''}, title=${json(this.title)}, description=${json(this.description)}, completed=${json(this.completed)}, ${json(this.extras)}, key=${json(this.key)})`;
 }
 
 class Get implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly user: number, readonly scoped: boolean, readonly n: number) {}
+  constructor(readonly user: number, readonly scoped: boolean, readonly n: number, readonly noneMatch: Condition) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const id = pick(m, this.user, this.n);
-    const res = await request(r.app).get(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!);
+    let req = request(r.app).get(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!);
+    const known = m.tasks.get(id);
+    if (this.noneMatch === 'current') req = req.set('If-None-Match', known ? etag(known) : '"1"');
+    if (this.noneMatch === 'stale') req = req.set('If-None-Match', `"${(known?.version ?? 0) + 1000}"`);
+    const res = await req;
     checkResponse(operationById(opId('getTask', this.scoped)), res);
     const t = owned(m, this.user, id);
     if (!t) return expectNotFound(res);
+    expect(res.headers.etag).toBe(etag(t));
+    if (this.noneMatch === 'current') {
+      expect(res.status).toBe(304);
+      return;
+    }
     expect(res.status).toBe(200);
     expect(res.body).toEqual(shown(t));
   }
-  toString = () => `get(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n})`;
+  toString = () => `get(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, if-none-match=${this.noneMatch})`;
 }
 
 class Replace implements fc.AsyncCommand<Model, Real> {
@@ -168,6 +270,8 @@ class Replace implements fc.AsyncCommand<Model, Real> {
     readonly title: string,
     readonly description: string | null | undefined,
     readonly completed: boolean | undefined,
+    readonly extras: Extras,
+    readonly condition: Condition,
   ) {}
   check = () => true;
   async run(m: Model, r: Real) {
@@ -175,15 +279,34 @@ class Replace implements fc.AsyncCommand<Model, Real> {
     const body: Record<string, unknown> = { title: this.title };
     if (this.description !== undefined) body.description = this.description;
     if (this.completed !== undefined) body.completed = this.completed;
-    const res = await request(r.app).put(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!).send(body);
+    withExtras(body, this.extras);
+    const req = request(r.app).put(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!);
+    const res = await ifMatch(req, m, id, this.condition).send(body);
     checkResponse(operationById(opId('replaceTask', this.scoped)), res);
     const t = owned(m, this.user, id);
     if (!t) return expectNotFound(res);
-    // PUT replaces title and description (absent description = none); completed is optional and kept when absent.
-    applyWrite(m, id, { ...t, title: this.title.trim(), description: this.description ?? null, completed: this.completed ?? t.completed }, res);
+    if (this.condition === 'stale') return expectStale(res, t);
+    // PUT replaces title and description (absent description = none); completed and the 1.1 fields
+    // are optional and kept when absent.
+    const e = this.extras;
+    applyWrite(
+      m,
+      id,
+      {
+        ...t,
+        title: this.title.trim(),
+        description: this.description ?? null,
+        completed: this.completed ?? t.completed,
+        due_at: e.due_at === undefined ? t.due_at : e.due_at,
+        priority: e.priority ?? t.priority,
+        tags: e.tags ?? t.tags,
+        position: e.position ?? t.position,
+      },
+      res,
+    );
   }
   toString = () =>
-    `replace(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, title=${json(this.title)}, description=${json(this.description)}, completed=${json(this.completed)})`;
+    `replace(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, title=${json(this.title)}, description=${json(this.description)}, completed=${json(this.completed)}, ${json(this.extras)}, if-match=${this.condition})`;
 }
 
 class Update implements fc.AsyncCommand<Model, Real> {
@@ -191,18 +314,18 @@ class Update implements fc.AsyncCommand<Model, Real> {
     readonly user: number,
     readonly scoped: boolean,
     readonly n: number,
-    readonly changes: { title?: string; description?: string | null; completed?: boolean },
+    readonly changes: { title?: string; description?: string | null; completed?: boolean } & Extras,
+    readonly condition: Condition,
   ) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const id = pick(m, this.user, this.n);
-    const res = await request(r.app)
-      .patch(`${base(r, this.user, this.scoped)}/${id}`)
-      .set('Authorization', r.auth[this.user]!)
-      .send(this.changes);
+    const req = request(r.app).patch(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!);
+    const res = await ifMatch(req, m, id, this.condition).send(this.changes);
     checkResponse(operationById(opId('updateTask', this.scoped)), res);
     const t = owned(m, this.user, id);
     if (!t) return expectNotFound(res);
+    if (this.condition === 'stale') return expectStale(res, t);
     const c = this.changes;
     applyWrite(
       m,
@@ -212,11 +335,15 @@ class Update implements fc.AsyncCommand<Model, Real> {
         title: c.title !== undefined ? c.title.trim() : t.title,
         description: 'description' in c ? (c.description ?? null) : t.description,
         completed: c.completed ?? t.completed,
+        due_at: 'due_at' in c ? (c.due_at ?? null) : t.due_at,
+        priority: c.priority ?? t.priority,
+        tags: c.tags ?? t.tags,
+        position: c.position ?? t.position,
       },
       res,
     );
   }
-  toString = () => `update(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, ${JSON.stringify(this.changes)})`;
+  toString = () => `update(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, ${JSON.stringify(this.changes)}, if-match=${this.condition})`;
 }
 
 class Complete implements fc.AsyncCommand<Model, Real> {
@@ -226,43 +353,129 @@ class Complete implements fc.AsyncCommand<Model, Real> {
     readonly n: number,
     /** 'none': no body; 'empty': {}; otherwise sets completed. */
     readonly body: 'none' | 'empty' | boolean,
+    readonly condition: Condition,
   ) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const id = pick(m, this.user, this.n);
-    let req = request(r.app).patch(`${base(r, this.user, this.scoped)}/${id}/complete`).set('Authorization', r.auth[this.user]!);
+    let req = ifMatch(request(r.app).patch(`${base(r, this.user, this.scoped)}/${id}/complete`).set('Authorization', r.auth[this.user]!), m, id, this.condition);
     if (this.body === 'empty') req = req.send({});
     else if (typeof this.body === 'boolean') req = req.send({ completed: this.body });
     const res = await req;
     checkResponse(operationById(opId('toggleTaskCompletion', this.scoped)), res);
     const t = owned(m, this.user, id);
     if (!t) return expectNotFound(res);
+    if (this.condition === 'stale') return expectStale(res, t);
     applyWrite(m, id, { ...t, completed: typeof this.body === 'boolean' ? this.body : !t.completed }, res);
   }
-  toString = () => `complete(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, body=${json(this.body)})`;
+  toString = () => `complete(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, body=${json(this.body)}, if-match=${this.condition})`;
 }
 
 class Delete implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly user: number, readonly scoped: boolean, readonly n: number) {}
+  constructor(readonly user: number, readonly scoped: boolean, readonly n: number, readonly condition: Condition) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const id = pick(m, this.user, this.n);
-    const res = await request(r.app).delete(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!);
+    const req = request(r.app).delete(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!);
+    const res = await ifMatch(req, m, id, this.condition);
     checkResponse(operationById(opId('deleteTask', this.scoped)), res);
-    if (!owned(m, this.user, id)) return expectNotFound(res);
+    const t = owned(m, this.user, id);
+    if (!t) return expectNotFound(res);
+    if (this.condition === 'stale') return expectStale(res, t);
     expect(res.status).toBe(204);
     m.tasks.delete(id);
   }
-  toString = () => `delete(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n})`;
+  toString = () => `delete(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, if-match=${this.condition})`;
 }
 
-type Sort = 'created_at' | 'updated_at' | 'title';
-const SORT_KEY: Record<Sort, (t: ModelTask) => string> = {
+class ClearCompleted implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly user: number, readonly scoped: boolean) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const res = await request(r.app).delete(`${base(r, this.user, this.scoped)}?status=completed`).set('Authorization', r.auth[this.user]!);
+    checkResponse(operationById(opId('clearCompletedTasks', this.scoped)), res);
+    const done = [...m.tasks.values()].filter((t) => t.owner === this.user && t.completed);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({ deleted: done.length });
+    for (const t of done) m.tasks.delete(t.id);
+  }
+  toString = () => `clearCompleted(u${this.user}${this.scoped ? ' scoped' : ''})`;
+}
+
+class Stats implements fc.AsyncCommand<Model, Real> {
+  constructor(readonly user: number, readonly scoped: boolean, readonly tz: string | undefined) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const res = await request(r.app)
+      .get(`${base(r, this.user, this.scoped)}/stats${this.tz ? `?tz=${encodeURIComponent(this.tz)}` : ''}`)
+      .set('Authorization', r.auth[this.user]!);
+    checkResponse(operationById(opId('getTaskStats', this.scoped)), res);
+    const own = [...m.tasks.values()].filter((t) => t.owner === this.user);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual({
+      total: own.length,
+      pending: own.filter((t) => !t.completed).length,
+      completed: own.filter((t) => t.completed).length,
+      overdue: own.filter(overdue).length,
+      due_today: 0, // no due date the model uses is ever today
+    });
+  }
+  toString = () => `stats(u${this.user}${this.scoped ? ' scoped' : ''}, tz=${json(this.tz)})`;
+}
+
+const overdue = (t: ModelTask) => !t.completed && t.due_at !== null && t.due_at < new Date().toISOString();
+
+type Sort = 'created_at' | 'updated_at' | 'title' | 'due_at' | 'priority' | 'position';
+const SORT_KEY: Record<Sort, (t: ModelTask) => string | number> = {
   created_at: (t) => t.created_at,
   updated_at: (t) => t.updated_at,
   // lower(title) COLLATE "C": code-point order of the lower-cased title (ASCII here).
   title: (t) => t.title.toLowerCase(),
+  // No due date sorts as infinity.
+  due_at: (t) => t.due_at ?? '9999-99',
+  priority: (t) => PRIORITIES.indexOf(t.priority),
+  position: (t) => t.position,
 };
+const DEFAULT_ORDER: Record<Sort, 'asc' | 'desc'> = {
+  created_at: 'desc',
+  updated_at: 'desc',
+  title: 'desc',
+  priority: 'desc',
+  due_at: 'asc',
+  position: 'asc',
+};
+
+/** Filters the model can predict exactly: the text search uses letter-only words and a few symbols. */
+interface Filters {
+  priority?: Priority | undefined;
+  tag?: string[] | undefined;
+  overdue?: boolean | undefined;
+  q?: string | undefined;
+}
+const filtersArb = fc.record(
+  {
+    priority: fc.constantFrom(...PRIORITIES),
+    tag: fc.subarray(['home', 'work', 'x1'], { minLength: 1 }),
+    overdue: fc.boolean(),
+    q: fc.constantFrom('a', 'ab', 'abc', 'x', 'xyz', 'b c', 'z', '-', '_', '%'),
+  },
+  { requiredKeys: [] },
+);
+const words = (s: string) => s.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+function matchesQ(t: ModelTask, q: string): boolean {
+  const text = `${t.title} ${t.description ?? ''}`;
+  const terms = q.toLowerCase().match(/[a-z0-9]+/g);
+  // Words: each must start some word of the text. No letter or digit: a plain substring.
+  if (!terms) return text.toLowerCase().includes(q.toLowerCase());
+  return terms.every((term) => words(text).some((w) => w.startsWith(term)));
+}
+function matches(t: ModelTask, f: Filters): boolean {
+  if (f.priority !== undefined && t.priority !== f.priority) return false;
+  if (f.tag && !f.tag.every((x) => t.tags.includes(x))) return false;
+  if (f.overdue !== undefined && overdue(t) !== f.overdue) return false;
+  if (f.q !== undefined && !matchesQ(t, f.q)) return false;
+  return true;
+}
 
 class List implements fc.AsyncCommand<Model, Real> {
   constructor(
@@ -272,18 +485,24 @@ class List implements fc.AsyncCommand<Model, Real> {
     readonly sort: Sort | undefined,
     readonly order: 'asc' | 'desc' | undefined,
     readonly limit: number | undefined,
+    readonly filters: Filters,
   ) {}
   check = () => true;
   async run(m: Model, r: Real) {
-    const query: Record<string, string> = {};
-    if (this.status) query.status = this.status;
-    if (this.sort) query.sort = this.sort;
-    if (this.order) query.order = this.order;
-    if (this.limit) query.limit = String(this.limit);
+    const query = new URLSearchParams();
+    if (this.status) query.set('status', this.status);
+    if (this.sort) query.set('sort', this.sort);
+    if (this.order) query.set('order', this.order);
+    if (this.limit) query.set('limit', String(this.limit));
+    const f = this.filters;
+    if (f.priority) query.set('priority', f.priority);
+    for (const tag of f.tag ?? []) query.append('tag', tag);
+    if (f.overdue !== undefined) query.set('overdue', String(f.overdue));
+    if (f.q !== undefined) query.set('q', f.q);
     const limit = this.limit ?? 100;
 
     const seen: unknown[] = [];
-    let url: string | undefined = `${base(r, this.user, this.scoped)}?${new URLSearchParams(query).toString()}`;
+    let url: string | undefined = `${base(r, this.user, this.scoped)}?${query.toString()}`;
     for (let page = 0; url; page++) {
       expect(page, 'pages walked').toBeLessThan(200);
       const res: request.Response = await request(r.app).get(url).set('Authorization', r.auth[this.user]!);
@@ -298,11 +517,13 @@ class List implements fc.AsyncCommand<Model, Real> {
     }
 
     const status = this.status ?? 'all';
-    const key = SORT_KEY[this.sort ?? 'created_at'];
-    const dir = (this.order ?? 'desc') === 'asc' ? 1 : -1;
+    const sort = this.sort ?? 'created_at';
+    const key = SORT_KEY[sort];
+    const dir = (this.order ?? DEFAULT_ORDER[sort]) === 'asc' ? 1 : -1;
     const expected = [...m.tasks.values()]
       .filter((t) => t.owner === this.user)
       .filter((t) => status === 'all' || t.completed === (status === 'completed'))
+      .filter((t) => matches(t, this.filters))
       .sort((a, b) => {
         const ka = key(a);
         const kb = key(b);
@@ -312,7 +533,7 @@ class List implements fc.AsyncCommand<Model, Real> {
     expect(seen).toEqual(expected);
   }
   toString = () =>
-    `list(u${this.user}${this.scoped ? ' scoped' : ''}, status=${json(this.status)}, sort=${json(this.sort)}, order=${json(this.order)}, limit=${json(this.limit)})`;
+    `list(u${this.user}${this.scoped ? ' scoped' : ''}, status=${json(this.status)}, sort=${json(this.sort)}, order=${json(this.order)}, limit=${json(this.limit)}, ${json(this.filters)})`;
 }
 
 class OtherUsersPath implements fc.AsyncCommand<Model, Real> {
@@ -327,11 +548,20 @@ class OtherUsersPath implements fc.AsyncCommand<Model, Real> {
 }
 
 const changesArb = fc.record(
-  { title: titleArb, description: fc.option(fc.string({ maxLength: 30 }), { nil: null }), completed: fc.boolean() },
+  {
+    title: titleArb,
+    description: fc.option(textArb, { nil: null }),
+    completed: fc.boolean(),
+    due_at: fc.option(fc.constantFrom(...DUE), { nil: null }),
+    priority: fc.constantFrom(...PRIORITIES),
+    tags: fc.subarray(['home', 'work', 'x1']),
+    position: fc.constantFrom(-5, 0, 1.5, 1000, 1024, 3000.25),
+  },
   { requiredKeys: [] },
 );
 
-const createArb = fc.tuple(userArb, scopedArb, titleArb, descriptionArb, completedArb).map((a) => new Create(...a));
+const keyArb = fc.option(fc.constantFrom('k1', 'k2'), { nil: undefined, freq: 3 });
+const createArb = fc.tuple(userArb, scopedArb, titleArb, descriptionArb, completedArb, extrasArb, keyArb).map((a) => new Create(...a));
 
 // Creates are listed three times over so that users hold enough tasks for sorts and pages to matter.
 const commands = fc.commands(
@@ -339,19 +569,22 @@ const commands = fc.commands(
     createArb,
     createArb,
     createArb,
-    fc.tuple(userArb, scopedArb, pickArb).map((a) => new Get(...a)),
-    fc.tuple(userArb, scopedArb, pickArb, titleArb, descriptionArb, completedArb).map((a) => new Replace(...a)),
-    fc.tuple(userArb, scopedArb, pickArb, changesArb).map((a) => new Update(...a)),
-    fc.tuple(userArb, scopedArb, pickArb, fc.constantFrom('none' as const, 'empty' as const, true, false)).map((a) => new Complete(...a)),
-    fc.tuple(userArb, scopedArb, pickArb).map((a) => new Delete(...a)),
+    fc.tuple(userArb, scopedArb, pickArb, conditionArb).map((a) => new Get(...a)),
+    fc.tuple(userArb, scopedArb, pickArb, titleArb, descriptionArb, completedArb, extrasArb, conditionArb).map((a) => new Replace(...a)),
+    fc.tuple(userArb, scopedArb, pickArb, changesArb, conditionArb).map((a) => new Update(...a)),
+    fc.tuple(userArb, scopedArb, pickArb, fc.constantFrom('none' as const, 'empty' as const, true, false), conditionArb).map((a) => new Complete(...a)),
+    fc.tuple(userArb, scopedArb, pickArb, conditionArb).map((a) => new Delete(...a)),
+    fc.tuple(userArb, scopedArb).map((a) => new ClearCompleted(...a)),
+    fc.tuple(userArb, scopedArb, fc.constantFrom(undefined, 'UTC', 'Europe/Paris', 'Pacific/Kiritimati')).map((a) => new Stats(...a)),
     fc
       .tuple(
         userArb,
         scopedArb,
         fc.constantFrom(undefined, 'all' as const, 'pending' as const, 'completed' as const),
-        fc.constantFrom(undefined, 'created_at' as const, 'updated_at' as const, 'title' as const),
+        fc.constantFrom(undefined, 'created_at' as const, 'updated_at' as const, 'title' as const, 'due_at' as const, 'priority' as const, 'position' as const),
         fc.constantFrom(undefined, 'asc' as const, 'desc' as const),
         fc.constantFrom(undefined, 1, 2, 3, 5),
+        fc.oneof(fc.constant({}), filtersArb),
       )
       .map((a) => new List(...a)),
     fc.tuple(userArb, userArb).map((a) => new OtherUsersPath(...a)),
@@ -372,7 +605,7 @@ async function setup(): Promise<{ model: Model; real: Real }> {
   // Fresh users per run: runs share the database but never each other's tasks.
   const users = Array.from({ length: USERS }, () => newUser());
   const auth = await Promise.all(users.map((u) => bearer(u)));
-  return { model: { tasks: new Map(), ids: [] }, real: { app, users, auth } };
+  return { model: { tasks: new Map(), ids: [], keys: new Map() }, real: { app, users, auth } };
 }
 
 const property = fc.asyncProperty(commands, (cmds) => fc.asyncModelRun(setup, cmds));

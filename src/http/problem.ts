@@ -74,6 +74,21 @@ export const problems = {
       detail: `The request is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}.`,
       errors,
     }),
+  preconditionFailed: (id: number, current: string, sent: string) =>
+    new HttpProblem({
+      status: 412,
+      code: 'precondition_failed',
+      title: 'Precondition failed',
+      detail: `Task ${id} has changed since you read it: its ETag is now ${current}, not ${sent.slice(0, 100)}. Nothing was written.`,
+    }),
+  idempotencyKeyReused: () =>
+    new HttpProblem({
+      status: 422,
+      code: 'idempotency_key_reused',
+      title: 'Validation failed',
+      detail: 'This Idempotency-Key was already used with a different request body. Use a new key for a new task.',
+      errors: [{ path: '/header/idempotency-key', message: 'was already used with a different body' }],
+    }),
   unavailable: (code: 'database_unavailable' | 'auth_unavailable', detail: string, retryAfterSec = 5) =>
     new HttpProblem({
       status: 503,

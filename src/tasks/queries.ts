@@ -3,12 +3,21 @@
 import type { components } from '../../generated/openapi.js';
 import type { Queryable } from '../db/types.js';
 
-/** A task row as the SQL below returns it: exactly the contract's Task. */
+/** A task as the contract shows it. */
 export type TaskRow = components['schemas']['Task'];
+export type TaskPriority = components['schemas']['TaskPriority'];
+
+/** A task and its version, the ETag's content; the version never appears in a body. */
+export interface VersionedTask {
+  task: TaskRow;
+  version: number;
+}
 
 export type TaskStatus = 'all' | 'pending' | 'completed';
-export type TaskSort = 'created_at' | 'updated_at' | 'title';
+export type TaskSort = 'created_at' | 'updated_at' | 'title' | 'due_at' | 'priority' | 'position';
 export type SortOrder = 'asc' | 'desc';
+
+export const PRIORITIES: readonly TaskPriority[] = ['none', 'low', 'medium', 'high'];
 
 /** The position after which a page starts: the sort key of the last task seen (as text) and its id. */
 export interface Position {
@@ -16,8 +25,22 @@ export interface Position {
   id: number;
 }
 
-export interface ListOptions {
+/** Narrowing filters; each absent one matches every task. */
+export interface ListFilters {
   status: TaskStatus;
+  priority?: TaskPriority | undefined;
+  /** Tasks carrying all of these tags. */
+  tags?: string[] | undefined;
+  /** due_at < dueBefore (RFC 3339). */
+  dueBefore?: string | undefined;
+  /** due_at >= dueAfter (RFC 3339). */
+  dueAfter?: string | undefined;
+  overdue?: boolean | undefined;
+  /** Text search over title and description. */
+  q?: string | undefined;
+}
+
+export interface ListOptions extends ListFilters {
   sort: TaskSort;
   order: SortOrder;
   limit: number;
@@ -27,16 +50,26 @@ export interface ListOptions {
 // Timestamps leave the database as RFC 3339 UTC strings with microseconds: exact (so a cursor
 // built from them loses nothing) and already in the contract's shape.
 const utc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
-const COLUMNS = `id, title, description, completed, ${utc('created_at')} AS created_at, ${utc('updated_at')} AS updated_at`;
+const COLUMNS = `id, title, description, completed, ${utc('due_at')} AS due_at,
+  (ARRAY['none', 'low', 'medium', 'high'])[priority + 1] AS priority, tags, position, version,
+  ${utc('created_at')} AS created_at, ${utc('updated_at')} AS updated_at`;
 
 // Sort keys and their SQL: a closed set, so list statements are built once, here, from constants
 // (identifiers and directions cannot be parameters). Each matches an index in migrations/.
 // Qualified with the table: in ORDER BY a bare `created_at` would mean the formatted output
 // column of that name, and sorting by it cannot use the index.
-const SORT_KEYS: Record<TaskSort, { expr: string; type: string }> = {
-  created_at: { expr: 'tasks.created_at', type: 'timestamptz' },
-  updated_at: { expr: 'tasks.updated_at', type: 'timestamptz' },
-  title: { expr: '(lower(tasks.title) COLLATE "C")', type: 'text' },
+const SORT_KEYS: Record<TaskSort, { expr: string; type: string; keyText: string }> = {
+  created_at: { expr: 'tasks.created_at', type: 'timestamptz', keyText: utc('tasks.created_at') },
+  updated_at: { expr: 'tasks.updated_at', type: 'timestamptz', keyText: utc('tasks.updated_at') },
+  title: { expr: '(lower(tasks.title) COLLATE "C")', type: 'text', keyText: '(lower(tasks.title) COLLATE "C")' },
+  due_at: {
+    expr: "(coalesce(tasks.due_at, 'infinity'::timestamptz))",
+    type: 'timestamptz',
+    keyText: `coalesce(${utc('tasks.due_at')}, 'infinity')`,
+  },
+  priority: { expr: 'tasks.priority', type: 'smallint', keyText: 'tasks.priority::text' },
+  // float8 as text is the shortest string that reads back as the same number.
+  position: { expr: 'tasks.position', type: 'double precision', keyText: 'tasks.position::text' },
 };
 
 const STATUS_FILTER: Record<TaskStatus, boolean[]> = {
@@ -45,15 +78,26 @@ const STATUS_FILTER: Record<TaskStatus, boolean[]> = {
   completed: [true],
 };
 
+// Every filter is always in the statement and switched off by a NULL parameter. Plans are made
+// per execution (custom plans), so the planner folds the switched-off ones away and uses the
+// index of the ones that are on: a small fixed set of statements, each prepared once.
+const FILTERS = `user_id = $1 AND completed = ANY($2::boolean[])
+    AND ($4::smallint IS NULL OR tasks.priority = $4)
+    AND ($5::text[] IS NULL OR tasks.tags @> $5)
+    AND ($6::timestamptz IS NULL OR tasks.due_at < $6)
+    AND ($7::timestamptz IS NULL OR tasks.due_at >= $7)
+    AND ($8::boolean IS NULL OR $8 = (NOT tasks.completed AND coalesce(tasks.due_at < now(), false)))
+    AND ($9::text IS NULL OR tasks.search @@ to_tsquery('simple', $9))
+    AND ($10::text IS NULL OR tasks.title ILIKE $10 OR tasks.description ILIKE $10)`;
+
 function listStatement(sort: TaskSort, order: SortOrder, withCursor: boolean): string {
-  const { expr, type } = SORT_KEYS[sort];
+  const { expr, type, keyText } = SORT_KEYS[sort];
   const dir = order === 'asc' ? 'ASC' : 'DESC';
   const cmp = order === 'asc' ? '>' : '<';
-  const keyText = type === 'timestamptz' ? utc(expr) : `${expr}::text`;
   return `SELECT ${COLUMNS}, ${keyText} AS sort_key
     FROM tasks
-    WHERE user_id = $1 AND completed = ANY($2::boolean[])
-    ${withCursor ? `AND (${expr}, id) ${cmp} ($4::${type}, $5::bigint)` : ''}
+    WHERE ${FILTERS}
+    ${withCursor ? `AND (${expr}, id) ${cmp} ($11::${type}, $12::bigint)` : ''}
     ORDER BY ${expr} ${dir}, id ${dir}
     LIMIT $3`;
 }
@@ -72,8 +116,40 @@ export function listStatementFor(sort: TaskSort, order: SortOrder, withCursor: b
   return LIST_STATEMENTS.get(`${sort}:${order}:${withCursor}`)!;
 }
 
-interface RawTask extends Omit<TaskRow, 'id'> {
+/**
+ * The text search as a tsquery of word prefixes (`mil` finds "milk"), built from letters and
+ * digits only, so to_tsquery cannot fail on it; or, for input without any, a substring pattern.
+ */
+export function searchTerms(q: string | undefined): { tsquery: string | null; like: string | null } {
+  if (q === undefined) return { tsquery: null, like: null };
+  const words = q.toLowerCase().match(/[\p{L}\p{N}]+/gu);
+  if (words) return { tsquery: words.map((w) => `${w}:*`).join(' & '), like: null };
+  return { tsquery: null, like: `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%` };
+}
+
+/** The parameters of a list statement, in its fixed order. */
+export function listParams(userId: string, opts: ListOptions): unknown[] {
+  const search = searchTerms(opts.q);
+  const params: unknown[] = [
+    userId,
+    STATUS_FILTER[opts.status],
+    opts.limit + 1,
+    opts.priority === undefined ? null : PRIORITIES.indexOf(opts.priority),
+    opts.tags?.length ? opts.tags : null,
+    opts.dueBefore ?? null,
+    opts.dueAfter ?? null,
+    opts.overdue ?? null,
+    search.tsquery,
+    search.like,
+  ];
+  if (opts.after) params.push(opts.after.key, opts.after.id);
+  return params;
+}
+
+interface RawTask extends Omit<TaskRow, 'id' | 'position'> {
   id: number | string;
+  position: number | string;
+  version: number;
 }
 
 // pg returns bigint as a string; ids stay far below 2^53, so a JSON number is exact.
@@ -83,10 +159,17 @@ function toTask(row: RawTask): TaskRow {
     title: row.title,
     description: row.description,
     completed: row.completed,
+    due_at: row.due_at,
+    priority: row.priority,
+    tags: row.tags,
+    position: Number(row.position),
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
 }
+
+const versioned = (row: RawTask | undefined): VersionedTask | undefined =>
+  row && { task: toTask(row), version: row.version };
 
 export interface TaskPage {
   tasks: TaskRow[];
@@ -96,9 +179,7 @@ export interface TaskPage {
 
 export async function listTasks(db: Queryable, userId: string, opts: ListOptions): Promise<TaskPage> {
   const text = LIST_STATEMENTS.get(`${opts.sort}:${opts.order}:${opts.after !== undefined}`)!;
-  const params: unknown[] = [userId, STATUS_FILTER[opts.status], opts.limit + 1];
-  if (opts.after) params.push(opts.after.key, opts.after.id);
-  const { rows } = await db.query<RawTask & { sort_key: string }>(text, params);
+  const { rows } = await db.query<RawTask & { sort_key: string }>(text, listParams(userId, opts));
   const more = rows.length > opts.limit;
   const page = more ? rows.slice(0, opts.limit) : rows;
   const last = page.at(-1);
@@ -108,26 +189,40 @@ export async function listTasks(db: Queryable, userId: string, opts: ListOptions
   };
 }
 
-export async function getTask(db: Queryable, userId: string, id: number): Promise<TaskRow | undefined> {
-  const { rows } = await db.query<RawTask>(`SELECT ${COLUMNS} FROM tasks WHERE user_id = $1 AND id = $2`, [
-    userId,
-    id,
-  ]);
-  return rows[0] && toTask(rows[0]);
+export async function getTask(db: Queryable, userId: string, id: number): Promise<VersionedTask | undefined> {
+  const { rows } = await db.query<RawTask>(`SELECT ${COLUMNS} FROM tasks WHERE user_id = $1 AND id = $2`, [userId, id]);
+  return versioned(rows[0]);
+}
+
+/** The current version of a task, when the caller has it (to tell a stale If-Match from a 404). */
+export async function taskVersion(db: Queryable, userId: string, id: number): Promise<number | undefined> {
+  const { rows } = await db.query<{ version: number }>('SELECT version FROM tasks WHERE user_id = $1 AND id = $2', [userId, id]);
+  return rows[0]?.version;
 }
 
 export interface NewTask {
   title: string;
   description: string | null;
   completed: boolean;
+  dueAt: string | null;
+  priority: TaskPriority;
+  tags: string[];
+  /** undefined: after the user's last task. */
+  position: number | undefined;
 }
 
-export async function createTask(db: Queryable, userId: string, task: NewTask): Promise<TaskRow> {
+/** How far past the user's last task a new one is placed: room for many moves in between. */
+export const POSITION_GAP = 1024;
+
+export async function createTask(db: Queryable, userId: string, task: NewTask): Promise<VersionedTask> {
   const { rows } = await db.query<RawTask>(
-    `INSERT INTO tasks (user_id, title, description, completed) VALUES ($1, $2, $3, $4) RETURNING ${COLUMNS}`,
-    [userId, task.title, task.description, task.completed],
+    `INSERT INTO tasks (user_id, title, description, completed, due_at, priority, tags, position)
+     VALUES ($1, $2, $3, $4, $5, $6, $7,
+       coalesce($8, (SELECT coalesce(max(position), 0) + ${POSITION_GAP} FROM tasks WHERE user_id = $1)))
+     RETURNING ${COLUMNS}`,
+    [userId, task.title, task.description, task.completed, task.dueAt, PRIORITIES.indexOf(task.priority), task.tags, task.position ?? null],
   );
-  return toTask(rows[0]!);
+  return versioned(rows[0])!;
 }
 
 export interface TaskChanges {
@@ -135,7 +230,18 @@ export interface TaskChanges {
   /** undefined: unchanged; null: cleared. */
   description?: string | null | undefined;
   completed?: boolean | undefined;
+  /** undefined: unchanged; null: cleared. */
+  dueAt?: string | null | undefined;
+  priority?: TaskPriority | undefined;
+  tags?: string[] | undefined;
+  position?: number | undefined;
 }
+
+/**
+ * The versions a write is allowed to apply to (If-Match): undefined for any. A write whose task
+ * exists under another version changes nothing.
+ */
+export type ExpectedVersions = number[] | undefined;
 
 /** Changes the given fields only; one fixed statement whatever the subset. */
 export async function updateTask(
@@ -143,13 +249,18 @@ export async function updateTask(
   userId: string,
   id: number,
   changes: TaskChanges,
-): Promise<TaskRow | undefined> {
+  expected?: ExpectedVersions,
+): Promise<VersionedTask | undefined> {
   const { rows } = await db.query<RawTask>(
     `UPDATE tasks SET
        title = COALESCE($3, title),
        description = CASE WHEN $4::boolean THEN $5 ELSE description END,
-       completed = COALESCE($6, completed)
-     WHERE user_id = $1 AND id = $2
+       completed = COALESCE($6, completed),
+       due_at = CASE WHEN $7::boolean THEN $8::timestamptz ELSE due_at END,
+       priority = COALESCE($9::smallint, priority),
+       tags = COALESCE($10::text[], tags),
+       position = COALESCE($11::double precision, position)
+     WHERE user_id = $1 AND id = $2 AND ($12::integer[] IS NULL OR version = ANY($12))
      RETURNING ${COLUMNS}`,
     [
       userId,
@@ -158,9 +269,15 @@ export async function updateTask(
       changes.description !== undefined,
       changes.description ?? null,
       changes.completed ?? null,
+      changes.dueAt !== undefined,
+      changes.dueAt ?? null,
+      changes.priority === undefined ? null : PRIORITIES.indexOf(changes.priority),
+      changes.tags ?? null,
+      changes.position ?? null,
+      expected ?? null,
     ],
   );
-  return rows[0] && toTask(rows[0]);
+  return versioned(rows[0]);
 }
 
 /** Sets completion to `completed`, or flips it when undefined; atomic, so concurrent toggles all count. */
@@ -169,19 +286,50 @@ export async function setCompletion(
   userId: string,
   id: number,
   completed: boolean | undefined,
-): Promise<TaskRow | undefined> {
+  expected?: ExpectedVersions,
+): Promise<VersionedTask | undefined> {
   const { rows } = await db.query<RawTask>(
     `UPDATE tasks SET completed = COALESCE($3, NOT completed)
-     WHERE user_id = $1 AND id = $2
+     WHERE user_id = $1 AND id = $2 AND ($4::integer[] IS NULL OR version = ANY($4))
      RETURNING ${COLUMNS}`,
-    [userId, id, completed ?? null],
+    [userId, id, completed ?? null, expected ?? null],
   );
-  return rows[0] && toTask(rows[0]);
+  return versioned(rows[0]);
 }
 
-export async function deleteTask(db: Queryable, userId: string, id: number): Promise<boolean> {
-  const { rowCount } = await db.query('DELETE FROM tasks WHERE user_id = $1 AND id = $2', [userId, id]);
+export async function deleteTask(db: Queryable, userId: string, id: number, expected?: ExpectedVersions): Promise<boolean> {
+  const { rowCount } = await db.query(
+    'DELETE FROM tasks WHERE user_id = $1 AND id = $2 AND ($3::integer[] IS NULL OR version = ANY($3))',
+    [userId, id, expected ?? null],
+  );
   return rowCount > 0;
+}
+
+/** Deletes every completed task of the user; returns how many. */
+export async function deleteCompleted(db: Queryable, userId: string): Promise<number> {
+  const { rowCount } = await db.query('DELETE FROM tasks WHERE user_id = $1 AND completed', [userId]);
+  return rowCount;
+}
+
+export type TaskStats = components['schemas']['TaskStats'];
+
+/** Counts by status, overdue and due today (the calendar day in `timeZone`), in one statement. */
+export async function taskStats(db: Queryable, userId: string, timeZone: string): Promise<TaskStats> {
+  const { rows } = await db.query<TaskStats>(
+    `WITH today AS (
+       SELECT date_trunc('day', now() AT TIME ZONE $2) AT TIME ZONE $2 AS starts,
+              (date_trunc('day', now() AT TIME ZONE $2) + interval '1 day') AT TIME ZONE $2 AS ends
+     )
+     SELECT count(*)::integer AS total,
+            count(*) FILTER (WHERE NOT completed)::integer AS pending,
+            count(*) FILTER (WHERE completed)::integer AS completed,
+            count(*) FILTER (WHERE NOT completed AND due_at < now())::integer AS overdue,
+            count(*) FILTER (WHERE NOT completed AND due_at >= today.starts AND due_at < today.ends)::integer AS due_today
+     FROM tasks, today
+     WHERE user_id = $1`,
+    [userId, timeZone],
+  );
+  return rows[0]!;
 }
 
 /**

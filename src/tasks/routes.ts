@@ -1,17 +1,43 @@
 // The task operations: thin handlers that read validated input, call one query, and shape the
 // response. The validator has already checked every input against the contract.
 import { Router, type Request, type Response } from 'express';
-import type { Database } from '../db/types.js';
+import { isRejectedValue } from '../db/errors.js';
+import type { Database, Queryable } from '../db/types.js';
 import type { Body, Json, Query } from '../http/contract.js';
+import { etagOf, ifMatchVersions, noneMatchHits } from '../http/etag.js';
 import { problems } from '../http/problem.js';
 import type { SecurityLog } from '../http/security-log.js';
 import { decodeCursor, encodeCursor, InvalidCursorError, type CursorScope } from './cursor.js';
+import { createOnce, requestHash } from './idempotency.js';
 import * as queries from './queries.js';
 
 type TaskJson = Json<'getTask', 200>;
 
 function taskId(req: Request): number {
   return Number(req.params.taskId);
+}
+
+// Manual order and due dates read top to bottom; everything else newest, last changed or most
+// important first (and title, as in 1.0).
+const DEFAULT_ORDER: Record<queries.TaskSort, queries.SortOrder> = {
+  created_at: 'desc',
+  updated_at: 'desc',
+  title: 'desc',
+  priority: 'desc',
+  due_at: 'asc',
+  position: 'asc',
+};
+
+/** A repeatable query parameter: absent, once (a string) or several times (an array). */
+const many = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : ([] as string[]).concat(v));
+
+function isKnownTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 export function tasksRouter(db: Database, security: SecurityLog): Router {
@@ -27,13 +53,34 @@ export function tasksRouter(db: Database, security: SecurityLog): Router {
     throw problems.taskNotFound(id);
   }
 
-  function found(req: Request, res: Response, task: queries.TaskRow | undefined, id: number): TaskJson {
-    return task ?? notFound(req, res, id);
+  /** A write that changed nothing: the task is not the caller's (404), or If-Match was stale (412). */
+  async function unwritten(req: Request, res: Response, id: number, expected: queries.ExpectedVersions): Promise<never> {
+    if (expected !== undefined) {
+      const current = await queries.taskVersion(db, res.locals.userId, id);
+      if (current !== undefined) throw problems.preconditionFailed(id, etagOf(current), req.get('If-Match') ?? '');
+    }
+    return notFound(req, res, id);
+  }
+
+  /** Sends a task with its ETag, or the right refusal when the write found nothing to change. */
+  async function sendWritten(req: Request, res: Response<TaskJson>, id: number, written: queries.VersionedTask | undefined, expected: queries.ExpectedVersions) {
+    if (!written) return unwritten(req, res, id, expected);
+    res.set('ETag', etagOf(written.version)).json(written.task);
   }
 
   router.get('/', async (req: Request, res: Response<Json<'listTasks', 200>>) => {
     const q = req.query as Query<'listTasks'>;
-    const scope: CursorScope = { status: q.status ?? 'all', sort: q.sort ?? 'created_at', order: q.order ?? 'desc' };
+    const sort = q.sort ?? 'created_at';
+    const filters: queries.ListFilters = {
+      status: q.status ?? 'all',
+      priority: q.priority,
+      tags: many(q.tag),
+      dueBefore: q.due_before,
+      dueAfter: q.due_after,
+      overdue: q.overdue,
+      q: q.q,
+    };
+    const scope: CursorScope = { sort, order: q.order ?? DEFAULT_ORDER[sort], filters };
     const limit = q.limit ?? 100;
     let after: queries.Position | undefined;
     if (q.cursor !== undefined) {
@@ -44,9 +91,17 @@ export function tasksRouter(db: Database, security: SecurityLog): Router {
         throw problems.validation([{ path: '/query/cursor', message: err.message }], 'invalid_cursor');
       }
     }
-    const page = await queries.listTasks(db, res.locals.userId, { ...scope, limit, after });
+    const page = await queries.listTasks(db, res.locals.userId, { ...filters, sort, order: scope.order, limit, after });
     if (page.next) {
-      const next = new URLSearchParams({ ...scope, limit: String(limit), cursor: encodeCursor(scope, page.next) });
+      // The next page's URL repeats every filter as it was given, so following it needs nothing else.
+      const next = new URLSearchParams({ status: filters.status, sort, order: scope.order, limit: String(limit) });
+      if (filters.priority) next.set('priority', filters.priority);
+      for (const tag of filters.tags ?? []) next.append('tag', tag);
+      if (filters.dueBefore) next.set('due_before', filters.dueBefore);
+      if (filters.dueAfter) next.set('due_after', filters.dueAfter);
+      if (filters.overdue !== undefined) next.set('overdue', String(filters.overdue));
+      if (filters.q !== undefined) next.set('q', filters.q);
+      next.set('cursor', encodeCursor(scope, page.next));
       res.set('Link', `<${req.baseUrl}?${next.toString()}>; rel="next"`);
     }
     res.json(page.tasks);
@@ -54,44 +109,118 @@ export function tasksRouter(db: Database, security: SecurityLog): Router {
 
   router.post('/', async (req: Request, res: Response<Json<'createTask', 201>>) => {
     const body = req.body as Body<'createTask'>;
-    const task = await queries.createTask(db, res.locals.userId, {
-      title: body.title.trim(),
-      description: body.description ?? null,
-      completed: body.completed ?? false,
-    });
-    res.status(201).location(`${req.baseUrl}/${task.id}`).json(task);
+    const userId: string = res.locals.userId;
+    const create = async (tx: Queryable) => {
+      const { task, version } = await queries.createTask(tx, userId, {
+        title: body.title.trim(),
+        description: body.description ?? null,
+        completed: body.completed ?? false,
+        dueAt: body.due_at ?? null,
+        priority: body.priority ?? 'none',
+        tags: body.tags ?? [],
+        position: body.position,
+      });
+      return { status: 201, etag: etagOf(version), location: `${req.baseUrl}/${task.id}`, body: task };
+    };
+    const key = req.get('Idempotency-Key');
+    if (key === undefined) {
+      const created = await create(db);
+      res.status(201).location(created.location).set('ETag', created.etag).json(created.body);
+      return;
+    }
+    const outcome = await createOnce(db, userId, key, requestHash(body), create);
+    if (outcome.kind === 'conflict') throw problems.idempotencyKeyReused();
+    const { response } = outcome;
+    if (outcome.kind === 'replayed') res.set('Idempotent-Replayed', 'true');
+    res
+      .status(response.status)
+      .location(response.location)
+      .set('ETag', response.etag)
+      .json(response.body as TaskJson);
+  });
+
+  router.delete('/', async (req: Request, res: Response<Json<'clearCompletedTasks', 200>>) => {
+    // The contract admits status=completed only; nothing else reaches this line.
+    const q = req.query as Query<'clearCompletedTasks'>;
+    if (q.status !== 'completed') throw new Error('clearCompletedTasks without status=completed');
+    res.json({ deleted: await queries.deleteCompleted(db, res.locals.userId) });
+  });
+
+  router.get('/stats', async (req: Request, res: Response<Json<'getTaskStats', 200>>) => {
+    const tz = (req.query as Query<'getTaskStats'>).tz ?? 'UTC';
+    const unknownZone = () =>
+      problems.validation([{ path: '/query/tz', message: `is not a time zone this server knows (an IANA name such as Europe/Paris)` }]);
+    if (!isKnownTimeZone(tz)) throw unknownZone();
+    try {
+      res.json(await queries.taskStats(db, res.locals.userId, tz));
+    } catch (err) {
+      // The database keeps its own time-zone list; one it lacks is still the caller's input.
+      if (isRejectedValue(err)) throw unknownZone();
+      throw err;
+    }
   });
 
   router.get('/:taskId', async (req: Request, res: Response<TaskJson>) => {
     const id = taskId(req);
-    res.json(found(req, res, await queries.getTask(db, res.locals.userId, id), id));
+    const found = await queries.getTask(db, res.locals.userId, id);
+    if (!found) return notFound(req, res, id);
+    const etag = etagOf(found.version);
+    res.set('ETag', etag);
+    if (noneMatchHits(req.get('If-None-Match'), found.version)) {
+      res.status(304).end();
+      return;
+    }
+    res.json(found.task);
   });
 
   router.put('/:taskId', async (req: Request, res: Response<Json<'replaceTask', 200>>) => {
     const id = taskId(req);
     const body = req.body as Body<'replaceTask'>;
-    const task = await queries.updateTask(db, res.locals.userId, id, {
-      title: body.title.trim(),
-      description: body.description ?? null,
-      completed: body.completed,
-    });
-    res.json(found(req, res, task, id));
+    const expected = ifMatchVersions(req.get('If-Match'));
+    const written = await queries.updateTask(
+      db,
+      res.locals.userId,
+      id,
+      {
+        title: body.title.trim(),
+        description: body.description ?? null,
+        completed: body.completed,
+        dueAt: body.due_at,
+        priority: body.priority,
+        tags: body.tags,
+        position: body.position,
+      },
+      expected,
+    );
+    await sendWritten(req, res, id, written, expected);
   });
 
   router.patch('/:taskId', async (req: Request, res: Response<Json<'updateTask', 200>>) => {
     const id = taskId(req);
     const body = req.body as Body<'updateTask'>;
-    const task = await queries.updateTask(db, res.locals.userId, id, {
-      title: body.title?.trim(),
-      description: body.description,
-      completed: body.completed,
-    });
-    res.json(found(req, res, task, id));
+    const expected = ifMatchVersions(req.get('If-Match'));
+    const written = await queries.updateTask(
+      db,
+      res.locals.userId,
+      id,
+      {
+        title: body.title?.trim(),
+        description: body.description,
+        completed: body.completed,
+        dueAt: body.due_at,
+        priority: body.priority,
+        tags: body.tags,
+        position: body.position,
+      },
+      expected,
+    );
+    await sendWritten(req, res, id, written, expected);
   });
 
   router.delete('/:taskId', async (req: Request, res: Response) => {
     const id = taskId(req);
-    if (!(await queries.deleteTask(db, res.locals.userId, id))) notFound(req, res, id);
+    const expected = ifMatchVersions(req.get('If-Match'));
+    if (!(await queries.deleteTask(db, res.locals.userId, id, expected))) await unwritten(req, res, id, expected);
     res.status(204).end();
   });
 
@@ -99,8 +228,11 @@ export function tasksRouter(db: Database, security: SecurityLog): Router {
     const id = taskId(req);
     // No body at all, or a body without `completed`: toggle.
     const body = (req.body ?? {}) as NonNullable<Body<'toggleTaskCompletion'>>;
-    res.json(found(req, res, await queries.setCompletion(db, res.locals.userId, id, body.completed), id));
+    const expected = ifMatchVersions(req.get('If-Match'));
+    const written = await queries.setCompletion(db, res.locals.userId, id, body.completed, expected);
+    await sendWritten(req, res, id, written, expected);
   });
 
   return router;
 }
+
