@@ -13,6 +13,13 @@ describe('breaking-change guard', () => {
     expect(findBreakingChanges(released, current)).toEqual([]);
   });
 
+  it('finds nothing between contract 1.0 and the current one: 1.1 only added', () => {
+    const v1 = JSON.parse(readFileSync(new URL('./fixtures/contract-1.0.0.json', import.meta.url), 'utf8'));
+    expect(v1.info.version).toBe('1.0.0');
+    expect(current.info.version).toMatch(/^1\./);
+    expect(findBreakingChanges(v1, current)).toEqual([]);
+  });
+
   it('accepts additions: a new optional field, a new operation, a new response field', () => {
     const next = copy();
     next.components.schemas.TaskCreate.properties.priority = { type: 'string' };
