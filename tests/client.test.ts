@@ -44,6 +44,40 @@ async function caught(p: Promise<unknown>): Promise<TodoApiError> {
   return err as TodoApiError;
 }
 
+describe('createTodoClient, contract 1.1', () => {
+  it('filters, sorts, counts, clears, and writes with ETags and idempotency keys', async () => {
+    const client = clientFor(newUser());
+    const key = 'sdk-key-1';
+    const milk = await client.createTask({ title: 'Buy milk', tags: ['home', 'groceries'], priority: 'high', position: 10 }, { idempotencyKey: key });
+    const again = await client.createTask({ title: 'Buy milk', tags: ['home', 'groceries'], priority: 'high', position: 10 }, { idempotencyKey: key });
+    expect(again.id).toBe(milk.id);
+    const reused = await caught(client.createTask({ title: 'Other' }, { idempotencyKey: key }));
+    expect(reused).toMatchObject({ status: 422, code: 'idempotency_key_reused' });
+    const bread = await client.createTask({ title: 'Buy bread', tags: ['groceries'], position: 5, completed: true });
+
+    // Repeated query parameters (tag) and the new sorts and search go through the SDK's serializer.
+    expect((await client.listTasks({ tag: ['home', 'groceries'] })).tasks.map((t) => t.id)).toEqual([milk.id]);
+    expect((await client.listTasks({ sort: 'position' })).tasks.map((t) => t.id)).toEqual([bread.id, milk.id]);
+    expect((await client.listTasks({ q: 'buy mil' })).tasks.map((t) => t.id)).toEqual([milk.id]);
+    expect(await client.getTaskStats({ tz: 'Europe/Paris' })).toEqual({ total: 2, pending: 1, completed: 1, overdue: 0, due_today: 0 });
+
+    const read = (await client.getTaskWithETag(milk.id))!;
+    expect(read.task).toEqual(milk);
+    expect(await client.getTaskWithETag(milk.id, { ifNoneMatch: read.etag })).toBeUndefined();
+    const written = await client.updateTaskIfMatch(milk.id, read.etag, { title: 'Buy oat milk' });
+    expect(written.task.title).toBe('Buy oat milk');
+    expect(written.etag).not.toBe(read.etag);
+    const stale = await caught(client.replaceTaskIfMatch(milk.id, read.etag, { title: 'lost update' }));
+    expect(stale).toMatchObject({ status: 412, code: 'precondition_failed' });
+    expect((await client.getTask(milk.id)).title).toBe('Buy oat milk');
+    await caught(client.deleteTaskIfMatch(milk.id, read.etag));
+    await client.deleteTaskIfMatch(milk.id, written.etag);
+
+    expect(await client.clearCompletedTasks()).toBe(1);
+    expect((await client.listTasks()).tasks).toEqual([]);
+  });
+});
+
 describe('createTodoClient', () => {
   it('runs every operation', async () => {
     const client = clientFor(newUser());

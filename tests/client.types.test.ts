@@ -21,6 +21,14 @@ export function wrongCallsDoNotCompile() {
   void client.getTask('42');
   // @ts-expect-error no such path in the contract
   void client.raw.GET('/api/task');
+  // @ts-expect-error priority is none | low | medium | high
+  void client.createTask({ title: 'x', priority: 'urgent' });
+  // @ts-expect-error tags are a list of strings
+  void client.updateTask(1, { tags: 'home' });
+  // @ts-expect-error no such sort
+  void client.listTasks({ sort: 'owner' });
+  // @ts-expect-error the ETag comes before the body
+  void client.updateTaskIfMatch(1, { title: 'x' });
   // @ts-expect-error the owner is never part of a task
   void client.getTask(1).then((t) => t.user_id);
 }
@@ -31,6 +39,9 @@ describe('SDK types', () => {
     expectTypeOf(client.createTask).parameter(0).toHaveProperty('title').toEqualTypeOf<string>();
     expectTypeOf<Task['description']>().toEqualTypeOf<string | null>();
     expectTypeOf<Task['id']>().toEqualTypeOf<number>();
+    expectTypeOf<Task['tags']>().toEqualTypeOf<string[]>();
+    expectTypeOf<Task['due_at']>().toEqualTypeOf<string | null>();
+    expectTypeOf(client.getTaskStats).returns.resolves.toHaveProperty('due_today').toEqualTypeOf<number>();
     expectTypeOf<TodoApiError['errors']>().items.toHaveProperty('path').toEqualTypeOf<string>();
   });
 });

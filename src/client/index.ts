@@ -10,7 +10,15 @@ export type TaskReplace = components['schemas']['TaskReplace'];
 export type TaskUpdate = components['schemas']['TaskUpdate'];
 export type Problem = components['schemas']['Problem'];
 export type FieldError = components['schemas']['FieldError'];
+export type TaskStats = components['schemas']['TaskStats'];
+export type TaskPriority = components['schemas']['TaskPriority'];
 export type ListTasksQuery = NonNullable<paths['/api/tasks']['get']['parameters']['query']>;
+
+/** A task with its ETag (`"<version>"`), for writes that must not overwrite someone else's change. */
+export interface TaskWithETag {
+  task: Task;
+  etag: string;
+}
 
 /** A non-2xx answer, carrying the API's problem document. */
 export class TodoApiError extends Error {
@@ -69,6 +77,10 @@ function unwrap<T>(result: Result<T>): T {
   throw new TodoApiError(result.response.status, result.error as Partial<Problem> | undefined, result.response.headers);
 }
 
+function etagOf(response: Response): string {
+  return response.headers.get('ETag') ?? '';
+}
+
 /** The `cursor` of a `Link: <...>; rel="next"` header, if any. */
 export function nextCursorFromLink(link: string | null): string | undefined {
   const target = link && /<([^>]*)>\s*;\s*rel="?next"?/.exec(link)?.[1];
@@ -107,12 +119,55 @@ export function createTodoClient(options: TodoClientOptions) {
       } while (cursor !== undefined);
     },
 
-    async createTask(body: TaskCreate): Promise<Task> {
-      return unwrap(await raw.POST('/api/tasks', { body }));
+    /**
+     * Creates a task. With `idempotencyKey` (a fresh UUID per intended task), retrying after a
+     * network failure cannot create it twice: the retry gets the original task back.
+     */
+    async createTask(body: TaskCreate, options: { idempotencyKey?: string } = {}): Promise<Task> {
+      const header = options.idempotencyKey === undefined ? {} : { 'Idempotency-Key': options.idempotencyKey };
+      return unwrap(await raw.POST('/api/tasks', { params: { header }, body }));
     },
 
     async getTask(taskId: number): Promise<Task> {
       return unwrap(await raw.GET('/api/tasks/{taskId}', { params: { path: { taskId } } }));
+    },
+
+    /**
+     * The task and its ETag. With `ifNoneMatch` (an ETag you hold), resolves to `undefined` while
+     * the task is unchanged (the server answers 304 without a body).
+     */
+    async getTaskWithETag(taskId: number, options: { ifNoneMatch?: string } = {}): Promise<TaskWithETag | undefined> {
+      const header = options.ifNoneMatch === undefined ? {} : { 'If-None-Match': options.ifNoneMatch };
+      const result = await raw.GET('/api/tasks/{taskId}', { params: { path: { taskId }, header } });
+      if (result.response.status === 304) return undefined;
+      return { task: unwrap(result), etag: etagOf(result.response) };
+    },
+
+    /** Replaces the task only if it still has `etag`; otherwise throws a 412 `precondition_failed`. */
+    async replaceTaskIfMatch(taskId: number, etag: string, body: TaskReplace): Promise<TaskWithETag> {
+      const result = await raw.PUT('/api/tasks/{taskId}', { params: { path: { taskId }, header: { 'If-Match': etag } }, body });
+      return { task: unwrap(result), etag: etagOf(result.response) };
+    },
+
+    /** Updates the task only if it still has `etag`; otherwise throws a 412 `precondition_failed`. */
+    async updateTaskIfMatch(taskId: number, etag: string, body: TaskUpdate): Promise<TaskWithETag> {
+      const result = await raw.PATCH('/api/tasks/{taskId}', { params: { path: { taskId }, header: { 'If-Match': etag } }, body });
+      return { task: unwrap(result), etag: etagOf(result.response) };
+    },
+
+    /** Deletes the task only if it still has `etag`; otherwise throws a 412 `precondition_failed`. */
+    async deleteTaskIfMatch(taskId: number, etag: string): Promise<void> {
+      unwrap(await raw.DELETE('/api/tasks/{taskId}', { params: { path: { taskId }, header: { 'If-Match': etag } } }));
+    },
+
+    /** Counts by status, overdue, and due today in the IANA time zone `tz` (default UTC). */
+    async getTaskStats(query: { tz?: string } = {}): Promise<TaskStats> {
+      return unwrap(await raw.GET('/api/tasks/stats', { params: { query } }));
+    },
+
+    /** Deletes every completed task; resolves to how many were deleted. */
+    async clearCompletedTasks(): Promise<number> {
+      return unwrap(await raw.DELETE('/api/tasks', { params: { query: { status: 'completed' } } })).deleted;
     },
 
     async replaceTask(taskId: number, body: TaskReplace): Promise<Task> {
