@@ -5,7 +5,6 @@
 import { parse as parseQuery } from 'node:querystring';
 import cors from 'cors';
 import express, { type Express } from 'express';
-import helmet from 'helmet';
 import type { Logger } from 'pino';
 import { authenticate } from './auth/authenticate.js';
 import type { TokenVerifier } from './auth/verify-token.js';
@@ -19,7 +18,8 @@ import { HttpProblem, problems } from './http/problem.js';
 import { createRateLimiters, type RateLimitStores } from './http/rate-limit.js';
 import { createSecurityLog } from './http/security-log.js';
 import { createValidator } from './http/validator.js';
-import { requestLogger } from './logger.js';
+import { useRequestLogging } from './logger.js';
+import { securityHeaders } from './http/security-headers.js';
 import { systemRouter } from './system/routes.js';
 import { tasksRouter } from './tasks/routes.js';
 
@@ -60,22 +60,11 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
   // Flat key=value pairs only, and not too many of them; repeated keys become arrays, which the
-  // contract then refuses.
+  // contract refuses except for the one repeatable parameter (tag).
   app.set('query parser', (qs: string) => parseQuery(qs, '&', '=', { maxKeys: MAX_QUERY_PARAMETERS }));
 
-  app.use(requestLogger(logger));
-  app.use((req, res, next) => {
-    res.locals.requestId = String(req.id);
-    next();
-  });
-  // A JSON API needs no active content: nothing may be framed, loaded or run from its responses.
-  // /docs sets its own, looser policy for the inlined Redoc page.
-  app.use(
-    helmet({
-      contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
-      frameguard: { action: 'deny' },
-    }),
-  );
+  useRequestLogging(app, logger);
+  app.use(securityHeaders());
   app.use(
     cors({
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,

@@ -1,9 +1,8 @@
 // Structured JSON logs (pino). Credentials never reach a log line: the headers that carry them are
 // redacted wherever they appear, and request bodies are not logged at all.
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Express, Request } from 'express';
 import { pino, type Logger } from 'pino';
-import { pinoHttp } from 'pino-http';
 
 export function createLogger(level: string): Logger {
   return pino({
@@ -27,31 +26,43 @@ export function createLogger(level: string): Logger {
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 
-export function requestLogger(logger: Logger) {
-  return pinoHttp({
-    logger,
-    // Keep a caller's X-Request-Id when it is sane (so traces join up across services); else make one.
-    genReqId(req: IncomingMessage, res: ServerResponse) {
-      const incoming = req.headers['x-request-id'];
-      const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
-      res.setHeader('X-Request-Id', id);
-      return id;
+/**
+ * One log line per request, written when the response is done: request id, method, URL, route
+ * template, user id, status and latency. The request id is a caller's sane X-Request-Id (so traces
+ * join up across services) or a new UUID, echoed in the response. `req.log` is a child logger
+ * carrying the id, made only when something logs through it: most requests never need one.
+ */
+export function useRequestLogging(app: Express, logger: Logger): void {
+  const children = new WeakMap<Request, Logger>();
+  // On this app's request prototype, so the getter is defined once, not per request.
+  Object.defineProperty(app.request, 'log', {
+    configurable: true,
+    get(this: Request): Logger {
+      let child = children.get(this);
+      if (!child) children.set(this, (child = logger.child({ req: { id: this.id } })));
+      return child;
     },
-    customProps(req: IncomingMessage, res: ServerResponse) {
-      const r = req as IncomingMessage & { route?: { path?: string } };
-      const locals = (res as ServerResponse & { locals?: { userId?: string; mount?: string } }).locals;
-      return {
-        ...(r.route?.path ? { route: `${locals?.mount ?? ''}${r.route.path}` } : {}),
-        ...(locals?.userId ? { userId: locals.userId } : {}),
+  });
+  app.use((req, res, next) => {
+    const started = performance.now();
+    const incoming = req.headers['x-request-id'];
+    const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
+    res.setHeader('X-Request-Id', id);
+    req.id = id;
+    res.locals.requestId = id;
+    res.once('close', () => {
+      const route = (req as { route?: { path?: string } }).route?.path;
+      const line = {
+        req: { id, method: req.method, url: req.originalUrl },
+        res: { statusCode: res.statusCode },
+        responseTime: Math.round(performance.now() - started),
+        ...(route ? { route: `${res.locals.mount ?? ''}${route}` } : {}),
+        ...(res.locals.userId ? { userId: res.locals.userId } : {}),
       };
-    },
-    serializers: {
-      req: (req: { id: string; method: string; url: string }) => ({ id: req.id, method: req.method, url: req.url }),
-      res: (res: { statusCode: number }) => ({ statusCode: res.statusCode }),
-    },
-    customLogLevel(_req, res, err) {
-      if (err || res.statusCode >= 500) return 'error';
-      return 'info';
-    },
+      if (!res.writableFinished) logger.warn(line, 'request aborted');
+      else if (res.statusCode >= 500) logger.error(line, 'request completed');
+      else logger.info(line, 'request completed');
+    });
+    next();
   });
 }
