@@ -56,12 +56,12 @@ const userSegment = fc.oneof(
   fc.constantFrom('%', '%FF', 'a'.repeat(300)).map((s) => () => s),
 );
 
-const knownParams = ['status', 'sort', 'order', 'limit', 'cursor'];
+const knownParams = ['status', 'sort', 'order', 'limit', 'cursor', 'priority', 'tag', 'due_before', 'due_after', 'overdue', 'q', 'tz'];
 const queryString = fc
   .array(
     fc.tuple(
       fc.oneof(fc.constantFrom(...knownParams), printable),
-      fc.oneof(fc.constantFrom('all', 'pending', 'completed', 'title', 'asc', '', '0', '501', '-1', '1.5', 'eyJ4Ijox', '[]', '%'), weirdText, fc.integer().map(String)),
+      fc.oneof(fc.constantFrom('all', 'pending', 'completed', 'title', 'asc', 'position', 'high', 'true', 'home', 'Europe/Paris', 'Mars/Base', '2026-01-01T00:00:00Z', '2026-02-30T00:00:00Z', '', '0', '501', '-1', '1.5', 'eyJ4Ijox', '[]', '%'), weirdText, fc.integer().map(String)),
     ),
     { maxLength: 5 },
   )
@@ -73,6 +73,10 @@ const taskLike = fc.record(
     title: fc.oneof(weirdText, jsonValue),
     description: fc.oneof(weirdText, jsonValue, fc.constant(null)),
     completed: fc.oneof(fc.boolean(), jsonValue),
+    due_at: fc.oneof(weirdText, jsonValue, fc.constantFrom('2026-01-01T00:00:00Z', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59+14:00')),
+    priority: fc.oneof(weirdText, fc.constantFrom('none', 'high')),
+    tags: fc.oneof(jsonValue, fc.array(fc.oneof(weirdText, fc.constantFrom('home', 'a-b'))), fc.constant(Array.from({ length: 25 }, (_, i) => `t${i}`))),
+    position: fc.oneof(jsonValue, fc.double(), fc.constantFrom(1e308, -1e15, 5e-324)),
     id: jsonValue,
     user_id: weirdText,
     __proto__: jsonValue,
@@ -130,6 +134,8 @@ const extraHeaders = fc.record(
     accept: fc.constantFrom('application/xml', 'text/html', '*/*', 'application/problem+json', ''),
     'content-encoding': fc.constantFrom('gzip', 'br', 'identity', 'bogus'),
     'if-none-match': printable,
+    'if-match': fc.oneof(printable, fc.constantFrom('*', '"1"', 'W/"1"', '"1", "2"', '"99999999999999999999"')),
+    'idempotency-key': fc.oneof(printable, fc.constantFrom('k', 'x'.repeat(300))),
     'x-http-method-override': fc.constantFrom('DELETE', 'PUT'),
     origin: fc.constantFrom('http://localhost:3000', 'https://evil.example', 'null'),
   },

@@ -17,5 +17,6 @@ export function createValidator(document: Record<string, unknown>, validateRespo
     validateFormats: true,
     ajvFormats: { mode: 'full' },
     ignoreUndocumented: false,
+    $refParser: { mode: 'dereference' },
   }) as unknown as RequestHandler[];
 }
