@@ -91,6 +91,20 @@ describe('rate limits in Redis', () => {
     expect429(await request(one).get('/api/tasks').set('Authorization', auth));
     expect429(await request(two).get('/api/tasks').set('Authorization', auth));
   });
+
+  it('shares the per-address failure budget between two instances, and counts failures only', async (ctx) => {
+    if (!redis) ctx.skip();
+    const prefix = `todo-api-test:${Date.now()}:${Math.random()}:`;
+    const one = buildApp(database.db, { rateLimit: { perIpFailures: 2 }, rateLimitStores: redisRateLimitStores(redis!, prefix) }).app;
+    const two = buildApp(database.db, { rateLimit: { perIpFailures: 2 }, rateLimitStores: redisRateLimitStores(redis!, prefix) }).app;
+    for (let i = 0; i < 5; i++) expect((await request(one).get('/health')).status).toBe(200);
+    expect((await request(one).get('/nope')).status).toBe(404);
+    expect((await request(two).get('/nope')).status).toBe(404);
+    // Failures are counted once the response has gone out.
+    await new Promise((r) => setTimeout(r, 100));
+    expect429(await request(one).get('/health'));
+    expect429(await request(two).get('/health'));
+  });
 });
 
 describe('request limits', () => {
@@ -153,6 +167,11 @@ describe('security headers', () => {
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['x-frame-options']).toBe('DENY');
     expect(res.headers['strict-transport-security']).toMatch(/max-age=\d+/);
+    expect(res.headers['cross-origin-resource-policy']).toBe('same-origin');
+    // HTML-only headers are left out of a JSON API's responses.
+    for (const name of ['x-dns-prefetch-control', 'x-download-options', 'origin-agent-cluster', 'x-permitted-cross-domain-policies', 'x-xss-protection']) {
+      expect(res.headers[name], name).toBeUndefined();
+    }
     expect(res.headers['x-powered-by']).toBeUndefined();
   });
 });
