@@ -96,6 +96,19 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
   app.use((req, res, next) => (BODY_METHODS.has(req.method) ? json(req, res, next) : next()));
   app.use(createValidator(contract.document, config.validateResponses));
 
+  const tasks = tasksRouter(db, security);
+  app.use('/api/tasks', mountedAt('/api/tasks'), tasks);
+  app.use(
+    '/api/:userId/tasks',
+    mountedAt('/api/:userId/tasks'),
+    (req, res, next) => {
+      if (req.params.userId === res.locals.userId) return next();
+      security(req, { event: 'user_mismatch', pathUserId: String(req.params.userId) });
+      next(problems.userMismatch());
+    },
+    tasks,
+  );
+  // After the task routes, which carry nearly all traffic, so those never walk past these.
   app.use(systemRouter(db, contract, docsFile));
   if (metrics) {
     app.get('/metrics', async (req, res) => {
@@ -115,18 +128,6 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
       throw new HttpProblem({ status: 404, code: 'not_found', title: 'Not found', detail: 'Metrics are turned off on this server (METRICS).' });
     });
   }
-  const tasks = tasksRouter(db, security);
-  app.use('/api/tasks', mountedAt('/api/tasks'), tasks);
-  app.use(
-    '/api/:userId/tasks',
-    mountedAt('/api/:userId/tasks'),
-    (req, res, next) => {
-      if (req.params.userId === res.locals.userId) return next();
-      security(req, { event: 'user_mismatch', pathUserId: String(req.params.userId) });
-      next(problems.userMismatch());
-    },
-    tasks,
-  );
 
   app.use(notFoundHandler);
   app.use(errorHandler);

@@ -111,15 +111,8 @@ async function runServer(config: Config): Promise<void> {
   const rateLimitStores = redis ? redisRateLimitStores(redis) : undefined;
   const app = createApp({ db, verifier, logger, config, docsFile, rateLimitStores });
   const server = createHttpServer(app, config.timeouts);
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}) }, resolve);
-  });
-
-  const port = (server.address() as AddressInfo).port;
-  logger.info({ port, database: describeDatabase(config), algorithms: verifier.algorithms }, 'listening');
-  if (config.env !== 'production' && cluster.isPrimary) await printWelcome(config, port, secret, devSecretFile);
-
+  // Signals are handled from here on, before the port opens: a SIGTERM that arrives while the
+  // start-up message is still being printed must stop the server gracefully, not kill it.
   closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (m: unknown) => logger.error(m) } }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an unexpected error');
     else logger.info({ signal }, 'shutting down');
@@ -128,6 +121,14 @@ async function runServer(config: Config): Promise<void> {
     await redis?.quit();
     logger.info('stopped');
   });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}) }, resolve);
+  });
+
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, database: describeDatabase(config), algorithms: verifier.algorithms }, 'listening');
+  if (config.env !== 'production' && cluster.isPrimary) await printWelcome(config, port, secret, devSecretFile);
 }
 
 async function printWelcome(config: Config, port: number, secret: string | undefined, devSecretFile?: string) {
