@@ -364,6 +364,8 @@ function markdown(r: { A: Result & { offered: number; coldStart?: Result }; base
     '',
     `## Growth: first page (100 tasks) for one user, ${r.growth.totalRows.toLocaleString('en')} rows in all`,
     '',
+    'autocannon counts whole milliseconds: 0 is under one.',
+    '',
     '| tasks of the user | p50 ms | p95 ms |\n| ---: | ---: | ---: |',
     ...['10', '1000', '10000', '100000'].map((n) => `| ${Number(n).toLocaleString('en')} | ${r.growth[n]!.p50} | ${r.growth[n]!.p95} |`),
     '',
