@@ -31,7 +31,8 @@ export interface OpenLoopOptions {
   timeoutMs?: number;
 }
 
-export interface OpenLoopResult {
+/** What a load run reports, from this generator or autocannon (bench/run.ts). */
+export interface LoadResult {
   requests: number;
   seconds: number;
   rate: number;
@@ -49,7 +50,7 @@ function percentile(sorted: number[], p: number): number {
   return Math.round(sorted[Math.max(0, i)]! * 100) / 100;
 }
 
-export async function openLoop(opts: OpenLoopOptions): Promise<OpenLoopResult> {
+export async function openLoop(opts: OpenLoopOptions): Promise<LoadResult> {
   const target = new URL(opts.url);
   const timeoutMs = opts.timeoutMs ?? 10_000;
   const latencies: number[] = [];

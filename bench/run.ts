@@ -21,7 +21,7 @@ import { createPGliteDatabase } from '../src/db/pglite.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import type { Queryable } from '../src/db/types.js';
 import { listParams, listStatementFor } from '../src/tasks/queries.js';
-import { openLoop, type PlannedRequest } from './open-loop.js';
+import { openLoop, type LoadResult, type PlannedRequest } from './open-loop.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
@@ -93,17 +93,7 @@ function workload(seeded: Seeded, onePerConnection: boolean) {
   };
 }
 
-interface Result {
-  requests: number;
-  seconds: number;
-  rate: number;
-  p50: number;
-  p95: number;
-  p99: number;
-  max: number;
-  non2xx: number;
-  errors: number;
-}
+type Result = LoadResult;
 
 /**
  * Scenario A: every user on its own connection, once per interval, open loop (bench/open-loop.ts).

@@ -31,6 +31,11 @@ const DEFAULT_ORDER: Record<queries.TaskSort, queries.SortOrder> = {
 /** A repeatable query parameter: absent, once (a string) or several times (an array). */
 const many = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : ([] as string[]).concat(v));
 
+/** The fields added in 1.1, as PUT and PATCH take them alike: absent ones are left as they are. */
+function laterFields(body: Body<'updateTask'>): queries.TaskChanges {
+  return { dueAt: body.due_at, priority: body.priority, tags: body.tags, position: body.position };
+}
+
 function isKnownTimeZone(tz: string): boolean {
   try {
     new Intl.DateTimeFormat('en', { timeZone: tz });
@@ -181,15 +186,7 @@ export function tasksRouter(db: Database, security: SecurityLog): Router {
       db,
       res.locals.userId,
       id,
-      {
-        title: body.title.trim(),
-        description: body.description ?? null,
-        completed: body.completed,
-        dueAt: body.due_at,
-        priority: body.priority,
-        tags: body.tags,
-        position: body.position,
-      },
+      { ...laterFields(body), title: body.title.trim(), description: body.description ?? null, completed: body.completed },
       expected,
     );
     await sendWritten(req, res, id, written, expected);
@@ -203,15 +200,7 @@ export function tasksRouter(db: Database, security: SecurityLog): Router {
       db,
       res.locals.userId,
       id,
-      {
-        title: body.title?.trim(),
-        description: body.description,
-        completed: body.completed,
-        dueAt: body.due_at,
-        priority: body.priority,
-        tags: body.tags,
-        position: body.position,
-      },
+      { ...laterFields(body), title: body.title?.trim(), description: body.description, completed: body.completed },
       expected,
     );
     await sendWritten(req, res, id, written, expected);

@@ -1,30 +1,12 @@
 // kill -9 in the middle of a write load, then a restart on the same storage: every task that got a
 // 201 is there, every acknowledged replacement is there (or a later one that was in flight), and no
 // task shows half of an update.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bearer, newUser } from '../helpers/app.js';
-import { createTestDatabase, dbKind, type TestDatabase } from '../helpers/db.js';
-import { startServer, type ServerProcess } from './process.js';
+import { dbKind } from '../helpers/db.js';
+import { cleanupsAfterAll, startServer, storageEnv, type ServerProcess } from './process.js';
 
-const cleanups: (() => unknown)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-async function storageEnv(): Promise<Record<string, string>> {
-  if (dbKind === 'postgres') {
-    const t: TestDatabase = await createTestDatabase();
-    await t.db.close();
-    cleanups.push(() => t.drop());
-    return { DATABASE_URL: t.url! };
-  }
-  const dir = mkdtempSync(path.join(tmpdir(), 'todo-crash-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return { DATA_DIR: dir };
-}
+const cleanups = cleanupsAfterAll();
 
 interface Tracked {
   id: number;
@@ -82,7 +64,7 @@ async function allTasks(base: string, auth: string) {
 
 describe(`kill -9 during writes (${dbKind})`, () => {
   it('loses no acknowledged write and shows no torn update', { timeout: 180_000 }, async () => {
-    const env = await storageEnv();
+    const env = await storageEnv(cleanups);
     const users = [newUser(), newUser(), newUser(), newUser()];
     const auths = await Promise.all(users.map((u) => bearer(u)));
     const created = users.map(() => new Map<string, Tracked>());

@@ -1,10 +1,10 @@
 // The database goes away under load — refused outright, then hanging in a blackhole — and comes
 // back. Throughout: answers are fast 503 problems with Retry-After (no hung sockets), /ready says
 // 503, the process stays up; afterwards it recovers by itself, and every acknowledged write is there.
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bearer, newUser } from '../helpers/app.js';
 import { createTestDatabase, dbKind, serverUrl, type TestDatabase } from '../helpers/db.js';
-import { startServer, type ServerProcess } from './process.js';
+import { cleanupsAfterAll, startServer, type ServerProcess } from './process.js';
 import { startProxy, type CuttableProxy, type ProxyMode } from './proxy.js';
 
 const CONNECT_TIMEOUT_MS = 1000;
@@ -21,10 +21,7 @@ interface Outcome {
   problem?: { contentType: string | null; retryAfter: string | null; code?: string };
 }
 
-const cleanups: (() => unknown)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 describe(`database outage under load (${dbKind})`, () => {
   it.skipIf(dbKind !== 'postgres')(

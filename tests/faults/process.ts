@@ -1,8 +1,12 @@
 // The real server as a child process (node with tsx's loader, so signals reach the server itself),
 // configured like production, for the fault tests: kill it, stop it, cut its database.
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { afterAll } from 'vitest';
 import { TEST_SECRET } from '../helpers/app.js';
+import { createTestDatabase, dbKind, type TestDatabase } from '../helpers/db.js';
 
 const root = path.resolve(import.meta.dirname, '..', '..');
 
@@ -61,4 +65,26 @@ export function logLines(p: ServerProcess): Record<string, unknown>[] {
         return [];
       }
     });
+}
+
+/** Cleanups run after the file's tests, last registered first. */
+export function cleanupsAfterAll(): (() => unknown)[] {
+  const cleanups: (() => unknown)[] = [];
+  afterAll(async () => {
+    for (const c of cleanups.reverse()) await c();
+  });
+  return cleanups;
+}
+
+/** Storage for a server process: a fresh migrated PostgreSQL database, or an embedded data folder. */
+export async function storageEnv(cleanups: (() => unknown)[]): Promise<Record<string, string>> {
+  if (dbKind === 'postgres') {
+    const t: TestDatabase = await createTestDatabase();
+    await t.db.close();
+    cleanups.push(() => t.drop());
+    return { DATABASE_URL: t.url! };
+  }
+  const dir = mkdtempSync(path.join(tmpdir(), 'todo-faults-'));
+  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
+  return { DATA_DIR: dir };
 }

@@ -1,31 +1,13 @@
 // SIGTERM under load: requests already accepted finish with their normal answers, new connections
 // are refused, the pool closes, and the process exits 0 within its grace period.
 import net from 'node:net';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { bearer, newUser } from '../helpers/app.js';
-import { createTestDatabase, dbKind, type TestDatabase } from '../helpers/db.js';
-import { logLines, startServer } from './process.js';
+import { dbKind } from '../helpers/db.js';
+import { cleanupsAfterAll, logLines, startServer, storageEnv } from './process.js';
 
 const GRACE_MS = 8000;
-const cleanups: (() => unknown)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
-
-async function storageEnv(): Promise<Record<string, string>> {
-  if (dbKind === 'postgres') {
-    const t: TestDatabase = await createTestDatabase();
-    await t.db.close();
-    cleanups.push(() => t.drop());
-    return { DATABASE_URL: t.url! };
-  }
-  const dir = mkdtempSync(path.join(tmpdir(), 'todo-shutdown-'));
-  cleanups.push(() => rmSync(dir, { recursive: true, force: true }));
-  return { DATA_DIR: dir };
-}
+const cleanups = cleanupsAfterAll();
 
 /** A POST whose headers and first half of the body are sent now, the rest when finish() is called. */
 function slowCreate(port: number, auth: string, title: string) {
@@ -70,7 +52,7 @@ function connectionRefused(port: number): Promise<boolean> {
 
 describe(`graceful shutdown (${dbKind})`, () => {
   it('finishes accepted requests, refuses new connections, closes the pool and exits 0 in time', { timeout: 120_000 }, async () => {
-    const env = { ...(await storageEnv()), SHUTDOWN_GRACE_MS: String(GRACE_MS) };
+    const env = { ...(await storageEnv(cleanups)), SHUTDOWN_GRACE_MS: String(GRACE_MS) };
     const server = await startServer(env);
     const port = Number(new URL(server.base).port);
     const auth = await bearer(newUser());

@@ -1,16 +1,13 @@
 // Two server processes started at once on one empty PostgreSQL database: both come up, and each
 // migration is applied exactly once (the advisory lock in src/db/migrate.ts).
 import { readdirSync } from 'node:fs';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { defaultMigrationsDir } from '../../src/db/migrate.js';
 import { bearer, newUser } from '../helpers/app.js';
 import { createEmptyDatabase, dbKind, type TestDatabase } from '../helpers/db.js';
-import { logLines, startServer, type ServerProcess } from './process.js';
+import { cleanupsAfterAll, logLines, startServer, type ServerProcess } from './process.js';
 
-const cleanups: (() => unknown)[] = [];
-afterAll(async () => {
-  for (const c of cleanups.reverse()) await c();
-});
+const cleanups = cleanupsAfterAll();
 
 describe(`two processes starting at once (${dbKind})`, () => {
   it.skipIf(dbKind !== 'postgres')('apply each migration exactly once, and both serve', { timeout: 120_000 }, async () => {
