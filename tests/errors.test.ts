@@ -218,7 +218,7 @@ describe('public endpoints', () => {
     expectProblem(await request(ctx.app).get('/docs'), 404, 'not_found');
   });
 
-  it('answers CORS preflights for the frontend origin and exposes Link and Location', async () => {
+  it('answers CORS preflights for the frontend origin and exposes Link, Location and ETag', async () => {
     const res = await request(ctx.app)
       .options('/api/tasks')
       .set('Origin', 'http://localhost:3000')
@@ -231,6 +231,16 @@ describe('public endpoints', () => {
     const get = await request(ctx.app).get('/api/tasks').set('Origin', 'http://localhost:3000').set('Authorization', await bearer(newUser()));
     expect(get.headers['access-control-expose-headers']).toMatch(/Link/);
     expect(get.headers['access-control-expose-headers']).toMatch(/Location/);
+    // 1.1: a browser frontend must be able to send preconditions and keys, and read ETags.
+    const preflight = await request(ctx.app)
+      .options('/api/tasks/1')
+      .set('Origin', 'http://localhost:3000')
+      .set('Access-Control-Request-Method', 'PATCH')
+      .set('Access-Control-Request-Headers', 'authorization,content-type,if-match,if-none-match,idempotency-key');
+    for (const h of ['If-Match', 'If-None-Match', 'Idempotency-Key']) expect(preflight.headers['access-control-allow-headers']).toContain(h);
+    expect(preflight.headers['access-control-allow-methods']).toMatch(/PATCH/);
+    expect(get.headers['access-control-expose-headers']).toMatch(/\bETag\b/);
+    expect(get.headers['access-control-expose-headers']).toMatch(/Idempotent-Replayed/);
 
     const evil = await request(ctx.app).get('/health').set('Origin', 'https://evil.example');
     expect(evil.headers['access-control-allow-origin']).toBeUndefined();
