@@ -42,8 +42,8 @@ function failureLimiter(config: RateLimitConfig, security: SecurityLog, store: S
         if (info && info.totalHits >= config.perIpFailures) {
           const resetSec = info.resetTime ? Math.max(1, Math.ceil((info.resetTime.getTime() - Date.now()) / 1000)) : windowSec;
           res.setHeader('Retry-After', String(resetSec));
-          res.setHeader('RateLimit-Policy', `"ip-failures";q=${config.perIpFailures};w=${windowSec}`);
-          res.setHeader('RateLimit', `"ip-failures";r=0;t=${resetSec}`);
+          res.setHeader('RateLimit-Policy', `"ip-failures"; q=${config.perIpFailures}; w=${windowSec}`);
+          res.setHeader('RateLimit', `"ip-failures"; r=0; t=${resetSec}`);
           security(req, { event: 'rate_limited', limiter: 'ip' });
           next(limited('ip', config.windowMs));
           return;
