@@ -23,6 +23,8 @@ export interface Config {
   bodyLimitBytes: number;
   validateResponses: boolean;
   shutdownGraceMs: number;
+  /** Requests sent through a private copy of the app before the port opens (src/warm-up.ts); 0: none. */
+  warmUpRequests: number;
   rateLimit: RateLimitConfig;
   /** Redis for shared state between instances (rate-limit counters); unset: in memory. */
   redisUrl: string | undefined;
@@ -164,6 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
     // Checking every response against the contract catches drift; in production it is opt-in.
     validateResponses: bool(env, 'VALIDATE_RESPONSES', !production),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
+    warmUpRequests: int(env, 'WARM_UP_REQUESTS', 2000, 0, 100_000),
     rateLimit: {
       windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 3_600_000),
       perUser: int(env, 'RATE_LIMIT_PER_USER', 6000, 0, 10_000_000),

@@ -16,6 +16,7 @@ import { migrate } from './db/migrate.js';
 import { connectRedis, redisRateLimitStores } from './http/redis.js';
 import { createHttpServer } from './http/server.js';
 import { createLogger } from './logger.js';
+import { warmUp } from './warm-up.js';
 
 /** The HS256 secret in force: configured, or in development one generated into DATA_DIR. */
 function resolveSecret(config: Config): { secret: string | undefined; devSecretFile?: string } {
@@ -110,6 +111,14 @@ async function runServer(config: Config): Promise<void> {
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const rateLimitStores = redis ? redisRateLimitStores(redis) : undefined;
   const app = createApp({ db, verifier, logger, config, docsFile, rateLimitStores });
+  if (config.warmUpRequests > 0) {
+    try {
+      logger.info({ ...(await warmUp(db, config, config.warmUpRequests)) }, 'warmed up');
+    } catch (err) {
+      // A warm-up that fails costs only speed: the server starts cold, as it would without one.
+      logger.warn({ err: { message: (err as Error).message } }, 'warm-up failed; starting cold');
+    }
+  }
   const server = createHttpServer(app, config.timeouts);
   // Signals are handled from here on, before the port opens: a SIGTERM that arrives while the
   // start-up message is still being printed must stop the server gracefully, not kill it.

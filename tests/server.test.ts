@@ -5,6 +5,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createPGliteDatabase } from '../src/db/pglite.js';
+import { createPostgresDatabase } from '../src/db/postgres.js';
 import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
 
 const root = path.resolve(import.meta.dirname, '..');
@@ -28,7 +30,7 @@ interface Started {
 function start(env: Record<string, string>): Promise<Started> {
   const child = spawn(node[0]!, [...node.slice(1), 'src/server.ts'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', LOG_LEVEL: 'warn', PORT: '0', DATA_DIR: dataDir, ...env },
+    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', LOG_LEVEL: 'warn', PORT: '0', DATA_DIR: dataDir, WARM_UP_REQUESTS: '0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -57,14 +59,19 @@ function stop(child: ChildProcess): Promise<number | null> {
 }
 
 describe(`the server process (${dbKind})`, () => {
-  it('starts with no configuration, its printed curl works, data survives a restart, SIGTERM exits 0', async () => {
-    const env: Record<string, string> = {};
+  it('starts with no configuration, warms up, its printed curl works, data survives a restart, SIGTERM exits 0', async () => {
+    // The warm-up as configured by default, only shorter; its log line is an info line.
+    const env: Record<string, string> = { WARM_UP_REQUESTS: '400', LOG_LEVEL: 'info' };
     if (dbKind === 'postgres') {
       database = await createTestDatabase();
       await database.db.close();
       env.DATABASE_URL = database.url!;
     }
     const first = await start(env);
+    const lines = first.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; requests?: number });
+    const warmed = lines.findIndex((l) => l.msg === 'warmed up');
+    expect(warmed, first.output()).toBeGreaterThanOrEqual(0);
+    expect(lines[warmed]!.requests).toBeGreaterThanOrEqual(400);
     const auth = { Authorization: `Bearer ${first.token}` };
     expect(await (await fetch(`${first.base}/api/tasks`, { headers: auth })).json()).toEqual([]);
     const created = await fetch(`${first.base}/api/tasks`, {
@@ -85,6 +92,14 @@ describe(`the server process (${dbKind})`, () => {
     } finally {
       expect(await stop(second.child)).toBe(0);
     }
+    // The warm-up's throwaway user left nothing behind.
+    const storage = dbKind === 'postgres' ? createPostgresDatabase({ connectionString: database!.url!, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 5000 }) : await createPGliteDatabase({ dataDir: path.join(dataDir, 'pglite') });
+    try {
+      const { rows } = await storage.query("SELECT count(*)::int AS n FROM tasks WHERE user_id LIKE 'warm-up:%'");
+      expect(rows).toEqual([{ n: 0 }]);
+    } finally {
+      await storage.close();
+    }
   });
 
   it.skipIf(dbKind !== 'postgres')('serves from several workers with WORKERS=2 and stops them all on SIGTERM', async () => {
@@ -104,7 +119,7 @@ describe(`the server process (${dbKind})`, () => {
 
   /** Runs the server with env and returns how it ended: for start-up refusals. */
   async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
-    const child = spawn(node[0]!, [...node.slice(1), 'src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(node[0]!, [...node.slice(1), 'src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, WARM_UP_REQUESTS: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));

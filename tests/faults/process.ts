@@ -31,6 +31,7 @@ export function startServer(env: Record<string, string>): Promise<ServerProcess>
       LOG_LEVEL: 'info',
       RATE_LIMIT_PER_USER: '0',
       RATE_LIMIT_IP_FAILURES: '0',
+      WARM_UP_REQUESTS: '0',
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
