@@ -339,7 +339,7 @@ function markdown(r: { A: Result & { offered: number; coldStart?: Result }; base
     '',
     `The app achieved ${((100 * r.A.rate) / r.A.offered).toFixed(1)}% of the offered rate; the baseline ${((100 * r.baselineA.rate) / r.A.offered).toFixed(1)}%.`,
     '',
-    `Measured after a ${WARM_UP_A} s warm-up at the same rate, right after the server started; those first seconds, the cold start of a fresh process:`,
+    `Measured after the first ${WARM_UP_A} s of load, which are reported here apart: a freshly started process (after its own start-up warm-up, \`WARM_UP_REQUESTS\`):`,
     '',
     head,
     ...(r.A.coldStart ? [row('app, cold start', r.A.coldStart)] : []),
