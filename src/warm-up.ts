@@ -20,6 +20,8 @@ export interface WarmUpResult {
 }
 
 const CONCURRENCY = 8;
+/** However many requests were asked for, the warm-up never holds the start longer than this. */
+const TIME_BUDGET_MS = 15_000;
 
 export async function warmUp(db: Database, config: AppConfig, requests: number): Promise<WarmUpResult> {
   const started = performance.now();
@@ -40,12 +42,15 @@ export async function warmUp(db: Database, config: AppConfig, requests: number):
   const call = async (method: string, url: string, body?: unknown) => {
     const res = await fetch(url, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
     const text = await res.text();
+    // A database that is down or slow makes every request wait for its timeout: stop at once and
+    // start cold (readiness then says what is wrong) rather than hold the start for minutes.
+    if (res.status >= 500) throw new Error(`warm-up request answered ${res.status}`);
     return text ? (JSON.parse(text) as { id?: number }) : {};
   };
   let sent = 0;
   const worker = async () => {
     // One round of the operations clients use most, ending with the task deleted again.
-    while (sent < requests) {
+    while (sent < requests && performance.now() - started < TIME_BUDGET_MS) {
       sent += 8;
       const { id } = await call('POST', base, { title: 'warm-up', tags: ['warm-up'], priority: 'low' });
       await call('GET', `${base}?limit=20`);

@@ -117,6 +117,24 @@ describe(`the server process (${dbKind})`, () => {
     }
   });
 
+  it('starts cold, quickly, when the database is down during the warm-up', async () => {
+    const begun = performance.now();
+    const started = await start({
+      DATABASE_URL: 'postgres://nobody@127.0.0.1:1/none',
+      MIGRATE_ON_START: 'false',
+      DB_CONNECT_TIMEOUT_MS: '1000',
+      WARM_UP_REQUESTS: '2000',
+      LOG_LEVEL: 'info',
+    });
+    try {
+      expect(performance.now() - begun).toBeLessThan(20_000);
+      expect(started.output()).toContain('warm-up failed; starting cold');
+      expect((await fetch(`${started.base}/ready`)).status).toBe(503);
+    } finally {
+      expect(await stop(started.child)).toBe(0);
+    }
+  });
+
   /** Runs the server with env and returns how it ended: for start-up refusals. */
   async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
     const child = spawn(node[0]!, [...node.slice(1), 'src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, WARM_UP_REQUESTS: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
