@@ -16,10 +16,10 @@ import { assertJsonDepth } from './http/json-depth.js';
 import { createMetrics } from './http/metrics.js';
 import { HttpProblem, problems } from './http/problem.js';
 import { createRateLimiters, type RateLimitStores } from './http/rate-limit.js';
+import { securityHeaders } from './http/security-headers.js';
 import { createSecurityLog } from './http/security-log.js';
 import { createValidator } from './http/validator.js';
 import { useRequestLogging } from './logger.js';
-import { securityHeaders } from './http/security-headers.js';
 import { systemRouter } from './system/routes.js';
 import { tasksRouter } from './tasks/routes.js';
 
