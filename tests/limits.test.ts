@@ -31,11 +31,27 @@ describe('per-user rate limit', () => {
     for (let i = 0; i < 3; i++) {
       const ok = await request(app).get('/api/tasks').set('Authorization', alice);
       expect(ok.status).toBe(200);
-      expect(ok.headers['ratelimit-policy']).toMatch(/q=3/);
+      expect(ok.headers['ratelimit-policy']).toBe('"user"; q=3; w=60');
+      expect(ok.headers.ratelimit).toMatch(new RegExp(`^"user"; r=${2 - i}; t=([1-9]|[1-5][0-9]|60)$`));
     }
     expect429(await request(app).get('/api/tasks').set('Authorization', alice));
     expect429(await request(app).post('/api/tasks').set('Authorization', alice).send({ title: 'x' }));
     expect((await request(app).get('/api/tasks').set('Authorization', await bearer(newUser()))).status).toBe(200);
+  });
+});
+
+describe('a rate-limit store that cannot answer', () => {
+  it('lets requests through (and logs it) rather than failing them', async () => {
+    const broken = {
+      init: () => {},
+      get: () => Promise.reject(new Error('store down')),
+      increment: () => Promise.reject(new Error('store down')),
+      decrement: () => {},
+      resetKey: () => {},
+    };
+    const { app } = buildApp(database.db, { rateLimit: { perUser: 1, perIpFailures: 1 }, rateLimitStores: { ip: broken, user: broken } });
+    const auth = await bearer(newUser());
+    for (let i = 0; i < 3; i++) expect((await request(app).get('/api/tasks').set('Authorization', auth)).status).toBe(200);
   });
 });
 

@@ -2,8 +2,8 @@
 // clients behind one address are not throttled for succeeding) and per user after it, with
 // express-rate-limit's stores. Counters live in memory, or in Redis when several instances must
 // share one budget.
-import type { RequestHandler } from 'express';
-import { ipKeyGenerator, MemoryStore, rateLimit, type Options, type Store } from 'express-rate-limit';
+import type { NextFunction, Request, RequestHandler } from 'express';
+import { ipKeyGenerator, MemoryStore, type Options, type Store } from 'express-rate-limit';
 import type { RateLimitConfig } from '../config.js';
 import { HttpProblem } from './problem.js';
 import type { SecurityLog } from './security-log.js';
@@ -26,6 +26,25 @@ function limited(limiter: 'ip' | 'user', windowMs: number): HttpProblem {
   });
 }
 
+/** Seconds until a counter's window ends, at least 1 (what Retry-After and `t=` say). */
+function secondsLeft(resetTime: Date | undefined, windowSec: number): number {
+  return resetTime ? Math.max(1, Math.ceil((resetTime.getTime() - Date.now()) / 1000)) : windowSec;
+}
+
+/** A store's answer, without a promise hop when the store answers synchronously (MemoryStore). */
+function settle<T>(value: Promise<T> | T, then: (value: T) => void, fail: (err: unknown) => void): void {
+  if (value instanceof Promise) value.then(then, fail);
+  else then(value);
+}
+
+/** A store that cannot answer does not take the API down with it: the request goes on, unlimited. */
+function storeFailed(req: Request, next: NextFunction) {
+  return (err: unknown) => {
+    req.log.warn({ err: { message: (err as Error).message } }, 'rate-limit store unavailable');
+    next();
+  };
+}
+
 /**
  * Per client address, failed requests (4xx and 5xx) only. express-rate-limit's own way to count
  * failures only (skipSuccessfulRequests) counts every request and takes successes back when they
@@ -35,14 +54,16 @@ function limited(limiter: 'ip' | 'user', windowMs: number): HttpProblem {
 function failureLimiter(config: RateLimitConfig, security: SecurityLog, store: Store): RequestHandler {
   void store.init?.({ windowMs: config.windowMs } as Options);
   const windowSec = Math.ceil(config.windowMs / 1000);
+  const policy = `"ip-failures"; q=${config.perIpFailures}; w=${windowSec}`;
   return (req, res, next) => {
     const key = ipKeyGenerator(req.ip ?? '');
-    Promise.resolve(store.get?.(key)).then(
+    settle(
+      store.get?.(key),
       (info) => {
         if (info && info.totalHits >= config.perIpFailures) {
-          const resetSec = info.resetTime ? Math.max(1, Math.ceil((info.resetTime.getTime() - Date.now()) / 1000)) : windowSec;
+          const resetSec = secondsLeft(info.resetTime, windowSec);
           res.setHeader('Retry-After', String(resetSec));
-          res.setHeader('RateLimit-Policy', `"ip-failures"; q=${config.perIpFailures}; w=${windowSec}`);
+          res.setHeader('RateLimit-Policy', policy);
           res.setHeader('RateLimit', `"ip-failures"; r=0; t=${resetSec}`);
           security(req, { event: 'rate_limited', limiter: 'ip' });
           next(limited('ip', config.windowMs));
@@ -53,11 +74,37 @@ function failureLimiter(config: RateLimitConfig, security: SecurityLog, store: S
         });
         next();
       },
-      // A store that cannot answer does not take the API down with it.
-      (err: unknown) => {
-        req.log.warn({ err: { message: (err as Error).message } }, 'rate-limit store unavailable');
+      storeFailed(req, next),
+    );
+  };
+}
+
+/**
+ * Per user, every request. The counting is the store's (express-rate-limit's MemoryStore or
+ * rate-limit-redis); the middleware around it is ours, because express-rate-limit's costs a
+ * hashed partition key, several promise hops and option checks on every request (about 4 % of the
+ * hot path, measured with `npm run bench`) for the same two headers.
+ */
+function userLimiter(config: RateLimitConfig, security: SecurityLog, store: Store): RequestHandler {
+  void store.init?.({ windowMs: config.windowMs } as Options);
+  const windowSec = Math.ceil(config.windowMs / 1000);
+  const policy = `"user"; q=${config.perUser}; w=${windowSec}`;
+  return (req, res, next) => {
+    settle(
+      store.increment(`user:${res.locals.userId}`),
+      ({ totalHits, resetTime }) => {
+        const resetSec = secondsLeft(resetTime, windowSec);
+        res.setHeader('RateLimit-Policy', policy);
+        res.setHeader('RateLimit', `"user"; r=${Math.max(0, config.perUser - totalHits)}; t=${resetSec}`);
+        if (totalHits > config.perUser) {
+          res.setHeader('Retry-After', String(resetSec));
+          security(req, { event: 'rate_limited', limiter: 'user' });
+          next(limited('user', config.windowMs));
+          return;
+        }
         next();
       },
+      storeFailed(req, next),
     );
   };
 }
@@ -68,28 +115,8 @@ export function createRateLimiters(
   stores?: RateLimitStores,
 ): { ip: RequestHandler; user: RequestHandler } {
   const pass: RequestHandler = (_req, _res, next) => next();
-  const common = {
-    windowMs: config.windowMs,
-    standardHeaders: 'draft-8' as const,
-    legacyHeaders: false,
-    // X-Forwarded-For is ignored unless TRUST_PROXY says a proxy sets it; a client sending it
-    // anyway is not a misconfiguration worth a warning on every start.
-    validate: { xForwardedForHeader: false },
+  return {
+    ip: config.perIpFailures > 0 ? failureLimiter(config, security, stores?.ip ?? new MemoryStore()) : pass,
+    user: config.perUser > 0 ? userLimiter(config, security, stores?.user ?? new MemoryStore()) : pass,
   };
-  const ip = config.perIpFailures > 0 ? failureLimiter(config, security, stores?.ip ?? new MemoryStore()) : pass;
-  const user =
-    config.perUser > 0
-      ? rateLimit({
-          ...common,
-          identifier: 'user',
-          limit: config.perUser,
-          keyGenerator: (_req, res) => `user:${res.locals.userId}`,
-          ...(stores ? { store: stores.user } : {}),
-          handler: (req, _res, next) => {
-            security(req, { event: 'rate_limited', limiter: 'user' });
-            next(limited('user', config.windowMs));
-          },
-        })
-      : pass;
-  return { ip, user };
 }
