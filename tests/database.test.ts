@@ -1,0 +1,109 @@
+// The Database interface the app relies on, on whichever database the suite runs against: the
+// embedded one (PGlite on its own thread) or PostgreSQL.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isDatabaseUnavailable, isRejectedValue } from '../src/db/errors.js';
+import { createPGliteDatabase } from '../src/db/pglite.js';
+import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(() => database.drop());
+
+const count = async (userId: string) =>
+  Number((await database.db.query<{ n: string }>('SELECT count(*) AS n FROM tasks WHERE user_id = $1', [userId])).rows[0]!.n);
+
+describe(`database (${dbKind})`, () => {
+  it('returns rows with their types, and counts the rows a write touched', async () => {
+    const { db } = database;
+    const inserted = await db.query<{ id: string | number; tags: string[]; created_at: Date; completed: boolean }>(
+      "INSERT INTO tasks (user_id, title, tags) VALUES ('db-types', 'a', $1), ('db-types', 'b', '{}') RETURNING id, tags, created_at, completed",
+      [['x', 'y']],
+    );
+    expect(inserted.rowCount).toBe(2);
+    expect(inserted.rows[0]!.tags).toEqual(['x', 'y']);
+    expect(inserted.rows[0]!.created_at).toBeInstanceOf(Date);
+    expect(inserted.rows[0]!.completed).toBe(false);
+    expect((await db.query("UPDATE tasks SET completed = true WHERE user_id = 'db-types'")).rowCount).toBe(2);
+  });
+
+  it('commits a transaction whose work resolves, and rolls back one that throws', async () => {
+    const { db } = database;
+    const value = await db.transaction(async (tx) => {
+      await tx.query("INSERT INTO tasks (user_id, title) VALUES ('db-commit', 'kept')");
+      return 42;
+    });
+    expect(value).toBe(42);
+    expect(await count('db-commit')).toBe(1);
+
+    const failure = new Error('changed my mind');
+    await expect(
+      db.transaction(async (tx) => {
+        await tx.query("INSERT INTO tasks (user_id, title) VALUES ('db-rollback', 'gone')");
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect(await count('db-rollback')).toBe(0);
+  });
+
+  it('keeps the SQLSTATE of a refused value, so the HTTP layer can tell bad input from a fault', async () => {
+    const err = await database.db.query("INSERT INTO tasks (user_id, title) VALUES ('db-check', '   ')").catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(Error);
+    expect((err as { code?: string }).code).toBe('23514');
+    expect(isRejectedValue(err)).toBe(true);
+    // Inside a transaction too, and the transaction is rolled back.
+    const inTx = await database.db
+      .transaction(async (tx) => {
+        await tx.query("INSERT INTO tasks (user_id, title) VALUES ('db-check', 'ok')");
+        await tx.query("INSERT INTO tasks (user_id, title) VALUES ('db-check', '')");
+      })
+      .catch((e: unknown) => e);
+    expect((inTx as { code?: string }).code).toBe('23514');
+    expect(await count('db-check')).toBe(0);
+  });
+
+  it('runs transactions one after another when they are started together', async () => {
+    const { db } = database;
+    await Promise.all(
+      Array.from({ length: 10 }, (_, i) =>
+        db.transaction(async (tx) => {
+          const { rows } = await tx.query<{ n: string }>("SELECT count(*) AS n FROM tasks WHERE user_id = 'db-serial'");
+          await tx.query("INSERT INTO tasks (user_id, title) VALUES ('db-serial', $1)", [`${i} saw ${rows[0]!.n}`]);
+        }),
+      ),
+    );
+    expect(await count('db-serial')).toBe(10);
+  });
+});
+
+describe.runIf(dbKind === 'pglite')('embedded database thread', () => {
+  it('does not hold up the HTTP thread while a statement runs', async () => {
+    const db = await createPGliteDatabase({ dataDir: undefined });
+    try {
+      const sleeping = db.query('SELECT pg_sleep(0.4)');
+      // Timers on this thread keep firing on time while the database thread is busy.
+      const started = performance.now();
+      let ticks = 0;
+      await new Promise<void>((resolve) => {
+        const timer = setInterval(() => {
+          if (++ticks === 10) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, 10);
+      });
+      expect(performance.now() - started).toBeLessThan(350);
+      await sleeping;
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('fails every call once closed, as unavailable, instead of hanging', async () => {
+    const db = await createPGliteDatabase({ dataDir: undefined });
+    await db.close();
+    const err = await db.query('SELECT 1').catch((e: unknown) => e);
+    expect(isDatabaseUnavailable(err)).toBe(true);
+  });
+});
