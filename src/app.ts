@@ -17,6 +17,7 @@ import { createMetrics } from './http/metrics.js';
 import { HttpProblem, problems } from './http/problem.js';
 import { createRateLimiters, type RateLimitStores } from './http/rate-limit.js';
 import { securityHeaders } from './http/security-headers.js';
+import { series } from './http/series.js';
 import { createSecurityLog } from './http/security-log.js';
 import { createValidator } from './http/validator.js';
 import { useRequestLogging } from './logger.js';
@@ -85,7 +86,7 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
     next();
   });
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
-  app.use('/api', authenticate(verifier, security), limits.user);
+  app.use('/api', series(authenticate(verifier, security), limits.user));
   const json = express.json({
     limit: config.bodyLimitBytes,
     strict: true,
@@ -94,19 +95,21 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
   // Only POST, PUT and PATCH operations take a body. Content sent with GET or DELETE has no meaning
   // (RFC 9110 §9.3.1); it is ignored, not parsed, so it can neither fail nor cost anything.
   app.use((req, res, next) => (BODY_METHODS.has(req.method) ? json(req, res, next) : next()));
-  app.use(createValidator(contract.document, config.validateResponses));
+  app.use(series(...createValidator(contract.document, config.validateResponses)));
 
   const tasks = tasksRouter(db, security);
-  app.use('/api/tasks', mountedAt('/api/tasks'), tasks);
+  app.use('/api/tasks', series(mountedAt('/api/tasks'), tasks));
   app.use(
     '/api/:userId/tasks',
-    mountedAt('/api/:userId/tasks'),
-    (req, res, next) => {
-      if (req.params.userId === res.locals.userId) return next();
-      security(req, { event: 'user_mismatch', pathUserId: String(req.params.userId) });
-      next(problems.userMismatch());
-    },
-    tasks,
+    series(
+      mountedAt('/api/:userId/tasks'),
+      (req, res, next) => {
+        if (req.params.userId === res.locals.userId) return next();
+        security(req, { event: 'user_mismatch', pathUserId: String(req.params.userId) });
+        next(problems.userMismatch());
+      },
+      tasks,
+    ),
   );
   // After the task routes, which carry nearly all traffic, so those never walk past these.
   app.use(systemRouter(db, contract, docsFile));

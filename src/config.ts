@@ -166,7 +166,7 @@ export function loadConfig(env: Env = process.env): Config {
     // Checking every response against the contract catches drift; in production it is opt-in.
     validateResponses: bool(env, 'VALIDATE_RESPONSES', !production),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
-    // Fewer on the embedded database, whose share of the same thread makes each request dearer.
+    // Fewer on the embedded database, where each request costs about three times as much (PGlite executes in WebAssembly).
     warmUpRequests: int(env, 'WARM_UP_REQUESTS', databaseUrl ? 2000 : 500, 0, 100_000),
     rateLimit: {
       windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 3_600_000),
