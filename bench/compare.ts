@@ -1,0 +1,104 @@
+// npm run bench:compare -- <server.js> [<server.js> ...] — scenario B (64 connections, saturation)
+// against several builds of the server and the bare baseline, alternating, round after round, with
+// the server's own CPU time per request (from /proc/<pid>/stat): the figure that shows what one
+// change bought, where throughput alone moves by ±5 % between runs on a shared machine.
+//
+//   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && ln -s "$PWD/node_modules" . && npx tsc -p tsconfig.build.json)
+//   npm run build && npm run bench:compare -- /tmp/before/dist/server.js dist/server.js
+//
+// Settings: BENCH_DATABASE_URL, COMPARE_ROUNDS (default 3), COMPARE_SECONDS (default 10).
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import pg from 'pg';
+import { migrate } from '../src/db/migrate.js';
+import { createPostgresDatabase } from '../src/db/postgres.js';
+import { load, seed, type Seeded } from './run.js';
+
+const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
+const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const rounds = Number(process.env.COMPARE_ROUNDS ?? 3);
+const seconds = Number(process.env.COMPARE_SECONDS ?? 10);
+const servers = process.argv.slice(2);
+
+/** CPU time (user + system) the process has used, in ms; Linux clock ticks are 10 ms. */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return (Number(fields[11]) + Number(fields[12])) * 10;
+}
+
+async function start(args: string[], env: Record<string, string>, port: number, readyPath: string): Promise<ChildProcess> {
+  const child = spawn(process.execPath, args, {
+    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', JWT_SECRET: SECRET, ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  for (let i = 0; i < 300; i++) {
+    try {
+      const res = await fetch(`http://127.0.0.1:${port}${readyPath}`, { headers: { authorization: 'Bearer x.eyJzdWIiOiJ4In0.x' } });
+      if (res.status < 500) return child;
+    } catch {
+      /* not up yet */
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${args.join(' ')} did not start`);
+}
+
+const stop = (child: ChildProcess) =>
+  new Promise((resolve) => {
+    child.once('exit', resolve);
+    child.kill('SIGTERM');
+  });
+
+async function measure(child: ChildProcess, port: number, seeded: Seeded) {
+  const url = `http://127.0.0.1:${port}`;
+  await load(url, { connections: 64, duration: 3, seeded, onePerConnection: false }); // warm
+  const before = cpuMs(child.pid!);
+  const r = await load(url, { connections: 64, duration: seconds, seeded, onePerConnection: false });
+  return { rate: r.rate, cpuUs: Math.round(((cpuMs(child.pid!) - before) * 1000) / r.requests), failed: r.non2xx + r.errors };
+}
+
+async function main() {
+  if (servers.length === 0) throw new Error('name at least one server build: npm run bench:compare -- dist/server.js');
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query('DROP DATABASE IF EXISTS todo_compare WITH (FORCE)');
+  await admin.query('CREATE DATABASE todo_compare');
+  const dbUrl = Object.assign(new URL(adminUrl), { pathname: '/todo_compare' }).toString();
+  const db = createPostgresDatabase({ connectionString: dbUrl, poolMax: 4, statementTimeoutMs: 600_000, connectTimeoutMs: 5000 });
+  try {
+    await migrate(db);
+    const seeded = await seed(db);
+    const { rows } = await db.query<{ max: string }>('SELECT max(id) AS max FROM tasks');
+    const reset = async () => {
+      await db.query('DELETE FROM tasks WHERE id > $1', [rows[0]!.max]);
+      await db.query("UPDATE tasks SET completed = (id % 4 = 0), description = CASE WHEN id % 3 = 0 THEN 'Some details' END WHERE user_id LIKE 'bench-user-%'");
+      await db.query('VACUUM ANALYZE tasks');
+      await db.query('CHECKPOINT').catch(() => {}); // as in run.ts
+    };
+    for (let round = 1; round <= rounds; round++) {
+      await reset();
+      const baselineProcess = await start(['--import', 'tsx', 'bench/baseline.ts'], { DATABASE_URL: dbUrl }, 8100, '/api/tasks');
+      const baseline = await measure(baselineProcess, 8100, seeded);
+      await stop(baselineProcess);
+      const line = [`round ${round}: baseline ${baseline.rate} req/s, ${baseline.cpuUs} µs CPU/request`];
+      for (const server of servers) {
+        await reset();
+        const env = { DATABASE_URL: dbUrl, NODE_ENV: 'production', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false', WORKERS: '1' };
+        const app = await start([server], env, 8090, '/ready');
+        const r = await measure(app, 8090, seeded);
+        await stop(app);
+        line.push(`${server} ${r.rate} req/s (${Math.round((100 * r.rate) / baseline.rate)} %), ${r.cpuUs} µs CPU/request${r.failed ? `, ${r.failed} failed` : ''}`);
+      }
+      console.log(line.join(' | '));
+    }
+  } finally {
+    await db.close();
+    await admin.query('DROP DATABASE IF EXISTS todo_compare WITH (FORCE)');
+    await admin.end();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});
