@@ -7,14 +7,13 @@
 //   npm run build && npm run bench:compare -- /tmp/before/dist/server.js dist/server.js
 //
 // Settings: BENCH_DATABASE_URL, COMPARE_ROUNDS (default 3), COMPARE_SECONDS (default 10).
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import pg from 'pg';
 import { migrate } from '../src/db/migrate.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
-import { load, seed, type Seeded } from './run.js';
+import { load, resetToSeed, seed, startProcess, stopProcess, type Seeded } from './run.js';
 
-const SECRET = 'bench-secret-bench-secret-bench-secret-0123';
 const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const rounds = Number(process.env.COMPARE_ROUNDS ?? 3);
 const seconds = Number(process.env.COMPARE_SECONDS ?? 10);
@@ -25,29 +24,6 @@ function cpuMs(pid: number): number {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
-
-async function start(args: string[], env: Record<string, string>, port: number, readyPath: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, args, {
-    env: { PATH: process.env.PATH ?? '', PORT: String(port), HOST: '127.0.0.1', JWT_SECRET: SECRET, ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  for (let i = 0; i < 300; i++) {
-    try {
-      const res = await fetch(`http://127.0.0.1:${port}${readyPath}`, { headers: { authorization: 'Bearer x.eyJzdWIiOiJ4In0.x' } });
-      if (res.status < 500) return child;
-    } catch {
-      /* not up yet */
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${args.join(' ')} did not start`);
-}
-
-const stop = (child: ChildProcess) =>
-  new Promise((resolve) => {
-    child.once('exit', resolve);
-    child.kill('SIGTERM');
-  });
 
 async function measure(child: ChildProcess, port: number, seeded: Seeded) {
   const url = `http://127.0.0.1:${port}`;
@@ -68,25 +44,19 @@ async function main() {
   try {
     await migrate(db);
     const seeded = await seed(db);
-    const { rows } = await db.query<{ max: string }>('SELECT max(id) AS max FROM tasks');
-    const reset = async () => {
-      await db.query('DELETE FROM tasks WHERE id > $1', [rows[0]!.max]);
-      await db.query("UPDATE tasks SET completed = (id % 4 = 0), description = CASE WHEN id % 3 = 0 THEN 'Some details' END WHERE user_id LIKE 'bench-user-%'");
-      await db.query('VACUUM ANALYZE tasks');
-      await db.query('CHECKPOINT').catch(() => {}); // as in run.ts
-    };
+    const reset = await resetToSeed(db);
     for (let round = 1; round <= rounds; round++) {
       await reset();
-      const baselineProcess = await start(['--import', 'tsx', 'bench/baseline.ts'], { DATABASE_URL: dbUrl }, 8100, '/api/tasks');
+      const baselineProcess = await startProcess(['--import', 'tsx', 'bench/baseline.ts'], { DATABASE_URL: dbUrl }, 8100, '/api/tasks');
       const baseline = await measure(baselineProcess, 8100, seeded);
-      await stop(baselineProcess);
+      await stopProcess(baselineProcess);
       const line = [`round ${round}: baseline ${baseline.rate} req/s, ${baseline.cpuUs} µs CPU/request`];
       for (const server of servers) {
         await reset();
         const env = { DATABASE_URL: dbUrl, NODE_ENV: 'production', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false', WORKERS: '1' };
-        const app = await start([server], env, 8090, '/ready');
+        const app = await startProcess([server], env, 8090, '/ready');
         const r = await measure(app, 8090, seeded);
-        await stop(app);
+        await stopProcess(app);
         line.push(`${server} ${r.rate} req/s (${Math.round((100 * r.rate) / baseline.rate)} %), ${r.cpuUs} µs CPU/request${r.failed ? `, ${r.failed} failed` : ''}`);
       }
       console.log(line.join(' | '));

@@ -42,6 +42,24 @@ export interface Seeded {
   ids: Map<string, { min: number; max: number }>;
 }
 
+/**
+ * Every measured run starts from the seeded data: without this, the tasks each run creates (15 %
+ * of its requests) pile up, every list page grows, and later runs measure a heavier workload than
+ * earlier ones. Call right after seed(); returns the reset.
+ */
+export async function resetToSeed(db: Queryable): Promise<() => Promise<void>> {
+  const { rows } = await db.query<{ max: string }>('SELECT max(id) AS max FROM tasks');
+  const seededMax = rows[0]!.max;
+  return async () => {
+    await db.query('DELETE FROM tasks WHERE id > $1', [seededMax]);
+    await db.query("UPDATE tasks SET completed = (id % 4 = 0), description = CASE WHEN id % 3 = 0 THEN 'Some details' END WHERE user_id LIKE 'bench-user-%'");
+    await db.query('VACUUM ANALYZE tasks');
+    // Write the dirty pages now: a checkpoint that falls due during a measured run (after the seed's
+    // bulk insert, say) stalls PostgreSQL's writes and shows up as the app's or the baseline's tail.
+    await db.query('CHECKPOINT').catch(() => {}); // needs superuser or pg_checkpoint; best effort
+  };
+}
+
 export async function seed(db: Queryable): Promise<Seeded> {
   await db.query(
     `INSERT INTO tasks (user_id, title, description, completed)
@@ -152,7 +170,7 @@ async function latencyOf(url: string, token: string, seconds: number): Promise<{
 }
 
 const children: ChildProcess[] = [];
-async function startProcess(args: string[], env: Record<string, string>, port: number, readyPath: string): Promise<ChildProcess> {
+export async function startProcess(args: string[], env: Record<string, string>, port: number, readyPath: string): Promise<ChildProcess> {
   const child = spawn(process.execPath, args, {
     cwd: root,
     env: {
@@ -178,7 +196,7 @@ async function startProcess(args: string[], env: Record<string, string>, port: n
   throw new Error(`${args.join(' ')} did not start`);
 }
 
-async function stopProcess(child: ChildProcess): Promise<void> {
+export async function stopProcess(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   await new Promise((resolve) => {
     child.once('exit', resolve);
@@ -200,18 +218,7 @@ async function main() {
   await migrate(db);
   console.log('seeding 1000 users × 50 tasks and a heavy user');
   const seeded = await seed(db);
-  const { rows: seededMax } = await db.query<{ max: string }>('SELECT max(id) AS max FROM tasks');
-  // Every measured run starts from the seeded data: without this, the tasks each run creates
-  // (15 % of its requests) pile up, every list page grows, and later runs measure a heavier
-  // workload than earlier ones.
-  const reset = async () => {
-    await db.query('DELETE FROM tasks WHERE id > $1', [seededMax[0]!.max]);
-    await db.query("UPDATE tasks SET completed = (id % 4 = 0), description = CASE WHEN id % 3 = 0 THEN 'Some details' END WHERE user_id LIKE 'bench-user-%'");
-    await db.query('VACUUM ANALYZE tasks');
-    // Write the dirty pages now: a checkpoint that falls due during a measured run (after the seed's
-    // bulk insert, say) stalls PostgreSQL's writes and shows up as the app's or the baseline's tail.
-    await db.query('CHECKPOINT').catch(() => {}); // needs superuser or pg_checkpoint; best effort
-  };
+  const reset = await resetToSeed(db);
   const pgEnv = { DATABASE_URL: benchUrl, WORKERS: '1' };
   const url = 'http://127.0.0.1:8090';
 
