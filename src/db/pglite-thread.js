@@ -55,13 +55,11 @@ async function handle(m) {
       return undefined;
     case 'begin':
       await new Promise((begun, failed) => {
-        /** @type {(commit: boolean) => void} */
-        let end = () => {};
         const settled = db
           .transaction(
             (tx) =>
               new Promise((resolve, reject) => {
-                end = (commit) => (commit ? resolve(undefined) : reject(ROLLED_BACK));
+                const end = (/** @type {boolean} */ commit) => (commit ? resolve(undefined) : reject(ROLLED_BACK));
                 transactions.set(m.tx, { tx, end, settled });
                 begun(undefined);
               }),
