@@ -128,12 +128,10 @@ export function tasksRouter(db: Database, security: SecurityLog): Router {
       return { status: 201, etag: etagOf(version), location: `${req.baseUrl}/${task.id}`, body: task };
     };
     const key = req.get('Idempotency-Key');
-    if (key === undefined) {
-      const created = await create(db);
-      res.status(201).location(created.location).set('ETag', created.etag).json(created.body);
-      return;
-    }
-    const outcome = await createOnce(db, userId, key, requestHash(body), create);
+    const outcome =
+      key === undefined
+        ? { kind: 'created' as const, response: await create(db) }
+        : await createOnce(db, userId, key, requestHash(body), create);
     if (outcome.kind === 'conflict') throw problems.idempotencyKeyReused();
     const { response } = outcome;
     if (outcome.kind === 'replayed') res.set('Idempotent-Replayed', 'true');
