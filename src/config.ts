@@ -2,6 +2,7 @@
 // with a message naming the variable, instead of surfacing later as a confusing runtime failure.
 import { availableParallelism } from 'node:os';
 import path from 'node:path';
+import { parsePostgresUrl, PostgresUrlError } from './db/connection-url.js';
 
 export interface Config {
   env: 'development' | 'production' | 'test';
@@ -88,7 +89,8 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   try {
     parsed = new URL(raw);
   } catch {
-    throw new ConfigError(`${name} must be a URL, got "${raw}"`);
+    // The value is not echoed: a database URL carries a password.
+    throw new ConfigError(`${name} must be a URL`);
   }
   if (!protocols.includes(parsed.protocol)) {
     throw new ConfigError(`${name} must use ${protocols.join(' or ')}, got "${parsed.protocol}"`);
@@ -96,14 +98,34 @@ function url(env: Env, name: string, protocols: string[]): string | undefined {
   return raw;
 }
 
-// One process in development; in production one per core — but the embedded database lives inside
-// one process, so without DATABASE_URL there is only ever one.
-function workers(env: Env, production: boolean, serverDatabase: boolean): number {
-  const requested = int(env, 'WORKERS', production && serverDatabase ? availableParallelism() : 1, 1, 256);
+// One process in development; in production one per core when the per-user and per-address
+// limits can be shared between the processes (Redis). In-memory counters are per process: n workers
+// would each allow the advertised limit, so without Redis more than one worker is refused.
+// The embedded database lives inside one process, so without DATABASE_URL there is only ever one.
+function workers(env: Env, production: boolean, serverDatabase: boolean, sharedLimits: boolean, limitsOn: boolean): number {
+  const fallback = production && serverDatabase && (sharedLimits || !limitsOn) ? availableParallelism() : 1;
+  const requested = int(env, 'WORKERS', fallback, 1, 256);
   if (requested > 1 && !serverDatabase) {
     throw new ConfigError('WORKERS above 1 needs DATABASE_URL: the embedded database cannot be shared between processes');
   }
+  if (requested > 1 && limitsOn && !sharedLimits) {
+    throw new ConfigError(
+      'WORKERS above 1 needs REDIS_URL: each worker would keep its own rate-limit counters and allow the advertised limit n times over (or turn the limits off with RATE_LIMIT_PER_USER=0 and RATE_LIMIT_IP_FAILURES=0)',
+    );
+  }
   return requested;
+}
+
+function databaseUrl(env: Env): string | undefined {
+  const raw = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  if (raw === undefined) return undefined;
+  try {
+    parsePostgresUrl(raw);
+  } catch (err) {
+    if (err instanceof PostgresUrlError) throw new ConfigError(`DATABASE_URL: ${err.message}`);
+    throw err;
+  }
+  return raw;
 }
 
 // Off unless set: behind no proxy, X-Forwarded-For is whatever the client claims.
@@ -144,7 +166,13 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
 
-  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+  const database = databaseUrl(env);
+  const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
+  const rateLimit: RateLimitConfig = {
+    windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 3_600_000),
+    perUser: int(env, 'RATE_LIMIT_PER_USER', 6000, 0, 10_000_000),
+    perIpFailures: int(env, 'RATE_LIMIT_IP_FAILURES', 2000, 0, 10_000_000),
+  };
   const origins = read(env, 'CORS_ORIGINS') ?? 'http://localhost:3000';
 
   return {
@@ -152,14 +180,16 @@ export function loadConfig(env: Env = process.env): Config {
     port: int(env, 'PORT', 8000, 0, 65535),
     host: read(env, 'HOST'),
     logLevel: read(env, 'LOG_LEVEL') ?? (nodeEnv === 'test' ? 'silent' : 'info'),
-    databaseUrl,
+    databaseUrl: database,
     dataDir: path.resolve(read(env, 'DATA_DIR') ?? './data'),
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
     dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     dbConnectTimeoutMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
-    dbPreparedStatements: bool(env, 'DB_PREPARED_STATEMENTS', true),
+    // Off by default: a transaction pooler (PgBouncer before 1.21, Supavisor, RDS Proxy) cannot
+    // keep them; turned on where they survive, a pooler that loses them is detected and they go off.
+    dbPreparedStatements: bool(env, 'DB_PREPARED_STATEMENTS', false),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
-    workers: workers(env, production, databaseUrl !== undefined),
+    workers: workers(env, production, database !== undefined, redisUrl !== undefined, rateLimit.perUser > 0 || rateLimit.perIpFailures > 0),
     auth,
     corsOrigins: origins.split(',').map((o) => o.trim()).filter(Boolean),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
@@ -167,13 +197,9 @@ export function loadConfig(env: Env = process.env): Config {
     validateResponses: bool(env, 'VALIDATE_RESPONSES', !production),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     // Fewer on the embedded database, where each request costs about three times as much (PGlite executes in WebAssembly).
-    warmUpRequests: int(env, 'WARM_UP_REQUESTS', databaseUrl ? 2000 : 500, 0, 100_000),
-    rateLimit: {
-      windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 3_600_000),
-      perUser: int(env, 'RATE_LIMIT_PER_USER', 6000, 0, 10_000_000),
-      perIpFailures: int(env, 'RATE_LIMIT_IP_FAILURES', 2000, 0, 10_000_000),
-    },
-    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:']),
+    warmUpRequests: int(env, 'WARM_UP_REQUESTS', database ? 2000 : 500, 0, 100_000),
+    rateLimit,
+    redisUrl,
     trustProxy: trustProxy(read(env, 'TRUST_PROXY')),
     timeouts: {
       headersMs: int(env, 'HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),

@@ -2,7 +2,7 @@
 // graceful shutdown that lets accepted requests finish.
 import 'dotenv/config';
 import cluster from 'node:cluster';
-import type { AddressInfo } from 'node:net';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import closeWithGrace from 'close-with-grace';
 import { createApp } from './app.js';
@@ -41,26 +41,85 @@ async function main(): Promise<void> {
   else await runServer(config);
 }
 
+/** Fails fast, before migrations and warm-up, when something else already listens on the port. */
+async function assertPortFree(config: Config): Promise<void> {
+  if (config.port === 0) return;
+  const probe = createNetServer();
+  await new Promise<void>((resolve, reject) => {
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(err.code === 'EADDRINUSE' ? new Error(`port ${config.port} is already in use (set PORT to another one)`) : err),
+    );
+    probe.listen({ port: config.port, ...(config.host ? { host: config.host } : {}), exclusive: true }, () => probe.close(() => resolve()));
+  });
+}
+
+/** Database connections one instance may open: each worker has its own pool. */
+function connectionBudget(config: Config) {
+  return { workers: config.workers, poolMax: config.dbPoolMax, connections: config.workers * config.dbPoolMax };
+}
+
+// A worker that dies is replaced after a pause that doubles with each death in a row (up to 30 s);
+// one that served for a minute resets the count. Workers that keep dying before they ever listen
+// (a port taken, a database refused) stop the primary with their exit code instead of looping.
+const RESTART_BASE_MS = 250;
+const RESTART_MAX_MS = 30_000;
+const HEALTHY_AFTER_MS = 60_000;
+const MAX_FAILED_STARTS = 5;
+
 /** With WORKERS > 1: migrate once, then run and supervise the workers; they share the port. */
 async function runPrimary(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
+  await assertPortFree(config);
+  logger.info(connectionBudget(config), 'database connection budget: workers × DB_POOL_MAX');
   if (config.migrateOnStart) {
+    logger.info('migrating');
     const db = await openDatabase(config, logger);
-    const applied = await migrate(db);
-    if (applied.length) logger.info({ migrations: applied.map((m) => `${m.version}.${m.action}.${m.name}`) }, 'migrated');
-    await db.close();
+    try {
+      const applied = await migrate(db);
+      if (applied.length) logger.info({ migrations: applied.map((m) => `${m.version}.${m.action}.${m.name}`) }, 'migrated');
+    } finally {
+      await db.close();
+    }
   }
   const { secret, devSecretFile } = resolveSecret(config);
   let stopping = false;
-  const fork = () => cluster.fork({ MIGRATE_ON_START: 'false' });
-  cluster.on('exit', (worker, code, signal) => {
-    if (stopping) return;
-    logger.error({ pid: worker.process.pid, code, signal }, 'worker died; starting another');
-    fork();
+  let deathsInARow = 0;
+  let failedStarts = 0;
+  const listening = new Set<number>();
+  const startedAt = new Map<number, number>();
+  const fork = () => {
+    const worker = cluster.fork({ MIGRATE_ON_START: 'false' });
+    startedAt.set(worker.id, Date.now());
+  };
+  let resolvePort: (port: number) => void;
+  const firstPort = new Promise<number>((resolve) => (resolvePort = resolve));
+  // The worker says which port it serves on once its real server listens (a worker's start-up
+  // warm-up listens on a private port of its own, which cluster's 'listening' event reports too).
+  cluster.on('message', (worker, message: { type?: string; port?: number }) => {
+    if (message?.type !== 'listening' || typeof message.port !== 'number') return;
+    listening.add(worker.id);
+    failedStarts = 0;
+    resolvePort(message.port);
   });
-  const listening = new Promise<number>((resolve) => cluster.once('listening', (_w, address) => resolve(address.port)));
+  cluster.on('exit', (worker, code, signal) => {
+    const uptime = Date.now() - (startedAt.get(worker.id) ?? Date.now());
+    const wasListening = listening.delete(worker.id);
+    startedAt.delete(worker.id);
+    if (stopping) return;
+    deathsInARow = uptime > HEALTHY_AFTER_MS ? 1 : deathsInARow + 1;
+    if (!wasListening && ++failedStarts >= MAX_FAILED_STARTS) {
+      logger.fatal({ code, signal, failedStarts }, 'workers keep dying before they listen; stopping');
+      stopping = true;
+      for (const w of Object.values(cluster.workers ?? {})) w?.process.kill('SIGTERM');
+      process.exitCode = typeof code === 'number' && code !== 0 ? code : 1;
+      return;
+    }
+    const delay = Math.min(RESTART_MAX_MS, RESTART_BASE_MS * 2 ** (deathsInARow - 1));
+    logger.error({ pid: worker.process.pid, code, signal, restartInMs: delay }, 'worker died; starting another');
+    setTimeout(() => !stopping && fork(), delay);
+  });
   for (let i = 0; i < config.workers; i++) fork();
-  const port = await listening;
+  const port = await firstPort;
   logger.info({ port, workers: config.workers }, 'workers listening');
   if (config.env !== 'production') await printWelcome(config, port, secret, devSecretFile);
 
@@ -69,6 +128,7 @@ async function runPrimary(config: Config): Promise<void> {
     stopping = true;
     logger.info({ signal }, 'stopping workers');
     const workers = Object.values(cluster.workers ?? {}).filter((w) => w !== undefined);
+    if (workers.length === 0) process.exit(0);
     let failed = false;
     let left = workers.length;
     const timer = setTimeout(() => process.exit(1), config.shutdownGraceMs + 2000);
@@ -89,8 +149,13 @@ async function runPrimary(config: Config): Promise<void> {
 
 async function runServer(config: Config): Promise<void> {
   const logger = createLogger(config.logLevel);
+  if (cluster.isPrimary) {
+    await assertPortFree(config);
+    if (config.databaseUrl) logger.info(connectionBudget(config), 'database connection budget: workers × DB_POOL_MAX');
+  }
   const db = await openDatabase(config, logger);
   if (config.migrateOnStart) {
+    logger.info('migrating');
     const applied = await migrate(db);
     if (applied.length) logger.info({ migrations: applied.map((m) => `${m.version}.${m.action}.${m.name}`) }, 'migrated');
   }
@@ -137,6 +202,7 @@ async function runServer(config: Config): Promise<void> {
 
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, database: describeDatabase(config), algorithms: verifier.algorithms }, 'listening');
+  process.send?.({ type: 'listening', port });
   if (config.env !== 'production' && cluster.isPrimary) await printWelcome(config, port, secret, devSecretFile);
 }
 

@@ -1,4 +1,5 @@
 // Configuration is checked at start; a bad value names its variable.
+import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 
@@ -56,11 +57,35 @@ describe('loadConfig', () => {
   });
 
   it('runs one process unless told otherwise, and never several over the embedded database', () => {
+    const redis = { REDIS_URL: 'redis://127.0.0.1:6379' };
+    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://x@h/db' };
     expect(loadConfig({}).workers).toBe(1);
-    expect(loadConfig({ DATABASE_URL: 'postgres://x@h/db', WORKERS: '4' }).workers).toBe(4);
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://x@h/db' }).workers).toBeGreaterThanOrEqual(1);
+    expect(loadConfig({ DATABASE_URL: 'postgres://x@h/db', WORKERS: '4', ...redis }).workers).toBe(4);
+    expect(loadConfig({ ...production, ...redis }).workers).toBe(availableParallelism());
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).workers).toBe(1);
     expect(() => loadConfig({ WORKERS: '2' })).toThrow(/WORKERS above 1 needs DATABASE_URL/);
+  });
+
+  it('runs one worker without Redis, so the advertised rate limits hold', () => {
+    // Counters in memory are per process: n workers would each allow the whole limit.
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://x@h/db' }).workers).toBe(1);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://x@h/db', WORKERS: '2' })).toThrow(/WORKERS above 1 needs REDIS_URL/);
+    const unlimited = { RATE_LIMIT_PER_USER: '0', RATE_LIMIT_IP_FAILURES: '0' };
+    expect(loadConfig({ DATABASE_URL: 'postgres://x@h/db', WORKERS: '2', ...unlimited }).workers).toBe(2);
+  });
+
+  it("checks DATABASE_URL's TLS parameters as libpq reads them, without echoing the URL", () => {
+    const neon = 'postgresql://u:p4ss@ep-x-pooler.eu-central-1.aws.neon.tech/neondb?sslmode=require&channel_binding=require';
+    expect(loadConfig({ DATABASE_URL: neon }).databaseUrl).toBe(neon);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p4ss@h/db?sslmode=required' })).toThrow(/DATABASE_URL: sslmode=required is not one of disable, allow, prefer, require, verify-ca, verify-full/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p4ss@h/db?sslmode=disable&channel_binding=require' })).toThrow(/channel_binding=require needs TLS/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p4ss@h/db?channel_binding=always' })).toThrow(/channel_binding=always/);
+    try {
+      loadConfig({ DATABASE_URL: 'mysql://u:p4ss@h/db' });
+    } catch (err) {
+      expect((err as Error).message).not.toContain('p4ss');
+    }
+    expect.assertions(5);
   });
 
   it('reads rate limits, trust proxy, timeouts and metrics', () => {

@@ -2,18 +2,40 @@
 // works, keeps data across a restart, stops cleanly on SIGTERM, and refuses bad configuration.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createPGliteDatabase } from '../src/db/pglite.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
-import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
+import { createTestDatabase, dbKind, serverUrl, type TestDatabase } from './helpers/db.js';
 
 const root = path.resolve(import.meta.dirname, '..');
 // node with tsx's loader, not the tsx CLI: one process, so a signal reaches the server itself.
 const node = [process.execPath, '--import', 'tsx'];
 const dataDir = mkdtempSync(path.join(tmpdir(), 'todo-server-'));
 let database: TestDatabase | undefined;
+
+/** A Redis for the WORKERS test (workers share their limits through it), if one answers. */
+const redisUrl = await (async () => {
+  const url = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
+  const { hostname, port } = new URL(url);
+  const socket = connect({ host: hostname.replace(/^\[|\]$/g, ''), port: Number(port || 6379) });
+  const reachable = await new Promise<boolean>((resolve) => {
+    socket.once('connect', () => resolve(true)).once('error', () => resolve(false));
+    socket.setTimeout(1000, () => resolve(false));
+  });
+  socket.destroy();
+  return reachable ? url : undefined;
+})();
+
+async function freePort(): Promise<number> {
+  const s = createServer();
+  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
+  const { port } = s.address() as AddressInfo;
+  await new Promise((resolve) => s.close(resolve));
+  return port;
+}
 
 afterAll(async () => {
   rmSync(dataDir, { recursive: true, force: true });
@@ -102,15 +124,20 @@ describe(`the server process (${dbKind})`, () => {
     }
   });
 
-  it.skipIf(dbKind !== 'postgres')('serves from several workers with WORKERS=2 and stops them all on SIGTERM', async () => {
+  it.skipIf(dbKind !== 'postgres' || !redisUrl)(`serves from several workers with WORKERS=2 and stops them all on SIGTERM${redisUrl ? '' : ' (skipped: no Redis at TEST_REDIS_URL or 127.0.0.1:6379 to share the limits)'}`, async () => {
     const workersDb = await createTestDatabase();
     await workersDb.db.close();
     try {
-      const started = await start({ DATABASE_URL: workersDb.url!, WORKERS: '2', LOG_LEVEL: 'info' });
+      // Each worker warms up on a private port first; the banner and the log name the real one.
+      const port = await freePort();
+      const started = await start({ DATABASE_URL: workersDb.url!, WORKERS: '2', LOG_LEVEL: 'info', PORT: String(port), WARM_UP_REQUESTS: '16', REDIS_URL: redisUrl! });
+      expect(started.base).toBe(`http://localhost:${port}`);
       const auth = { Authorization: `Bearer ${started.token}` };
       const results = await Promise.all(Array.from({ length: 20 }, () => fetch(`${started.base}/api/tasks`, { headers: auth })));
       expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
       expect(started.output().match(/"msg":"listening"/g)?.length).toBe(2);
+      expect(started.output()).toMatch(new RegExp(`"port":${port},"workers":2,"msg":"workers listening"`));
+      expect(started.output()).toContain('"workers":2,"poolMax":10,"connections":20,"msg":"database connection budget: workers × DB_POOL_MAX"');
       expect(await stop(started.child)).toBe(0);
     } finally {
       await workersDb.drop();
@@ -136,13 +163,47 @@ describe(`the server process (${dbKind})`, () => {
   });
 
   /** Runs the server with env and returns how it ended: for start-up refusals. */
-  async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string }> {
+  async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
     const child = spawn(node[0]!, [...node.slice(1), 'src/server.ts'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, WARM_UP_REQUESTS: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
     let stderr = '';
+    let stdout = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
+    child.stdout!.on('data', (d: Buffer) => (stdout += d.toString()));
     const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
-    return { code, stderr };
+    return { code, stderr, stdout };
   }
+
+  it('reports a port in use before migrating or warming up', async () => {
+    const taken = createServer();
+    await new Promise<void>((resolve) => taken.listen(0, resolve));
+    try {
+      const { port } = taken.address() as AddressInfo;
+      const { code, stderr, stdout } = await runToExit({ PORT: String(port), LOG_LEVEL: 'info', WARM_UP_REQUESTS: '500' });
+      expect(code).toBe(1);
+      expect(stderr).toContain(`Failed to start: port ${port} is already in use (set PORT to another one)`);
+      expect(stdout).not.toMatch(/migrating|warmed up/);
+    } finally {
+      taken.close();
+    }
+  });
+
+  it.runIf(dbKind === 'postgres')('restarts dying workers with a growing pause, and stops with their error when they keep dying before they listen', { timeout: 90_000 }, async () => {
+    // Workers that cannot reach Redis fail their start; the primary itself never needs it.
+    const { code, stderr, stdout } = await runToExit({
+      DATABASE_URL: serverUrl!,
+      MIGRATE_ON_START: 'false',
+      WORKERS: '2',
+      PORT: '0',
+      REDIS_URL: 'redis://127.0.0.1:1',
+      LOG_LEVEL: 'info',
+    });
+    expect(code).toBe(1);
+    expect(stderr).toContain('Failed to start: Redis at REDIS_URL cannot be reached');
+    const pauses = [...stdout.matchAll(/"restartInMs":(\d+)/g)].map((m) => Number(m[1]));
+    expect(pauses.length).toBeGreaterThanOrEqual(3);
+    expect(pauses.slice(0, 3)).toEqual([250, 500, 1000]);
+    expect(stdout).toContain('workers keep dying before they listen; stopping');
+  });
 
   it('refuses a bad variable at start, naming it', async () => {
     const { code, stderr } = await runToExit({ PORT: 'eighty' });

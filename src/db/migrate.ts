@@ -1,8 +1,12 @@
 // Schema migrations: plain SQL files in migrations/ (`NNN.do.name.sql` / `NNN.undo.name.sql`), run
 // by postgrator, which records each applied version with its checksum and refuses to go on when an
-// applied file has changed. Postgrator leaves two things to its caller, and this module adds them:
-//   - one migration, one transaction: a migration that fails halfway leaves the previous version;
-//   - a session-level advisory lock, so two instances starting at once cannot both migrate.
+// applied file has changed. One run is one transaction, opened by a transaction-scoped advisory lock:
+//   - instances starting at once queue on the lock; the next one in sees the new version and has
+//     nothing left to do, so each migration is applied exactly once;
+//   - the lock ends with the transaction, on whichever server connection a transaction pooler
+//     (PgBouncer, Neon's pooled URL) gave it: nothing is left held if the process dies;
+//   - a migration that fails rolls the whole run back, leaving the version the run started from.
+// So a migration must be transactional SQL (no CREATE INDEX CONCURRENTLY, no VACUUM).
 import { fileURLToPath } from 'node:url';
 import Postgrator from 'postgrator';
 import type { Database, Session } from './types.js';
@@ -25,49 +29,30 @@ export interface AppliedMigration {
 }
 
 function createMigrator(session: Session, dir: string): Postgrator {
-  // Postgrator runs a migration as runSqlScript(file) followed by runQuery(record the version).
-  // The script opens the transaction and the bookkeeping query that follows it closes it, so the
-  // schema change and its version row commit together or not at all.
-  let open = false;
   return new Postgrator({
     driver: 'pg',
     migrationPattern: `${dir.replace(/\\/g, '/')}/*`,
     schemaTable: 'schemaversion',
     validateChecksums: true,
     newline: 'LF',
-    execSqlScript: async (script: string) => {
-      await session.exec('BEGIN');
-      open = true;
-      try {
-        await session.exec(script);
-      } catch (err) {
-        open = false;
-        await session.exec('ROLLBACK');
-        throw err;
-      }
-    },
-    execQuery: async (text: string) => {
-      if (!open) return session.query(text);
-      open = false;
-      try {
-        const res = await session.query(text);
-        await session.exec('COMMIT');
-        return res;
-      } catch (err) {
-        await session.exec('ROLLBACK');
-        throw err;
-      }
-    },
+    execSqlScript: (script: string) => session.exec(script),
+    execQuery: (text: string) => session.query(text),
   } as Postgrator.PostgreSQLOptions & { newline: string });
 }
 
 async function locked<T>(db: Database, fn: (session: Session) => Promise<T>): Promise<T> {
   return db.withSession(async (session) => {
-    await session.query('SELECT pg_advisory_lock($1)', [MIGRATION_LOCK_KEY]);
+    await session.exec('BEGIN');
     try {
-      return await fn(session);
-    } finally {
-      await session.query('SELECT pg_advisory_unlock($1)', [MIGRATION_LOCK_KEY]);
+      // A migration may take as long as it takes; the app's own statement limits are not for it.
+      await session.query("SELECT set_config('statement_timeout', '0', true), set_config('lock_timeout', '0', true)");
+      await session.query('SELECT pg_advisory_xact_lock($1)', [MIGRATION_LOCK_KEY]);
+      const value = await fn(session);
+      await session.exec('COMMIT');
+      return value;
+    } catch (err) {
+      await session.exec('ROLLBACK').catch(() => {});
+      throw err;
     }
   });
 }

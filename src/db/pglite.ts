@@ -4,6 +4,7 @@
 import { mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { lockDataDir } from './data-dir-lock.js';
+import { DatabaseClosedError } from './errors.js';
 import type { Database, Queryable, QueryResult, Session } from './types.js';
 
 export interface PGliteOptions {
@@ -44,7 +45,7 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
   // The thread is gone (a crash inside PGlite, or close): every call waiting on it fails, and so
   // does every later one, with a message the HTTP layer reports as `503 database_unavailable`.
   const fail = (err: Error) => {
-    stopped ??= Object.assign(new Error(`PGlite is closed: ${err.message}`), { cause: err });
+    stopped ??= new DatabaseClosedError(`PGlite is closed: ${err.message}`, { cause: err });
     for (const call of pending.values()) call.reject(stopped);
     pending.clear();
   };

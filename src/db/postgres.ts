@@ -1,5 +1,15 @@
+// node-postgres behind the Database interface, safe for a transaction pooler (Neon's pooled URL is
+// PgBouncer in transaction mode): consecutive statements of one client may run on different server
+// connections, so the app keeps no session state. Every statement runs inside a transaction that
+// carries its own settings (set_config(..., true), as SET LOCAL): a standalone statement with a
+// prelude in the same round trip (preluded-query.ts), a transaction right after its BEGIN. Nothing
+// outlives the transaction.
 import pg from 'pg';
 import type { Logger } from 'pino';
+import { ChannelBoundClient } from './channel-binding.js';
+import { connectOptions, describeConnectError, parsePostgresUrl, wantsFallback } from './connection-url.js';
+import { PreludedQuery } from './preluded-query.js';
+import { DatabaseConnectError, isPreparedStatementLost, isServerError } from './errors.js';
 import type { Database, Queryable, QueryResult, Session } from './types.js';
 
 export interface PostgresOptions {
@@ -7,7 +17,7 @@ export interface PostgresOptions {
   poolMax: number;
   statementTimeoutMs: number;
   connectTimeoutMs: number;
-  /** Named (server-side prepared) statements: parsed and planned once per connection. */
+  /** Named (server-side prepared) statements: parsed and planned once per server connection. */
   preparedStatements?: boolean;
   logger?: Logger;
 }
@@ -16,72 +26,127 @@ function result<R>(res: pg.QueryResult): QueryResult<R> {
   return { rows: res.rows as R[], rowCount: res.rowCount ?? 0 };
 }
 
+// A lock wait ends before the statement's own limit, so a blocked write says so promptly.
+const lockTimeoutMs = (statementMs: number) => Math.max(100, Math.floor(statementMs / 2));
+
 export function createPostgresDatabase(opts: PostgresOptions): Database {
-  const pool = new pg.Pool({
-    connectionString: opts.connectionString,
+  const settings = parsePostgresUrl(opts.connectionString);
+  const connect = connectOptions(settings);
+  const poolConfig: pg.PoolConfig & { enableChannelBinding: boolean } = {
+    connectionString: connect.connectionString,
+    ssl: connect.ssl,
     max: opts.poolMax,
     connectionTimeoutMillis: opts.connectTimeoutMs,
-    // The client-side guard covers a server that stops answering; it fires a little after the
-    // server-side statement_timeout so the server's own, clearer error usually wins.
-    query_timeout: opts.statementTimeoutMs + 1000,
+    // A guard for a server that stops answering altogether; the server's own statement_timeout
+    // (below) fires first and cancels the statement on the server.
+    query_timeout: opts.statementTimeoutMs + 2000,
     idleTimeoutMillis: 30_000,
     allowExitOnIdle: true,
-    // statement_timeout is set per connection with SET, before the connection is handed out:
-    // Neon's pooler rejects it as a startup parameter.
-    onConnect: async (client) => {
-      await client.query(`SET statement_timeout = ${Number(opts.statementTimeoutMs)}`);
-      // Plan each execution for its own parameters. A generic plan for the list statement, costed
-      // for an average user, sorts all of a user's tasks: fine for 50, ruinous for 100 000.
-      await client.query('SET plan_cache_mode = force_custom_plan');
-    },
-  });
+    enableChannelBinding: connect.channelBinding !== 'disable',
+    ...(connect.channelBinding === 'require' ? { Client: ChannelBoundClient as unknown as typeof pg.Client } : {}),
+  };
+  const pool = new pg.Pool(poolConfig);
   // An idle client that loses its connection emits 'error' on the pool; unhandled, it kills the process.
   pool.on('error', (err) => opts.logger?.warn({ err: { message: err.message } }, 'idle database client error'));
   let closing: Promise<void> | undefined;
+  let fallback = connect.fallback;
+  let prepared = opts.preparedStatements ?? false;
+
+  // Transaction-local settings: in force for this transaction's statements only. With named
+  // statements, each execution is still planned for its own parameters: a generic plan for the list
+  // statement, costed for an average user, sorts all of a user's tasks (fine for 50, ruinous for
+  // 100 000). Unnamed statements are always planned that way.
+  const settingsSql = `SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)${
+    prepared ? ", set_config('plan_cache_mode', 'force_custom_plan', true)" : ''
+  }`;
+  const settingsParams = [String(opts.statementTimeoutMs), String(lockTimeoutMs(opts.statementTimeoutMs))];
+  const prelude = { text: settingsSql, values: settingsParams };
+
+  async function checkout(): Promise<pg.PoolClient> {
+    try {
+      return await pool.connect();
+    } catch (err) {
+      if (fallback !== undefined && wantsFallback(connect, err)) {
+        // sslmode=prefer met a server without TLS (or allow met one that insists on it): from now
+        // on every connection takes the other way, as libpq would for each of them.
+        (pool as unknown as { options: pg.PoolConfig }).options.ssl = fallback;
+        opts.logger?.info({ sslmode: settings.sslMode, tls: fallback !== false }, 'database connection: TLS fallback');
+        fallback = undefined;
+        return checkout();
+      }
+      throw new DatabaseConnectError(`cannot connect to PostgreSQL: ${describeConnectError(err, settings)}`, err);
+    }
+  }
+
+  const statement = (text: string, params?: readonly unknown[]): pg.QueryConfig => {
+    const values = params as unknown[] | undefined;
+    if (!prepared) return { text, ...(values ? { values } : {}) };
+    return { name: named(text), text, ...(values ? { values } : {}) };
+  };
   // The app's SQL is a small fixed set of texts, so naming each text once bounds the statements a
-  // connection keeps. Off for poolers that cannot keep protocol-level prepared statements.
+  // connection keeps.
   const names = new Map<string, string>();
   const named = (text: string) => {
     let name = names.get(text);
     if (!name) names.set(text, (name = `todo_${names.size + 1}`));
     return name;
   };
-  const query = async <R>(text: string, params?: readonly unknown[]) =>
-    result<R>(
-      await (opts.preparedStatements
-        ? pool.query({ name: named(text), text, values: params as unknown[] })
-        : pool.query(text, params as unknown[])),
-    );
+
+  async function standalone<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+    const client = await checkout();
+    const config = statement(text, params);
+    try {
+      const res = await new Promise<pg.QueryResult>((resolve, reject) => {
+        client.query(new PreludedQuery(config, prelude, (err, r) => (err ? reject(err) : resolve(r!))));
+      });
+      client.release();
+      return result<R>(res);
+    } catch (err) {
+      // An error the server answered leaves the connection idle (the failed implicit transaction
+      // ended at Sync); anything else may leave it mid-protocol, so it is discarded.
+      client.release(isServerError(err) ? undefined : (err as Error));
+      if (config.name === undefined || !isPreparedStatementLost(err)) throw err;
+      // A pooler that hands each transaction another server connection cannot keep them. The
+      // statement never ran (Parse or Bind failed), so running it again unnamed is safe.
+      if (!prepared) return standalone(text, params); // a request in flight beside the first to find out
+      prepared = false;
+      opts.logger?.error(
+        { err: { message: (err as Error).message, code: (err as { code?: string }).code } },
+        'the database connection cannot keep prepared statements (a transaction pooler such as PgBouncer before 1.21?): using unnamed statements from now on; set DB_PREPARED_STATEMENTS=false',
+      );
+      return standalone(text, params);
+    }
+  }
 
   return {
     kind: 'postgres',
-    query,
+    query: standalone,
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      const client = await checkout();
+      let broken: Error | undefined;
       try {
         await client.query('BEGIN');
+        await client.query(settingsSql, settingsParams);
         const value = await fn({
-          query: async <R>(text: string, params?: readonly unknown[]) =>
-            result<R>(await client.query(text, params as unknown[])),
+          query: async <R>(text: string, params?: readonly unknown[]) => result<R>(await client.query(text, params as unknown[])),
         });
         await client.query('COMMIT');
         return value;
       } catch (err) {
-        await client.query('ROLLBACK').catch(() => {});
+        await client.query('ROLLBACK').catch((e: Error) => (broken = e));
         throw err;
       } finally {
-        client.release();
+        client.release(broken);
       }
     },
     async withSession<T>(fn: (session: Session) => Promise<T>): Promise<T> {
-      const client = await pool.connect();
+      const client = await checkout();
       let broken: Error | undefined;
       try {
         return await fn({
-          query: async <R>(text: string, params?: readonly unknown[]) =>
-            result<R>(await client.query(text, params as unknown[])),
+          query: async <R>(text: string, params?: readonly unknown[]) => result<R>(await client.query(text, params as unknown[])),
+          // Without parameters node-postgres uses the simple protocol, which allows many statements.
           exec: async (script: string) => {
-            // Without parameters node-postgres uses the simple protocol, which allows many statements.
             await client.query(script);
           },
         });
@@ -89,7 +154,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
         broken = err as Error;
         throw err;
       } finally {
-        // A session may end inside a failed transaction or holding locks: discard it rather than reuse it.
+        // A session may end inside a failed transaction: discard it rather than reuse it.
         client.release(broken ?? true);
       }
     },

@@ -4,17 +4,29 @@ import { createClient } from 'redis';
 import type { Logger } from 'pino';
 import type { RateLimitStores } from './rate-limit.js';
 
-function create(url: string) {
-  return createClient({ url });
+/** Attempts at start before giving up: a Redis that is not there fails the start, not hangs it. */
+const START_ATTEMPTS = 5;
+
+function create(url: string, started: () => boolean) {
+  return createClient({
+    url,
+    socket: {
+      // Once running, reconnect for as long as it takes (the limits let requests through meanwhile).
+      reconnectStrategy: (retries: number, cause: Error) =>
+        started() || retries < START_ATTEMPTS ? Math.min(100 * 2 ** retries, 3000) : new Error(`Redis at REDIS_URL cannot be reached: ${cause.message}`),
+    },
+  });
 }
 
 export type RedisConnection = ReturnType<typeof create>;
 
 export async function connectRedis(url: string, logger?: Logger): Promise<RedisConnection> {
-  const client = create(url);
+  let connected = false;
+  const client = create(url, () => connected);
   // Without a listener a dropped connection would crash the process; the client reconnects itself.
   client.on('error', (err: Error) => logger?.warn({ err: { message: err.message } }, 'redis error'));
   await client.connect();
+  connected = true;
   return client;
 }
 

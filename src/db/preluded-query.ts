@@ -1,0 +1,46 @@
+// One statement with transaction-local settings in front of it, in one round trip and one
+// transaction, with nothing left on the connection afterwards. In the extended protocol every
+// message up to a Sync is one implicit transaction: Parse/Bind/Describe/Execute of
+// `SELECT set_config(name, value, true), …`, then the statement's own, then Sync. A transaction
+// pooler keeps the whole of it on one server connection, and the settings end with it.
+import pg from 'pg';
+
+interface Connection {
+  parse(m: { text: string; name?: string }): void;
+  bind(m: { portal: string; statement: string; values: unknown[]; valueMapper?: unknown }): void;
+  describe(m: { type: 'P'; name: string }): void;
+  execute(m: { portal: string }): void;
+}
+
+/** pg.Query's internals this class builds on; they are not in its published types. */
+interface QueryInternals {
+  prepare(connection: Connection): void;
+  callback: ((err: Error | null, res?: unknown) => void) | undefined;
+}
+
+const Base = pg.Query as unknown as new (config: pg.QueryConfig) => pg.Query & QueryInternals;
+
+export class PreludedQuery extends Base {
+  constructor(
+    config: pg.QueryConfig,
+    private readonly prelude: { text: string; values: unknown[] },
+    done: (err: Error | null, res?: pg.QueryResult) => void,
+  ) {
+    super(config);
+    // The prelude's result comes first; the caller sees only the statement's.
+    this.callback = (err, res) => (err ? done(err) : done(null, (res as pg.QueryResult[])[1]));
+  }
+
+  override prepare(connection: Connection): void {
+    connection.parse({ text: this.prelude.text });
+    connection.bind({ portal: '', statement: '', values: this.prelude.values });
+    connection.describe({ type: 'P', name: '' });
+    connection.execute({ portal: '' });
+    super.prepare(connection);
+  }
+
+  // Always the extended protocol: the simple one would end the transaction before the statement.
+  requiresPreparation(): boolean {
+    return true;
+  }
+}
