@@ -49,7 +49,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   // An idle client that loses its connection emits 'error' on the pool; unhandled, it kills the process.
   pool.on('error', (err) => opts.logger?.warn({ err: { message: err.message } }, 'idle database client error'));
   let closing: Promise<void> | undefined;
-  let fallback = connect.fallback;
+  let fellBack = false;
   let prepared = opts.preparedStatements ?? false;
 
   // Transaction-local settings: in force for this transaction's statements only. With named
@@ -62,17 +62,20 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   const settingsParams = [String(opts.statementTimeoutMs), String(lockTimeoutMs(opts.statementTimeoutMs))];
   const prelude = { text: settingsSql, values: settingsParams };
 
-  async function checkout(): Promise<pg.PoolClient> {
+  async function checkout(retried = false): Promise<pg.PoolClient> {
     try {
       return await pool.connect();
     } catch (err) {
-      if (fallback !== undefined && wantsFallback(connect, err)) {
+      if (!retried && connect.fallback !== undefined && wantsFallback(connect, err)) {
         // sslmode=prefer met a server without TLS (or allow met one that insists on it): from now
-        // on every connection takes the other way, as libpq would for each of them.
-        (pool as unknown as { options: pg.PoolConfig }).options.ssl = fallback;
-        opts.logger?.info({ sslmode: settings.sslMode, tls: fallback !== false }, 'database connection: TLS fallback');
-        fallback = undefined;
-        return checkout();
+        // on every connection takes the other way, as libpq would for each of them. Connections
+        // being opened meanwhile fail the same way and are retried too.
+        if (!fellBack) {
+          fellBack = true;
+          (pool as unknown as { options: pg.PoolConfig }).options.ssl = connect.fallback;
+          opts.logger?.info({ sslmode: settings.sslMode, tls: connect.fallback !== false }, 'database connection: TLS fallback');
+        }
+        return checkout(true);
       }
       throw new DatabaseConnectError(`cannot connect to PostgreSQL: ${describeConnectError(err, settings)}`, err);
     }
