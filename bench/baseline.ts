@@ -51,7 +51,8 @@ createServer(async (req, res) => {
         priority: 'none',
         tags: [],
         position: undefined,
-      });
+      }, 2_147_483_647);
+      if (!created) return send(res, 409, { detail: 'quota' });
       return send(res, 201, created.task, created.version);
     }
     const m = ITEM.exec(path);

@@ -18,7 +18,8 @@ export interface paths {
         /**
          * Create a task
          * @description Creates a task owned by the authenticated user and returns it, with its URL in `Location` and
-         *     its `ETag`. Send an `Idempotency-Key` to make retrying safe.
+         *     its `ETag`. Send an `Idempotency-Key` to make retrying safe. A user keeps at most
+         *     `TASKS_PER_USER_MAX` tasks (5000 by default); past that, `409` with code `quota_exceeded`.
          */
         post: operations["createTask"];
         /**
@@ -59,7 +60,7 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -99,7 +100,7 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -126,7 +127,9 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
@@ -143,7 +146,8 @@ export interface paths {
         /**
          * Create a task (user in path)
          * @description Creates a task owned by the authenticated user and returns it, with its URL in `Location` and
-         *     its `ETag`. Send an `Idempotency-Key` to make retrying safe.
+         *     its `ETag`. Send an `Idempotency-Key` to make retrying safe. A user keeps at most
+         *     `TASKS_PER_USER_MAX` tasks (5000 by default); past that, `409` with code `quota_exceeded`.
          */
         post: operations["createTaskForUser"];
         /**
@@ -163,7 +167,9 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
@@ -190,12 +196,14 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -235,12 +243,14 @@ export interface paths {
             header?: never;
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -351,7 +361,8 @@ export interface paths {
         /**
          * API reference (HTML)
          * @description This contract rendered as a self-contained HTML page (built with Redocly by `npm run docs`;
-         *     nothing is loaded from a CDN).
+         *     nothing is loaded from a CDN). Sent compressed (`br` or `gzip`, as `Accept-Encoding` allows),
+         *     cacheable for five minutes, with an `ETag` for revalidation.
          */
         get: operations["getApiReference"];
         put?: never;
@@ -402,7 +413,9 @@ export interface components {
         /**
          * Format: date-time
          * @description When the task is due (RFC 3339; any offset is accepted and the task is stored and returned in
-         *     UTC), or `null` for no due date.
+         *     UTC), or `null` for no due date. The instant must lie from `0001-01-01T00:00:00Z` to
+         *     `9999-12-31T23:59:59.999999Z` in UTC (what RFC 3339 can write), so an offset cannot push a date
+         *     out of that range: `9999-12-31T23:59:59-15:00` is refused with `422`.
          * @example 2026-11-28T17:00:00Z
          */
         TaskDueAt: string | null;
@@ -468,7 +481,8 @@ export interface components {
         FieldError: {
             /**
              * @description Where the problem is, as a JSON Pointer into the request: `/body/title`, `/query/limit`,
-             *     `/path/taskId`, `/header/content-type`.
+             *     `/path/taskId`, `/header/content-type`; the empty pointer `""` for the request as a whole,
+             *     when the part that held the value is not known.
              * @example /body/title
              */
             path: string;
@@ -482,7 +496,8 @@ export interface components {
          * @description An RFC 9457 problem document. `detail` is always present and meant for people; `code` is stable
          *     and meant for programs. Codes: `invalid_json`, `token_missing`, `token_invalid`, `token_expired`,
          *     `user_mismatch`, `not_found`, `task_not_found`, `method_not_allowed`, `payload_too_large`,
-         *     `unsupported_media_type`, `validation_failed`, `invalid_cursor`, `rate_limited`, `internal_error`,
+         *     `unsupported_media_type`, `validation_failed`, `invalid_cursor`, `idempotency_key_reused`,
+         *     `precondition_failed`, `quota_exceeded`, `rate_limited`, `internal_error`,
          *     `database_unavailable`, `auth_unavailable`. New codes may be added.
          */
         Problem: {
@@ -829,6 +844,29 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description The user already has as many tasks as this server keeps for one user (`TASKS_PER_USER_MAX`,
+         *     5000 by default). Nothing was created, and an `Idempotency-Key` sent with the request was not
+         *     used up. Delete tasks (or clear completed ones) to make room.
+         */
+        QuotaExceeded: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/quota_exceeded",
+                 *       "title": "Task quota exceeded",
+                 *       "status": 409,
+                 *       "detail": "This user already has 5000 tasks, the most this server keeps for one user. Delete some (or clear completed ones) to create more.",
+                 *       "code": "quota_exceeded",
+                 *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The request body is larger than the server accepts (64 KiB by default). */
         PayloadTooLarge: {
             headers: {
@@ -848,7 +886,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The body is not `application/json` (UTF-8). */
+        /** @description The body is not `application/json` in UTF-8 (RFC 8259); a `charset` other than `utf-8` is refused too. */
         UnsupportedMediaType: {
             headers: {
                 [name: string]: unknown;
@@ -962,11 +1000,11 @@ export interface components {
         Priority: components["schemas"]["TaskPriority"];
         /** @description Only tasks carrying this tag. Repeat it (`tag=home&tag=urgent`) for tasks that carry all of them. */
         Tag: components["schemas"]["TaskTag"][];
-        /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. */
+        /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC. */
         DueBefore: string;
         /**
          * @description Only tasks due at or after this instant (RFC 3339). With `due_before`, a half-open range, so
-         *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match.
+         *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC.
          */
         DueAfter: string;
         /**
@@ -994,7 +1032,7 @@ export interface components {
         /** @description The IANA time zone whose calendar day is "today" for `due_today`. Defaults to UTC. */
         TimeZone: string;
         /**
-         * @description The task's id.
+         * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
          * @example 42
          */
         TaskId: number;
@@ -1010,7 +1048,9 @@ export interface components {
          */
         IfMatch: string;
         /**
-         * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+         * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+         *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+         *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
          * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
          */
         UserId: string;
@@ -1074,11 +1114,11 @@ export interface operations {
                 priority?: components["parameters"]["Priority"];
                 /** @description Only tasks carrying this tag. Repeat it (`tag=home&tag=urgent`) for tasks that carry all of them. */
                 tag?: components["parameters"]["Tag"];
-                /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. */
+                /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC. */
                 due_before?: components["parameters"]["DueBefore"];
                 /**
                  * @description Only tasks due at or after this instant (RFC 3339). With `due_before`, a half-open range, so
-                 *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match.
+                 *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC.
                  */
                 due_after?: components["parameters"]["DueAfter"];
                 /**
@@ -1186,6 +1226,7 @@ export interface operations {
             };
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
+            409: components["responses"]["QuotaExceeded"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -1262,7 +1303,7 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -1303,7 +1344,7 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -1351,7 +1392,7 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -1389,7 +1430,7 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -1437,7 +1478,7 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -1500,11 +1541,11 @@ export interface operations {
                 priority?: components["parameters"]["Priority"];
                 /** @description Only tasks carrying this tag. Repeat it (`tag=home&tag=urgent`) for tasks that carry all of them. */
                 tag?: components["parameters"]["Tag"];
-                /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. */
+                /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC. */
                 due_before?: components["parameters"]["DueBefore"];
                 /**
                  * @description Only tasks due at or after this instant (RFC 3339). With `due_before`, a half-open range, so
-                 *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match.
+                 *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC.
                  */
                 due_after?: components["parameters"]["DueAfter"];
                 /**
@@ -1523,7 +1564,9 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
@@ -1598,7 +1641,9 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
@@ -1626,6 +1671,7 @@ export interface operations {
             400: components["responses"]["BadRequest"];
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            409: components["responses"]["QuotaExceeded"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
@@ -1643,7 +1689,9 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
@@ -1678,7 +1726,9 @@ export interface operations {
             header?: never;
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
@@ -1716,12 +1766,14 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -1763,12 +1815,14 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -1817,12 +1871,14 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -1861,12 +1917,14 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -1915,12 +1973,14 @@ export interface operations {
             };
             path: {
                 /**
-                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`.
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
                  * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
                  */
                 userId: components["parameters"]["UserId"];
                 /**
-                 * @description The task's id.
+                 * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
                  * @example 42
                  */
                 taskId: components["parameters"]["TaskId"];
@@ -2049,7 +2109,10 @@ export interface operations {
     getApiReference: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /** @description The `ETag` of a copy the client holds; when it is current, the answer is `304`. */
+                "If-None-Match"?: string;
+            };
             path?: never;
             cookie?: never;
         };
@@ -2058,12 +2121,25 @@ export interface operations {
             /** @description The HTML reference. */
             200: {
                 headers: {
+                    /** @description A strong validator of this build of the page. */
+                    ETag?: string;
+                    /** @description `public, max-age=300`. */
+                    "Cache-Control"?: string;
                     [name: string]: unknown;
                 };
                 content: {
                     /** @example <!DOCTYPE html><html><head><title>Todo API reference</title></head>...</html> */
                     "text/html": string;
                 };
+            };
+            /** @description The copy named in `If-None-Match` is current. No body. */
+            304: {
+                headers: {
+                    /** @description A strong validator of this build of the page. */
+                    ETag?: string;
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description The reference has not been built on this server (`npm run docs` builds it). */
             404: {

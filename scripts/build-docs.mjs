@@ -1,7 +1,9 @@
 // Builds the HTML API reference from the bundled contract: one self-contained file (Redoc inlined,
 // telemetry off), so /docs works offline and loads nothing from a CDN.
 import { execFileSync } from 'node:child_process';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
@@ -22,6 +24,14 @@ export function buildDocs(output = defaultDocsFile) {
     // Telemetry off, both for the build and in the page it produces (readers' browsers report nothing).
     { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REDOCLY_TELEMETRY: 'off' } },
   );
+  // Redoc's footer shows Redocly's logo from their CDN, which the page's own CSP (and the promise
+  // that nothing loads from elsewhere) refuses: an empty inline image stands in for it.
+  const blank = "data:image/svg+xml,%3Csvg xmlns='http://www.w3.org/2000/svg'/%3E";
+  const html = readFileSync(output, 'utf8').replace(/https:\/\/cdn\.redoc\.ly\/redoc\/logo-mini(-full)?\.svg/g, blank);
+  writeFileSync(output, html);
+  // Compressed once here, so serving the page costs no CPU per request (server: src/system/docs.ts).
+  writeFileSync(`${output}.gz`, gzipSync(html, { level: 9 }));
+  writeFileSync(`${output}.br`, brotliCompressSync(html, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: html.length } }));
   return output;
 }
 

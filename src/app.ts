@@ -19,6 +19,7 @@ import { createRateLimiters, type RateLimitStores } from './http/rate-limit.js';
 import { securityHeaders } from './http/security-headers.js';
 import { series } from './http/series.js';
 import { createSecurityLog } from './http/security-log.js';
+import { storableInput } from './http/storable-input.js';
 import { createValidator } from './http/validator.js';
 import { useRequestLogging } from './logger.js';
 import { systemRouter } from './system/routes.js';
@@ -26,7 +27,7 @@ import { tasksRouter } from './tasks/routes.js';
 
 export type AppConfig = Pick<
   Config,
-  'corsOrigins' | 'bodyLimitBytes' | 'validateResponses' | 'rateLimit' | 'trustProxy' | 'metrics'
+  'corsOrigins' | 'bodyLimitBytes' | 'validateResponses' | 'rateLimit' | 'trustProxy' | 'metrics' | 'tasksPerUser'
 >;
 
 export interface AppDeps {
@@ -42,6 +43,12 @@ export interface AppDeps {
 
 const MAX_QUERY_PARAMETERS = 32;
 const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
+
+/** A Content-Type with no charset, or charset=utf-8. */
+function isUtf8(contentType: string | undefined): boolean {
+  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType ?? '')?.[1]?.toLowerCase();
+  return charset === undefined || charset === 'utf-8' || charset === 'utf8';
+}
 
 /** Names a router's mount point as a template, for logs and metrics (never a real user id). */
 function mountedAt(template: string): express.RequestHandler {
@@ -94,10 +101,16 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
   });
   // Only POST, PUT and PATCH operations take a body. Content sent with GET or DELETE has no meaning
   // (RFC 9110 §9.3.1); it is ignored, not parsed, so it can neither fail nor cost anything.
-  app.use((req, res, next) => (BODY_METHODS.has(req.method) ? json(req, res, next) : next()));
-  app.use(series(...createValidator(contract.document, config.validateResponses)));
+  // JSON between systems is UTF-8 (RFC 8259 §8.1): another charset is refused before parsing, so
+  // no check on the raw bytes (the nesting limit) can be misled by another encoding.
+  app.use((req, res, next) => {
+    if (!BODY_METHODS.has(req.method)) return next();
+    if (!isUtf8(req.headers['content-type'])) return next(problems.unsupportedMediaType('Send the body as application/json in UTF-8 (RFC 8259); no other charset is accepted.'));
+    json(req, res, next);
+  });
+  app.use(series(...createValidator(contract.document, config.validateResponses), storableInput));
 
-  const tasks = tasksRouter(db, security);
+  const tasks = tasksRouter(db, security, { tasksPerUser: config.tasksPerUser });
   app.use('/api/tasks', series(mountedAt('/api/tasks'), tasks));
   app.use(
     '/api/:userId/tasks',

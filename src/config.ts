@@ -22,6 +22,8 @@ export interface Config {
   auth: AuthConfig;
   corsOrigins: string[];
   bodyLimitBytes: number;
+  /** TASKS_PER_USER_MAX: creates past this many tasks of one user answer 409 quota_exceeded. */
+  tasksPerUser: number;
   validateResponses: boolean;
   shutdownGraceMs: number;
   /** Requests sent through a private copy of the app before the port opens (src/warm-up.ts); 0: none. */
@@ -50,6 +52,8 @@ export interface AuthConfig {
   issuer: string | undefined;
   audience: string | undefined;
   clockToleranceSec: number;
+  /** JWT_MAX_AGE: the longest lifetime (exp − iat) and age (now − iat) a token may have; unset: any. */
+  maxAgeSec: number | undefined;
   /** Verified tokens remembered until their exp; 0 turns the cache off. */
   tokenCacheSize: number;
 }
@@ -136,6 +140,33 @@ function trustProxy(raw: string | undefined): boolean | number | string {
   return raw; // addresses, subnets or names such as "loopback, 10.0.0.0/8"
 }
 
+// A random 32-byte secret in hex or base64 estimates at 150 bits and more; a repeated or patterned
+// one (32 × "x", "abababab…") at almost nothing.
+const MIN_SECRET_ENTROPY_BITS = 96;
+
+/** The smallest unit the text repeats ("abcabcab": "abc"); the text itself when it does not repeat. */
+function repeatingUnit(text: string): string {
+  for (let p = 1; p <= text.length / 2; p++) {
+    let repeats = true;
+    for (let i = p; i < text.length && repeats; i++) repeats = text[i] === text[i - p];
+    if (repeats) return text.slice(0, p);
+  }
+  return text;
+}
+
+/**
+ * A guessability floor: the length of the secret's repeating unit times the Shannon entropy of
+ * that unit's character frequencies. Not a strength meter; it catches "x" × 32 and "0123…" × 4.
+ */
+function estimatedEntropyBits(secret: string): number {
+  const chars = [...repeatingUnit(secret)];
+  const counts = new Map<string, number>();
+  for (const ch of chars) counts.set(ch, (counts.get(ch) ?? 0) + 1);
+  let perChar = 0;
+  for (const c of counts.values()) perChar -= (c / chars.length) * Math.log2(c / chars.length);
+  return perChar * chars.length;
+}
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = read(env, 'NODE_ENV') ?? 'development';
   if (!['development', 'production', 'test'].includes(nodeEnv)) {
@@ -152,12 +183,18 @@ export function loadConfig(env: Env = process.env): Config {
     issuer: read(env, 'JWT_ISSUER') ?? betterAuthUrl,
     audience: read(env, 'JWT_AUDIENCE') ?? betterAuthUrl,
     clockToleranceSec: int(env, 'JWT_CLOCK_TOLERANCE_SECONDS', 5, 0, 300),
+    maxAgeSec: read(env, 'JWT_MAX_AGE') === undefined ? undefined : int(env, 'JWT_MAX_AGE', 0, 1, 31_536_000),
     tokenCacheSize: int(env, 'TOKEN_CACHE_SIZE', 10_000, 0, 1_000_000),
   };
   if (production && auth.secret && Buffer.byteLength(auth.secret, 'utf8') < 32) {
     throw new ConfigError('JWT_SECRET (or BETTER_AUTH_SECRET) must be at least 32 bytes when NODE_ENV=production');
   }
-  if (production && auth.jwksUrl && !auth.jwksUrl.startsWith('https:')) {
+  if (production && auth.secret && estimatedEntropyBits(auth.secret) < MIN_SECRET_ENTROPY_BITS) {
+    throw new ConfigError(
+      `JWT_SECRET (or BETTER_AUTH_SECRET) looks guessable (repeated or too few distinct characters); use at least ${MIN_SECRET_ENTROPY_BITS} random bits, e.g. \`openssl rand -base64 32\``,
+    );
+  }
+  if (production && auth.jwksUrl && new URL(auth.jwksUrl).protocol !== 'https:') {
     throw new ConfigError('JWKS_URL must use https: when NODE_ENV=production (keys fetched over plain http can be forged)');
   }
   if (production && !auth.jwksUrl && !auth.secret) {
@@ -193,6 +230,7 @@ export function loadConfig(env: Env = process.env): Config {
     auth,
     corsOrigins: origins.split(',').map((o) => o.trim()).filter(Boolean),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
+    tasksPerUser: int(env, 'TASKS_PER_USER_MAX', 5000, 1, 10_000_000),
     // Checking every response against the contract catches drift; in production it is opt-in.
     validateResponses: bool(env, 'VALIDATE_RESPONSES', !production),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),

@@ -1,5 +1,6 @@
 // Structured JSON logs (pino). Credentials never reach a log line: the headers that carry them are
-// redacted wherever they appear, and request bodies are not logged at all.
+// redacted wherever they appear, query values are logged only for the contract's harmless switches
+// (loggedUrl), and request bodies are not logged at all.
 import { randomUUID } from 'node:crypto';
 import type { Express, Request } from 'express';
 import { pino, type Logger } from 'pino';
@@ -25,6 +26,29 @@ export function createLogger(level: string): Logger {
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
+
+// Query parameters whose values a log may show: the contract's switches, which say nothing about a
+// person. Search text, tags and cursors (which carry a task's sort key, a title say) are personal;
+// anything else, such as a credential sent as `?access_token=`, is not the contract's at all.
+const LOGGED_VALUES = new Set(['status', 'sort', 'order', 'limit', 'priority', 'overdue', 'tz']);
+const KNOWN_NAMES = new Set([...LOGGED_VALUES, 'q', 'tag', 'cursor', 'due_before', 'due_after']);
+
+/** The URL as logged: the path, then each parameter's name and value only where they are safe. */
+export function loggedUrl(url: string): string {
+  const q = url.indexOf('?');
+  if (q < 0) return url;
+  const parts = url
+    .slice(q + 1)
+    .split('&')
+    .filter(Boolean)
+    .map((pair) => {
+      const eq = pair.indexOf('=');
+      const name = eq < 0 ? pair : pair.slice(0, eq);
+      if (!KNOWN_NAMES.has(name)) return '[unknown]=[redacted]';
+      return LOGGED_VALUES.has(name) ? pair : `${name}=[redacted]`;
+    });
+  return `${url.slice(0, q)}?${parts.join('&')}`;
+}
 
 /**
  * One log line per request, written when the response is done: request id, method, URL, route
@@ -56,7 +80,7 @@ export function useRequestLogging(app: Express, logger: Logger): void {
     res.once('close', () => {
       const route = (req as { route?: { path?: string } }).route?.path;
       const line = {
-        req: { id, method: req.method, url: req.originalUrl },
+        req: { id, method: req.method, url: loggedUrl(req.originalUrl) },
         res: { statusCode: res.statusCode },
         responseTime: Math.round(performance.now() - started),
         ...(route ? { route: `${res.locals.mount ?? ''}${route}` } : {}),

@@ -16,6 +16,7 @@ import { migrate } from './db/migrate.js';
 import { connectRedis, redisRateLimitStores } from './http/redis.js';
 import { createHttpServer } from './http/server.js';
 import { createLogger } from './logger.js';
+import { schedulePurge } from './tasks/idempotency-purge.js';
 import { warmUp } from './warm-up.js';
 
 /** The HS256 secret in force: configured, or in development one generated into DATA_DIR. */
@@ -168,6 +169,7 @@ async function runServer(config: Config): Promise<void> {
       issuer: config.auth.issuer,
       audience: config.auth.audience,
       clockToleranceSec: config.auth.clockToleranceSec,
+      maxAgeSec: config.auth.maxAgeSec,
     }),
     { maxEntries: config.auth.tokenCacheSize },
   );
@@ -184,6 +186,7 @@ async function runServer(config: Config): Promise<void> {
       logger.warn({ err: { message: (err as Error).message } }, 'warm-up failed; starting cold');
     }
   }
+  const stopPurge = schedulePurge(db, logger);
   const server = createHttpServer(app, config.timeouts);
   // Signals are handled from here on, before the port opens: a SIGTERM that arrives while the
   // start-up message is still being printed must stop the server gracefully, not kill it.
@@ -191,6 +194,7 @@ async function runServer(config: Config): Promise<void> {
     if (err) logger.error({ err }, 'shutting down after an unexpected error');
     else logger.info({ signal }, 'shutting down');
     await server.closeGracefully();
+    stopPurge();
     await db.close();
     await redis?.quit();
     logger.info('stopped');
@@ -214,7 +218,9 @@ async function printWelcome(config: Config, port: number, secret: string | undef
     `  Database: ${describeDatabase(config)}`,
     `  Docs:     ${base}/docs (contract: ${base}/openapi.json)`,
   ];
-  if (secret) {
+  if (secret && devSecretFile) {
+    // Only a token of the generated development secret, which guards nothing but this data folder:
+    // one signed with a configured JWT_SECRET would work wherever that secret is trusted.
     const token = await mintToken({
       secret,
       userId: 'demo-user',
@@ -222,7 +228,7 @@ async function printWelcome(config: Config, port: number, secret: string | undef
       audience: config.auth.audience,
     });
     lines.push(
-      devSecretFile ? `  Tokens:   HS256 with the development secret in ${devSecretFile}` : '  Tokens:   HS256 with JWT_SECRET',
+      `  Tokens:   HS256 with the development secret in ${devSecretFile}`,
       '',
       'Try it (a token for user "demo-user", valid for one hour):',
       `  curl -H "Authorization: Bearer ${token}" ${base}/api/tasks`,
@@ -230,6 +236,8 @@ async function printWelcome(config: Config, port: number, secret: string | undef
       '',
       'Mint a token for any user: npm run token -- <userId>',
     );
+  } else if (secret) {
+    lines.push('  Tokens:   HS256 with JWT_SECRET (mint one for a user: npm run token -- <userId>)');
   } else {
     lines.push(`  Tokens:   from Better Auth, verified against ${config.auth.jwksUrl}`);
   }

@@ -3,6 +3,9 @@ import { availableParallelism } from 'node:os';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config.js';
 
+// A random-looking secret of 32 bytes and more, as production requires.
+const STRONG_SECRET = 'kX3v9Qm2Lw8Rt5Zp1Yc7Hn4Bf6Dj0Gs2Ue';
+
 describe('loadConfig', () => {
   it('has working defaults for a fresh machine', () => {
     const c = loadConfig({});
@@ -56,19 +59,33 @@ describe('loadConfig', () => {
     expect(loadConfig({ JWT_SECRET: 'short', JWKS_URL: 'http://localhost:3000/api/auth/jwks' }).auth.secret).toBe('short');
   });
 
+  it('refuses a long but guessable secret in production, and reads a URL scheme in any case (security item 15)', () => {
+    for (const guessable of ['x'.repeat(32), 'ab'.repeat(20), '0123456789'.repeat(4)]) {
+      expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: guessable })).toThrow(/looks guessable/);
+    }
+    // What `openssl rand -hex 32` and `openssl rand -base64 32` print.
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: '3f9a1c07b2e84d6695a0c4e1f7d2b38a6c5e90f1d4a7b2c8e3f6a9d0c1b4e7f2' }).auth.secret).toBeDefined();
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'q8Vx2Lr0TnW5yKc3Hb7Zp9Mf1Dg4Js6Ea0Uo8Ri2Yt4=' }).auth.secret).toBeDefined();
+    expect(loadConfig({ NODE_ENV: 'production', JWKS_URL: 'HTTPS://auth.example.com/api/auth/jwks' }).auth.jwksUrl).toBe('HTTPS://auth.example.com/api/auth/jwks');
+    expect(() => loadConfig({ NODE_ENV: 'production', JWKS_URL: 'HTTP://auth.example.com/api/auth/jwks' })).toThrow(/https/);
+    expect(loadConfig({ JWT_MAX_AGE: '3600' }).auth.maxAgeSec).toBe(3600);
+    expect(loadConfig({}).auth.maxAgeSec).toBeUndefined();
+    expect(() => loadConfig({ JWT_MAX_AGE: '0' })).toThrow(/JWT_MAX_AGE/);
+  });
+
   it('runs one process unless told otherwise, and never several over the embedded database', () => {
     const redis = { REDIS_URL: 'redis://127.0.0.1:6379' };
-    const production = { NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://x@h/db' };
+    const production = { NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, DATABASE_URL: 'postgres://x@h/db' };
     expect(loadConfig({}).workers).toBe(1);
     expect(loadConfig({ DATABASE_URL: 'postgres://x@h/db', WORKERS: '4', ...redis }).workers).toBe(4);
     expect(loadConfig({ ...production, ...redis }).workers).toBe(availableParallelism());
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32) }).workers).toBe(1);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET }).workers).toBe(1);
     expect(() => loadConfig({ WORKERS: '2' })).toThrow(/WORKERS above 1 needs DATABASE_URL/);
   });
 
   it('runs one worker without Redis, so the advertised rate limits hold', () => {
     // Counters in memory are per process: n workers would each allow the whole limit.
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'x'.repeat(32), DATABASE_URL: 'postgres://x@h/db' }).workers).toBe(1);
+    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: STRONG_SECRET, DATABASE_URL: 'postgres://x@h/db' }).workers).toBe(1);
     expect(() => loadConfig({ DATABASE_URL: 'postgres://x@h/db', WORKERS: '2' })).toThrow(/WORKERS above 1 needs REDIS_URL/);
     const unlimited = { RATE_LIMIT_PER_USER: '0', RATE_LIMIT_IP_FAILURES: '0' };
     expect(loadConfig({ DATABASE_URL: 'postgres://x@h/db', WORKERS: '2', ...unlimited }).workers).toBe(2);

@@ -35,7 +35,7 @@ function conform(o: Operation, res: request.Response): void {
 let healthy: TestDatabase;
 let broken: TestDatabase;
 let unreachable: Database;
-let apps: Record<'main' | 'noDocs' | 'broken' | 'down' | 'limited' | 'metrics', ReturnType<typeof buildApp>['app']>;
+let apps: Record<'main' | 'noDocs' | 'broken' | 'down' | 'limited' | 'metrics' | 'full', ReturnType<typeof buildApp>['app']>;
 const METRICS_TOKEN = 'metrics-token-for-conformance';
 const docsDir = mkdtempSync(path.join(tmpdir(), 'todo-conformance-'));
 const user = newUser();
@@ -53,6 +53,8 @@ beforeAll(async () => {
     down: buildApp(unreachable).app,
     limited: buildApp(healthy.db, { rateLimit: { perUser: 1, perIpFailures: 1 } }).app,
     metrics: buildApp(healthy.db, { metrics: { enabled: true, token: METRICS_TOKEN } }).app,
+    // One task per user: the conformance user, who has tasks by then, is over it.
+    full: buildApp(healthy.db, { tasksPerUser: 1 }).app,
   };
   auth = await bearer(user);
   // Two failed requests from this address: it is now over its limit on `limited`, for every path.
@@ -132,6 +134,9 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
     }
     case '412':
       return send('main', url(o, { taskId: await newTaskId() }), { headers: { 'If-Match': '"999999"' } });
+    case '409':
+      await newTaskId();
+      return send('full', url(o));
     case '400':
       return send('main', url(o), { raw: '{"title": ' });
     case '401':

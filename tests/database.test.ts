@@ -1,5 +1,8 @@
 // The Database interface the app relies on, on whichever database the suite runs against: the
 // embedded one (PGlite on its own thread) or PostgreSQL.
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isDatabaseUnavailable, isRejectedValue } from '../src/db/errors.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
@@ -105,5 +108,26 @@ describe.runIf(dbKind === 'pglite')('embedded database thread', () => {
     await db.close();
     const err = await db.query('SELECT 1').catch((e: unknown) => e);
     expect(isDatabaseUnavailable(err)).toBe(true);
+  });
+
+  it('ends a statement that runs past the timeout with 57014 and reopens the folder with the data intact', { timeout: 60_000 }, async () => {
+    const dir = mkdtempSync(path.join(tmpdir(), 'todo-pglite-timeout-'));
+    const restarts: string[] = [];
+    const db = await createPGliteDatabase({ dataDir: dir, statementTimeoutMs: 300, onRestart: (r) => restarts.push(r) });
+    try {
+      await db.query('CREATE TABLE kept (x int)');
+      await db.query('INSERT INTO kept VALUES (1), (2)');
+      // PGlite itself ignores statement_timeout: this would run for a minute.
+      const [stuck, behind] = await Promise.allSettled([db.query('SELECT pg_sleep(60)'), db.query('SELECT 1')]);
+      expect(stuck).toMatchObject({ status: 'rejected', reason: { code: '57014' } });
+      expect(behind.status).toBe('rejected');
+      expect(isDatabaseUnavailable((stuck as PromiseRejectedResult).reason)).toBe(true);
+      expect(isDatabaseUnavailable((behind as PromiseRejectedResult).reason)).toBe(true);
+      expect(restarts).toHaveLength(1);
+      expect((await db.query('SELECT x FROM kept ORDER BY x')).rows).toEqual([{ x: 1 }, { x: 2 }]);
+    } finally {
+      await db.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -37,11 +37,13 @@ async function tables(): Promise<string[]> {
 
 describe('migrations', () => {
   it('go up, down and up again', async () => {
-    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 2, pending: [1, 2] });
-    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do']);
-    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'tasks']);
+    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 3, pending: [1, 2, 3] });
+    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do']);
+    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
     expect(await migrate(t.db, { dir })).toEqual([]); // idempotent
 
+    expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['3.undo']);
+    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'tasks']);
     expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['2.undo']);
     expect(await tables()).toEqual(['schemaversion', 'tasks']);
     expect(await columns()).toEqual(['completed', 'created_at', 'description', 'id', 'title', 'updated_at', 'user_id']);
@@ -50,7 +52,7 @@ describe('migrations', () => {
     expect((await migrationStatus(t.db, { dir })).current).toBe(0);
 
     await migrate(t.db, { dir });
-    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'tasks']);
+    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
     await t.db.query("INSERT INTO tasks (user_id, title) VALUES ('u', 'works')");
   });
 
@@ -58,6 +60,11 @@ describe('migrations', () => {
     await migrate(t.db, { dir, target: 1 });
     await t.db.query("INSERT INTO tasks (user_id, title, description, completed) VALUES ('u', 'first', 'd1', true), ('u', 'second', NULL, false), ('v', 'other', NULL, false)");
     await migrate(t.db, { dir });
+    // 003 counts the tasks that were there, for the per-user quota.
+    expect((await t.db.query('SELECT user_id, tasks FROM task_counts ORDER BY user_id')).rows).toEqual([
+      { user_id: 'u', tasks: 2 },
+      { user_id: 'v', tasks: 1 },
+    ]);
     const read = () => t.db.query<Record<string, unknown>>("SELECT title, description, completed, priority, tags, position, due_at FROM tasks ORDER BY id");
     expect((await read()).rows).toEqual([
       { title: 'first', description: 'd1', completed: true, priority: 0, tags: [], position: 1024, due_at: null },
@@ -86,13 +93,13 @@ describe('migrations', () => {
   it('roll a failing migration back whole, leaving the previous version', async () => {
     await migrate(t.db, { dir });
     writeFileSync(
-      path.join(dir, '003.do.half-broken.sql'),
+      path.join(dir, '004.do.half-broken.sql'),
       'CREATE TABLE half_done (id int);\nALTER TABLE tasks ADD COLUMN extra text;\nSELECT no_such_function();\n',
     );
-    writeFileSync(path.join(dir, '003.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
+    writeFileSync(path.join(dir, '004.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
     await expect(migrate(t.db, { dir })).rejects.toThrow(/no_such_function/);
-    expect((await migrationStatus(t.db, { dir })).current).toBe(2);
-    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'tasks']);
+    expect((await migrationStatus(t.db, { dir })).current).toBe(3);
+    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
     const { rows } = await t.db.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'extra'");
     expect(rows).toHaveLength(0);
     // The database is usable afterwards: no transaction left open.
@@ -103,9 +110,9 @@ describe('migrations', () => {
     const second = createPostgresDatabase({ connectionString: t.url!, poolMax: 2, statementTimeoutMs: 10_000, connectTimeoutMs: 5_000 });
     try {
       const [a, b] = await Promise.all([migrate(t.db, { dir }), migrate(second, { dir })]);
-      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do']);
+      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do']);
       const { rows } = await t.db.query('SELECT version FROM schemaversion WHERE version > 0 ORDER BY version');
-      expect(rows).toEqual([{ version: '1' }, { version: '2' }]);
+      expect(rows).toEqual([{ version: '1' }, { version: '2' }, { version: '3' }]);
     } finally {
       await second.close();
     }

@@ -2,17 +2,19 @@
 import type { RequestHandler } from 'express';
 import { HttpProblem, problems } from '../http/problem.js';
 import type { SecurityLog } from '../http/security-log.js';
-import { KeySourceUnavailableError, TokenError, type TokenVerifier } from './verify-token.js';
+import { KeySourceUnavailableError, TokenError, type TokenFailure, type TokenVerifier } from './verify-token.js';
 
 const REALM = 'Bearer realm="todo-api"';
 const BEARER = /^Bearer +(\S+) *$/i;
 
-function unauthorized(code: 'token_missing' | 'token_invalid' | 'token_expired', detail: string): HttpProblem {
+// A header value carries visible ASCII only: no quote, backslash or backtick (they would end or
+// escape the quoted string), no control character, nothing beyond Latin-1 (Node refuses it).
+const headerSafe = (text: string) => text.replace(/[^\x20-\x7E]|["\\`]/g, '');
+
+function unauthorized(code: 'token_missing' | 'token_invalid' | 'token_expired', detail: string, description = detail): HttpProblem {
   // RFC 6750: no error code when no credentials were sent; invalid_token when they were refused.
-  const challenge =
-    code === 'token_missing'
-      ? REALM
-      : `${REALM}, error="invalid_token", error_description="${detail.replace(/["\\`]/g, '')}"`;
+  // The description is the server's own text, never a value taken from the token.
+  const challenge = code === 'token_missing' ? REALM : `${REALM}, error="invalid_token", error_description="${headerSafe(description)}"`;
   return new HttpProblem({
     status: 401,
     code,
@@ -21,6 +23,21 @@ function unauthorized(code: 'token_missing' | 'token_invalid' | 'token_expired',
     headers: { 'WWW-Authenticate': challenge },
   });
 }
+
+/** The challenge's description per reason: fixed text, so nothing from the token reaches a header. */
+const TOKEN_FAILURES: Record<TokenFailure, string> = {
+  malformed: 'The token is not a well-formed JWT.',
+  unsupported_algorithm: 'The token is signed with an algorithm this server does not accept.',
+  unknown_key: 'The token was signed with a key this server does not know.',
+  bad_signature: 'The token signature does not verify.',
+  expired: 'The token has expired.',
+  not_yet_valid: 'The token is not valid yet.',
+  missing_expiry: 'The token has no valid exp claim.',
+  wrong_issuer: 'The token was issued by another issuer.',
+  wrong_audience: 'The token was issued for another audience.',
+  invalid_subject: 'The token has no usable sub claim.',
+  too_old: 'The token is older than this server accepts.',
+};
 
 export function authenticate(verifier: TokenVerifier, security: SecurityLog): RequestHandler {
   return (req, res, next) => {
@@ -44,7 +61,7 @@ export function authenticate(verifier: TokenVerifier, security: SecurityLog): Re
       (err: unknown) => {
         if (err instanceof TokenError) {
           security(req, { event: 'auth_failed', reason: err.reason });
-          next(unauthorized(err.reason === 'expired' ? 'token_expired' : 'token_invalid', err.message));
+          next(unauthorized(err.reason === 'expired' ? 'token_expired' : 'token_invalid', err.message, TOKEN_FAILURES[err.reason]));
         } else if (err instanceof KeySourceUnavailableError) {
           req.log?.warn({ err: { message: err.message, cause: String(err.cause) } }, 'JWKS unavailable');
           next(problems.unavailable('auth_unavailable', 'The signing keys cannot be fetched right now. Try again shortly.'));

@@ -1,4 +1,4 @@
-// Verified tokens, remembered until their own `exp` and never beyond, so a frontend that reuses one
+// Verified tokens, remembered until their own `exp` (or JWT_MAX_AGE, when sooner) and never beyond, so a frontend that reuses one
 // token for many calls pays for the signature check once. Bounded: the least recently used entry
 // goes first. Only successes are cached; a refused token is checked again every time.
 import type { TokenVerifier, VerifiedToken } from './verify-token.js';
@@ -20,9 +20,9 @@ export function cachedVerifier(inner: TokenVerifier, opts: { maxEntries: number;
         }
       }
       const value = await inner.verify(token);
-      // The verifier requires exp; without one there is nothing safe to cache against.
-      if (typeof value.claims.exp === 'number') {
-        entries.set(token, { value, expiresAtMs: value.claims.exp * 1000 });
+      // The verifier requires a finite exp; without one there is nothing safe to cache against.
+      if (Number.isFinite(value.validUntil)) {
+        entries.set(token, { value, expiresAtMs: value.validUntil * 1000 });
         if (entries.size > opts.maxEntries) entries.delete(entries.keys().next().value as string);
       }
       return value;

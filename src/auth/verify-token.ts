@@ -20,7 +20,8 @@ export type TokenFailure =
   | 'missing_expiry'
   | 'wrong_issuer'
   | 'wrong_audience'
-  | 'invalid_subject';
+  | 'invalid_subject'
+  | 'too_old';
 
 export class TokenError extends Error {
   override name = 'TokenError';
@@ -40,6 +41,8 @@ export class KeySourceUnavailableError extends Error {
 export interface VerifiedToken {
   userId: string;
   claims: JWTPayload;
+  /** Until when (seconds since the epoch) the token stays acceptable: its exp, or sooner under JWT_MAX_AGE. */
+  validUntil: number;
 }
 
 export interface TokenVerifier {
@@ -55,6 +58,8 @@ export interface VerifierOptions {
   issuer?: string | undefined;
   audience?: string | undefined;
   clockToleranceSec: number;
+  /** The longest lifetime a token may have (exp − iat) and the oldest it may be (now − iat), in seconds. */
+  maxAgeSec?: number | undefined;
 }
 
 export function remoteJwks(url: string, opts: { cooldownMs?: number } = {}): JWTVerifyGetKey {
@@ -69,6 +74,31 @@ export function remoteJwks(url: string, opts: { cooldownMs?: number } = {}): JWT
 // A JWT is three base64url parts; anything much larger than a real token is refused unparsed.
 const MAX_TOKEN_LENGTH = 8192;
 const MAX_SUBJECT_LENGTH = 255;
+// An unpaired UTF-16 surrogate. PostgreSQL stores one as U+FFFD, so two different ids would become
+// one stored user: such an id is refused, here and in every input (src/http/storable-input.ts).
+export const LONE_SURROGATE = /[\uD800-\uDFFF]/u;
+
+/** exp, nbf and iat, when present, are finite numbers; iat is not in the future; the age is bounded. */
+function checkTimes(payload: JWTPayload, toleranceSec: number, maxAgeSec: number | undefined): void {
+  for (const claim of ['exp', 'nbf', 'iat'] as const) {
+    const value = payload[claim];
+    if (value !== undefined && (typeof value !== 'number' || !Number.isFinite(value))) {
+      throw claim === 'exp'
+        ? new TokenError('missing_expiry', 'The token has no valid `exp` claim.')
+        : new TokenError('malformed', `The token's \`${claim}\` claim is not a number of seconds.`);
+    }
+  }
+  const now = Date.now() / 1000;
+  if (payload.iat !== undefined && payload.iat > now + toleranceSec) {
+    throw new TokenError('not_yet_valid', 'The token was issued in the future (`iat`).');
+  }
+  if (maxAgeSec !== undefined) {
+    if (payload.iat === undefined) throw new TokenError('too_old', 'The token has no `iat` claim, and this server limits token age.');
+    if (payload.exp! - payload.iat > maxAgeSec + toleranceSec || now - payload.iat > maxAgeSec + toleranceSec) {
+      throw new TokenError('too_old', `The token lives longer than this server accepts (JWT_MAX_AGE: ${maxAgeSec} s).`);
+    }
+  }
+}
 
 export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
   const secretKey: KeyObject | undefined = opts.secret ? createSecretKey(Buffer.from(opts.secret, 'utf8')) : undefined;
@@ -105,12 +135,14 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
       throw translate(err);
     }
 
+    checkTimes(payload, opts.clockToleranceSec, opts.maxAgeSec);
     const sub = payload.sub;
     // NUL cannot be stored in a PostgreSQL text column, so no user could ever own such an id.
-    if (typeof sub !== 'string' || sub.trim() === '' || sub.length > MAX_SUBJECT_LENGTH || sub.includes('\u0000')) {
+    if (typeof sub !== 'string' || sub.trim() === '' || sub.length > MAX_SUBJECT_LENGTH || sub.includes('\u0000') || LONE_SURROGATE.test(sub)) {
       throw new TokenError('invalid_subject', 'The token has no usable `sub` claim (the user id).');
     }
-    return { userId: sub, claims: payload };
+    const validUntil = opts.maxAgeSec === undefined ? payload.exp! : Math.min(payload.exp!, payload.iat! + opts.maxAgeSec);
+    return { userId: sub, claims: payload, validUntil };
   }
 
   return { verify, algorithms };

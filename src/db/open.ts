@@ -19,7 +19,11 @@ export function openDatabase(config: Config, logger?: Logger): Promise<Database>
       }),
     );
   }
-  return createPGliteDatabase({ dataDir: path.join(config.dataDir, 'pglite') });
+  return createPGliteDatabase({
+    dataDir: path.join(config.dataDir, 'pglite'),
+    statementTimeoutMs: config.dbStatementTimeoutMs,
+    onRestart: (reason) => logger?.error({ reason }, 'embedded database restarted: a statement ran past DB_STATEMENT_TIMEOUT_MS'),
+  });
 }
 
 /** Where the data lives, for start-up messages; never includes a password. */

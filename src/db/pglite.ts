@@ -1,6 +1,13 @@
 // The embedded database: PGlite, run on a thread of its own (src/db/pglite-thread.js). Executing a
 // statement in PGlite is most of what an embedded request costs; on the HTTP thread it would stall
 // every other request meanwhile, and the process could use only one core.
+//
+// PGlite ignores statement_timeout (it never interrupts its own WebAssembly), so the limit is kept
+// here: a statement that runs past it fails with SQLSTATE 57014, as on PostgreSQL, and the thread
+// that is still executing it is stopped and a new one opens the same data folder. Every statement
+// that was waiting behind it fails as unavailable, and so does an open transaction, which the
+// database's crash recovery rolls back (what PostgreSQL does when a backend is terminated). In
+// memory (tests) there is no folder to reopen: the caller gets its timeout; the statement finishes.
 import { mkdirSync } from 'node:fs';
 import { Worker } from 'node:worker_threads';
 import { lockDataDir } from './data-dir-lock.js';
@@ -10,6 +17,10 @@ import type { Database, Queryable, QueryResult, Session } from './types.js';
 export interface PGliteOptions {
   /** A folder to keep the data in; undefined keeps it in memory (tests). */
   dataDir: string | undefined;
+  /** The longest a statement may run, as DB_STATEMENT_TIMEOUT_MS; undefined: no limit. */
+  statementTimeoutMs?: number | undefined;
+  /** Told when a statement ran too long and the thread was replaced. */
+  onRestart?: (reason: string) => void;
 }
 
 interface Reply {
@@ -18,9 +29,24 @@ interface Reply {
   error?: { message: string } & Record<string, unknown>;
 }
 
+type Call = { resolve: (value: unknown) => void; reject: (err: Error) => void };
+
+/** One PGlite thread; replaced as a whole when a statement overruns. */
+interface Thread {
+  /** Set once the thread has been started (a replacement waits for its predecessor to end). */
+  worker: Worker | undefined;
+  ready: Promise<void>;
+  pending: Map<number, Call>;
+  stopped: Error | undefined;
+}
+
 /** The thread's error as an Error again, with the database's fields (`code` is the SQLSTATE). */
 function revive(error: NonNullable<Reply['error']>): Error {
   return Object.assign(new Error(error.message), error);
+}
+
+function statementTimeout(ms: number): Error {
+  return Object.assign(new Error(`canceling statement due to statement timeout (${ms} ms, embedded database)`), { code: '57014' });
 }
 
 export async function createPGliteDatabase(opts: PGliteOptions): Promise<Database> {
@@ -29,82 +55,130 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
     mkdirSync(opts.dataDir, { recursive: true });
     release = lockDataDir(opts.dataDir);
   }
-  const worker = new Worker(new URL('./pglite-thread.js', import.meta.url), { workerData: { dataDir: opts.dataDir } });
-  const pending = new Map<number, { resolve: (value: unknown) => void; reject: (err: Error) => void }>();
   let nextId = 1;
-  let stopped: Error | undefined;
+  let closed = false;
 
-  const ready = new Promise<void>((resolve, reject) => pending.set(0, { resolve: () => resolve(), reject }));
-  worker.on('message', (m: Reply) => {
-    const call = pending.get(m.id);
-    if (!call) return;
-    pending.delete(m.id);
-    if (m.error) call.reject(revive(m.error));
-    else call.resolve(m.result);
-  });
-  // The thread is gone (a crash inside PGlite, or close): every call waiting on it fails, and so
-  // does every later one, with a message the HTTP layer reports as `503 database_unavailable`.
-  const fail = (err: Error) => {
-    stopped ??= new DatabaseClosedError(`PGlite is closed: ${err.message}`, { cause: err });
-    for (const call of pending.values()) call.reject(stopped);
-    pending.clear();
-  };
-  worker.on('error', fail);
-  worker.on('exit', (code) => fail(new Error(`the database thread exited (code ${code})`)));
+  function start(after: Promise<unknown> = Promise.resolve()): Thread {
+    const thread: Thread = { worker: undefined, pending: new Map(), stopped: undefined, ready: Promise.resolve() };
+    // The thread is gone (a crash inside PGlite, close, or a restart): every call waiting on it
+    // fails, and so does every later one, with an error the HTTP layer reports as
+    // `503 database_unavailable`.
+    const fail = (err: Error) => {
+      thread.stopped ??= new DatabaseClosedError(`PGlite is closed: ${err.message}`, { cause: err });
+      for (const call of thread.pending.values()) call.reject(thread.stopped);
+      thread.pending.clear();
+    };
+    thread.ready = after.then(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          thread.pending.set(0, { resolve: () => resolve(), reject });
+          const worker = new Worker(new URL('./pglite-thread.js', import.meta.url), { workerData: { dataDir: opts.dataDir } });
+          thread.worker = worker;
+          worker.on('message', (m: Reply) => {
+            const call = thread.pending.get(m.id);
+            if (!call) return;
+            thread.pending.delete(m.id);
+            if (m.error) call.reject(revive(m.error));
+            else call.resolve(m.result);
+          });
+          worker.on('error', fail);
+          worker.on('exit', (code) => fail(new Error(`the database thread exited (code ${code})`)));
+        }),
+    );
+    return thread;
+  }
 
-  const call = <T>(message: Record<string, unknown>): Promise<T> => {
-    if (stopped) return Promise.reject(stopped);
-    const id = nextId++;
-    return new Promise<T>((resolve, reject) => {
-      pending.set(id, { resolve: resolve as (value: unknown) => void, reject });
-      worker.postMessage({ ...message, id });
-    });
-  };
-
+  let current = start();
   try {
-    await ready;
+    await current.ready;
   } catch (err) {
-    await worker.terminate();
+    await current.worker?.terminate();
     release();
     throw err;
   }
 
+  /** Replaces a thread that is stuck in a statement with a fresh one on the same folder. */
+  function restart(stuck: Thread, reason: string): void {
+    if (current !== stuck || closed || !opts.dataDir) return;
+    stuck.stopped ??= new DatabaseClosedError('The embedded database is restarting after a statement ran too long.');
+    for (const call of stuck.pending.values()) call.reject(stuck.stopped);
+    stuck.pending.clear();
+    // The new thread opens the folder only once the old one has stopped touching it.
+    current = start(stuck.worker?.terminate() ?? Promise.resolve());
+    current.ready.catch(() => {}); // a thread that cannot reopen the folder fails every call instead
+    opts.onRestart?.(reason);
+  }
+
+  const call = async <T>(message: Record<string, unknown>, thread: Thread = current, limitMs?: number): Promise<T> => {
+    try {
+      await thread.ready;
+    } catch (err) {
+      throw new DatabaseClosedError(`The embedded database could not be opened again: ${(err as Error).message}`, { cause: err });
+    }
+    if (thread.stopped) throw thread.stopped;
+    const id = nextId++;
+    return new Promise<T>((resolve, reject) => {
+      let timer: NodeJS.Timeout | undefined;
+      const done = { resolve: (v: unknown) => (clearTimeout(timer), resolve(v as T)), reject: (e: Error) => (clearTimeout(timer), reject(e)) };
+      thread.pending.set(id, done);
+      if (limitMs !== undefined) {
+        timer = setTimeout(() => {
+          if (!thread.pending.delete(id)) return;
+          reject(statementTimeout(limitMs));
+          restart(thread, `a statement ran past ${limitMs} ms`);
+        }, limitMs);
+      }
+      thread.worker!.postMessage({ ...message, id });
+    });
+  };
+
   const queryOn =
-    (tx?: number) =>
+    (tx?: number, thread?: Thread) =>
     async <R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> => {
-      const res = await call<{ rows: R[]; affectedRows?: number }>({ op: 'query', text, params, tx });
+      const res = await call<{ rows: R[]; affectedRows?: number }>({ op: 'query', text, params, tx }, thread, opts.statementTimeoutMs);
       return { rows: res.rows, rowCount: res.affectedRows || res.rows.length };
     };
-  const query = queryOn();
   let nextTx = 1;
 
   return {
     kind: 'pglite',
-    query,
+    query: (text, params) => queryOn(undefined, current)(text, params),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      // PGlite is one connection: an open transaction holds it, and other statements wait.
+      // PGlite is one connection: an open transaction holds it, and other statements wait. The
+      // transaction lives and dies with the thread it began on.
       const tx = nextTx++;
-      await call({ op: 'begin', tx });
+      const thread = current;
+      await call({ op: 'begin', tx }, thread);
       let value: T;
       try {
-        value = await fn({ query: queryOn(tx) });
+        value = await fn({ query: queryOn(tx, thread) });
       } catch (err) {
-        await call({ op: 'end', tx, commit: false }).catch(() => {});
+        await call({ op: 'end', tx, commit: false }, thread).catch(() => {});
         throw err;
       }
-      await call({ op: 'end', tx, commit: true });
+      await call({ op: 'end', tx, commit: true }, thread);
       return value;
     },
     async withSession<T>(fn: (session: Session) => Promise<T>): Promise<T> {
-      // The only connection is the session. Callers use this before serving traffic.
-      return fn({ query, exec: (script: string) => call<void>({ op: 'exec', script }) });
+      // The only connection is the session. Callers use this before serving traffic; migrations
+      // take as long as they take.
+      const thread = current;
+      return fn({
+        query: async <R>(text: string, params?: readonly unknown[]) => {
+          const res = await call<{ rows: R[]; affectedRows?: number }>({ op: 'query', text, params }, thread);
+          return { rows: res.rows, rowCount: res.affectedRows || res.rows.length };
+        },
+        exec: (script: string) => call<void>({ op: 'exec', script }, thread),
+      });
     },
     poolStats: () => ({ total: 1, idle: 1, waiting: 0 }),
     close: async () => {
+      closed = true;
+      const thread = current;
       try {
-        if (!stopped) await call({ op: 'close' });
+        if (!thread.stopped) await call({ op: 'close' }, thread);
       } finally {
-        await worker.terminate();
+        await thread.worker?.terminate();
         release();
       }
     },

@@ -69,37 +69,21 @@ function fromValidator(err: ValidatorError, method: string, path: string): HttpP
       });
     }
     case 413:
-      return payloadTooLarge();
+      return problems.payloadTooLarge();
     case 415:
-      return unsupportedMediaType();
+      return problems.unsupportedMediaType();
     default:
       return undefined;
   }
 }
 
-const payloadTooLarge = (limit?: number) =>
-  new HttpProblem({
-    status: 413,
-    code: 'payload_too_large',
-    title: 'Payload too large',
-    detail: `The request body is larger than the ${limit ? `${Math.floor(limit / 1024)} KiB ` : ''}limit.`,
-  });
-
-const unsupportedMediaType = () =>
-  new HttpProblem({
-    status: 415,
-    code: 'unsupported_media_type',
-    title: 'Unsupported media type',
-    detail: 'Send the body as application/json (UTF-8).',
-  });
-
 function fromBodyParser(err: BodyParserError): HttpProblem {
   switch (err.type) {
     case 'entity.too.large':
-      return payloadTooLarge(err.limit);
+      return problems.payloadTooLarge(err.limit);
     case 'encoding.unsupported':
     case 'charset.unsupported':
-      return unsupportedMediaType();
+      return problems.unsupportedMediaType();
     default:
       // entity.parse.failed, request.aborted, request.size.invalid, ...
       return new HttpProblem({
@@ -137,7 +121,10 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) 
     req.log?.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'database unavailable');
     problem = problems.unavailable('database_unavailable', 'The database is not reachable right now. Try again shortly.');
   } else if (isRejectedValue(err)) {
-    problem = problems.validation([{ path: '/body', message: 'contains a value the database cannot store' }]);
+    // Every value is checked before it reaches the database (the contract, storable-input.ts), so
+    // this is a gap in those checks: which part of the request held the value is not known here.
+    req.log?.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'the database refused a value');
+    problem = problems.validation([{ path: '', message: 'contains a value the database cannot store' }]);
   }
 
   if (!problem) {
@@ -145,5 +132,27 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) 
     req.log?.error({ err }, 'unhandled error');
     problem = problems.internal();
   }
-  sendProblem(res, problem);
+  try {
+    sendProblem(res, problem);
+  } catch (failure) {
+    // Rendering the problem failed (a header Node refuses, say): never fall through to Express's
+    // own HTML error page, which shows a stack trace outside production.
+    req.log?.error({ err: failure }, 'could not send a problem; sent a plain 500 instead');
+    sendLastResort(res);
+  }
 };
+
+/** A fixed 500 problem with fixed headers: nothing in it can fail to render. */
+function sendLastResort(res: Parameters<ErrorRequestHandler>[2]): void {
+  if (res.headersSent) return void res.end();
+  for (const name of res.getHeaderNames()) res.removeHeader(name);
+  const body = JSON.stringify({
+    type: '/problems/internal_error',
+    title: 'Internal server error',
+    status: 500,
+    detail: 'Something went wrong on our side.',
+    code: 'internal_error',
+  });
+  res.writeHead(500, { 'Content-Type': 'application/problem+json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.end(body);
+}

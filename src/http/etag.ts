@@ -11,7 +11,9 @@ function parse(header: string): { any: true } | { tags: { weak: boolean; opaque:
   return { tags };
 }
 
-const versionIn = (opaque: string): number[] => (/^[1-9]\d{0,9}$/.test(opaque) ? [Number(opaque)] : []);
+// Versions are PostgreSQL integers: a tag beyond that range names no version, so it matches none.
+const MAX_VERSION = 2_147_483_647;
+const versionIn = (opaque: string): number[] => (/^[1-9]\d{0,9}$/.test(opaque) && Number(opaque) <= MAX_VERSION ? [Number(opaque)] : []);
 
 /**
  * The versions an If-Match allows a write to apply to: undefined when there is no condition (or
@@ -26,7 +28,7 @@ export function ifMatchVersions(header: string | undefined): number[] | undefine
 }
 
 /** Whether If-None-Match names the current version (weak comparison), so a GET may answer 304. */
-export function noneMatchHits(header: string | undefined, version: number): boolean {
+export function noneMatchHits(header: string | undefined, version: number | string): boolean {
   if (header === undefined) return false;
   const parsed = parse(header);
   if ('any' in parsed) return true;

@@ -97,6 +97,22 @@ export const problems = {
       detail,
       headers: { 'Retry-After': String(retryAfterSec) },
     }),
+  payloadTooLarge: (limit?: number) =>
+    new HttpProblem({
+      status: 413,
+      code: 'payload_too_large',
+      title: 'Payload too large',
+      detail: `The request body is larger than the ${limit ? `${Math.floor(limit / 1024)} KiB ` : ''}limit.`,
+    }),
+  unsupportedMediaType: (detail = 'Send the body as application/json (UTF-8).') =>
+    new HttpProblem({ status: 415, code: 'unsupported_media_type', title: 'Unsupported media type', detail }),
+  quotaExceeded: (max: number) =>
+    new HttpProblem({
+      status: 409,
+      code: 'quota_exceeded',
+      title: 'Task quota exceeded',
+      detail: `This user already has ${max} tasks, the most this server keeps for one user. Delete some (or clear completed ones) to create more.`,
+    }),
   internal: () =>
     new HttpProblem({
       status: 500,

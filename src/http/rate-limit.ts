@@ -45,22 +45,40 @@ function storeFailed(req: Request, next: NextFunction) {
   };
 }
 
+/** The failures the per-address limit counts: the client's own (4xx), not a 429 the API chose to send. */
+const isClientFailure = (status: number) => status >= 400 && status < 500 && status !== 429;
+
 /**
- * Per client address, failed requests (4xx and 5xx) only. express-rate-limit's own way to count
+ * Per client address, failed requests (4xx but 429) only. express-rate-limit's own way to count
  * failures only (skipSuccessfulRequests) counts every request and takes successes back when they
  * finish, setting headers each time; this reads the counter once per request and writes it only
- * when a request fails, on the same stores (memory or Redis).
+ * when a request fails, on the same stores (memory or Redis). Requests of an address still in
+ * flight count as failures-to-be until they end, so a burst of concurrent failures cannot all pass
+ * the check before the first of them is counted.
  */
 function failureLimiter(config: RateLimitConfig, security: SecurityLog, store: Store): RequestHandler {
   void store.init?.({ windowMs: config.windowMs } as Options);
   const windowSec = Math.ceil(config.windowMs / 1000);
   const policy = `"ip-failures"; q=${config.perIpFailures}; w=${windowSec}`;
+  const inFlight = new Map<string, number>();
+  const leave = (key: string) => {
+    const n = inFlight.get(key)! - 1;
+    if (n === 0) inFlight.delete(key);
+    else inFlight.set(key, n);
+  };
   return (req, res, next) => {
     const key = ipKeyGenerator(req.ip ?? '');
+    const pending = inFlight.get(key) ?? 0;
+    inFlight.set(key, pending + 1);
+    let left = false;
+    const done = () => {
+      if (!left) (left = true), leave(key);
+    };
     settle(
       store.get?.(key),
       (info) => {
-        if (info && info.totalHits >= config.perIpFailures) {
+        if (info && info.totalHits + pending >= config.perIpFailures) {
+          done();
           const resetSec = secondsLeft(info.resetTime, windowSec);
           res.setHeader('Retry-After', String(resetSec));
           res.setHeader('RateLimit-Policy', policy);
@@ -69,12 +87,18 @@ function failureLimiter(config: RateLimitConfig, security: SecurityLog, store: S
           next(limited('ip', config.windowMs));
           return;
         }
-        res.once('finish', () => {
-          if (res.statusCode >= 400) Promise.resolve(store.increment(key)).catch(() => {});
+        res.once('close', () => {
+          // Counted before it stops being in flight, so the two never both miss it.
+          const failed = isClientFailure(res.statusCode);
+          if (failed) settle(store.increment(key), done, done);
+          else done();
         });
         next();
       },
-      storeFailed(req, next),
+      (err) => {
+        done();
+        storeFailed(req, next)(err);
+      },
     );
   };
 }

@@ -1,21 +1,11 @@
 // Public endpoints: liveness, readiness and the contract. No token, no user data.
-import { readFileSync } from 'node:fs';
 import { Router } from 'express';
 import type { Database } from '../db/types.js';
 import type { Contract, Json } from '../http/contract.js';
-import { HttpProblem, problems } from '../http/problem.js';
-
-function readIfPresent(file: string | undefined): string | undefined {
-  if (!file) return undefined;
-  try {
-    return readFileSync(file, 'utf8');
-  } catch {
-    return undefined;
-  }
-}
+import { problems } from '../http/problem.js';
+import { docsHandler } from './docs.js';
 
 export function systemRouter(db: Database, contract: Contract, docsFile: string | undefined): Router {
-  const docs = readIfPresent(docsFile);
   const router = Router();
 
   router.get('/health', (_req, res) => {
@@ -42,25 +32,7 @@ export function systemRouter(db: Database, contract: Contract, docsFile: string 
     res.type('application/yaml').send(contract.yaml);
   });
 
-  router.get('/docs', (_req, res) => {
-    if (docs === undefined) {
-      throw new HttpProblem({
-        status: 404,
-        code: 'not_found',
-        title: 'Not found',
-        detail: 'The API reference has not been built on this server; run `npm run docs`.',
-      });
-    }
-    // The page is Redoc, inlined: it needs inline script and style, and nothing from elsewhere.
-    res
-      .set(
-        'Content-Security-Policy',
-        "default-src 'none'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; " +
-          "font-src 'self' data:; connect-src 'self'; worker-src 'self' blob:; frame-ancestors 'none'; base-uri 'none'; form-action 'none'",
-      )
-      .type('text/html')
-      .send(docs);
-  });
+  router.get('/docs', docsHandler(docsFile));
 
   return router;
 }

@@ -76,7 +76,10 @@ function isTimestampKey(key: string): boolean {
   const m = TIMESTAMP.exec(key);
   if (!m) return false;
   const [y, mo, d, h, mi, s] = m.slice(1).map(Number) as [number, number, number, number, number, number];
-  const date = new Date(Date.UTC(y, mo - 1, d, h, mi, s));
+  // Not Date.UTC: it reads years 0–99 as 1900–1999, and due dates may lie in years 0001–0099.
+  const date = new Date(0);
+  date.setUTCFullYear(y, mo - 1, d);
+  date.setUTCHours(h, mi, s);
   return (
     y >= 1 &&
     date.getUTCFullYear() === y &&

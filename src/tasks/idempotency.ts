@@ -4,13 +4,9 @@
 // to commit and then replays it: one task, however many retries race.
 import { createHash } from 'node:crypto';
 import type { Database, Queryable } from '../db/types.js';
+import { claimKey, deleteExpiredKeysOf, storedResponse, storeResponse, type StoredResponse } from './queries.js';
 
-export interface StoredResponse {
-  status: number;
-  etag: string;
-  location: string;
-  body: unknown;
-}
+export type { StoredResponse };
 
 export type IdempotentOutcome =
   | { kind: 'created'; response: StoredResponse }
@@ -41,27 +37,15 @@ export async function createOnce(
   create: (tx: Queryable) => Promise<StoredResponse>,
 ): Promise<IdempotentOutcome> {
   return db.transaction(async (tx) => {
-    // Keys are kept 24 hours. Expired keys of this user go first, so an old key can be used afresh.
-    await tx.query("DELETE FROM idempotency_keys WHERE user_id = $1 AND created_at < now() - interval '24 hours'", [userId]);
-    const claim = await tx.query(
-      `INSERT INTO idempotency_keys (user_id, key, request_hash, status, etag, location, body)
-       VALUES ($1, $2, $3, 0, '', '', 'null') ON CONFLICT DO NOTHING RETURNING 1`,
-      [userId, key, hash],
-    );
-    if (claim.rows.length === 0) {
-      const { rows } = await tx.query<StoredResponse & { request_hash: string }>(
-        'SELECT request_hash, status, etag, location, body FROM idempotency_keys WHERE user_id = $1 AND key = $2',
-        [userId, key],
-      );
-      const stored = rows[0]!;
+    // Expired keys of this user go first, so an old key can be used afresh.
+    await deleteExpiredKeysOf(tx, userId);
+    if (!(await claimKey(tx, userId, key, hash))) {
+      const stored = (await storedResponse(tx, userId, key))!;
       if (stored.request_hash !== hash) return { kind: 'conflict' };
       return { kind: 'replayed', response: { status: stored.status, etag: stored.etag, location: stored.location, body: stored.body } };
     }
     const response = await create(tx);
-    await tx.query(
-      'UPDATE idempotency_keys SET status = $3, etag = $4, location = $5, body = $6::jsonb WHERE user_id = $1 AND key = $2',
-      [userId, key, response.status, response.etag, response.location, JSON.stringify(response.body)],
-    );
+    await storeResponse(tx, userId, key, response);
     return { kind: 'created', response };
   });
 }

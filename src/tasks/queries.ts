@@ -88,7 +88,7 @@ const FILTERS = `user_id = $1 AND completed = ANY($2::boolean[])
     AND ($7::timestamptz IS NULL OR tasks.due_at >= $7)
     AND ($8::boolean IS NULL OR $8 = (NOT tasks.completed AND coalesce(tasks.due_at < now(), false)))
     AND ($9::text IS NULL OR tasks.search @@ to_tsquery('simple', $9))
-    AND ($10::text IS NULL OR tasks.title ILIKE $10 OR tasks.description ILIKE $10)`;
+    AND ($10::text IS NULL OR strpos(tasks.title, $10) > 0 OR strpos(tasks.description, $10) > 0)`;
 
 function listStatement(sort: TaskSort, order: SortOrder, withCursor: boolean): string {
   const { expr, type, keyText } = SORT_KEYS[sort];
@@ -118,13 +118,16 @@ export function listStatementFor(sort: TaskSort, order: SortOrder, withCursor: b
 
 /**
  * The text search as a tsquery of word prefixes (`mil` finds "milk"), built from letters and
- * digits only, so to_tsquery cannot fail on it; or, for input without any, a substring pattern.
+ * digits only, so to_tsquery cannot fail on it; or, for input without any, a plain substring.
+ * The substring is found with strpos, not ILIKE: a pattern of 200 `%` signs made ILIKE's matching
+ * quadratic in each row's text (one user's searches slowed everyone's requests); text without
+ * letters has no case to ignore.
  */
-export function searchTerms(q: string | undefined): { tsquery: string | null; like: string | null } {
-  if (q === undefined) return { tsquery: null, like: null };
+export function searchTerms(q: string | undefined): { tsquery: string | null; substring: string | null } {
+  if (q === undefined) return { tsquery: null, substring: null };
   const words = q.toLowerCase().match(/[\p{L}\p{N}]+/gu);
-  if (words) return { tsquery: words.map((w) => `${w}:*`).join(' & '), like: null };
-  return { tsquery: null, like: `%${q.replace(/[\\%_]/g, (c) => `\\${c}`)}%` };
+  if (words) return { tsquery: words.map((w) => `${w}:*`).join(' & '), substring: null };
+  return { tsquery: null, substring: q };
 }
 
 /** The parameters of a list statement, in its fixed order. */
@@ -140,7 +143,7 @@ export function listParams(userId: string, opts: ListOptions): unknown[] {
     opts.dueAfter ?? null,
     opts.overdue ?? null,
     search.tsquery,
-    search.like,
+    search.substring,
   ];
   if (opts.after) params.push(opts.after.key, opts.after.id);
   return params;
@@ -214,15 +217,25 @@ export interface NewTask {
 /** How far past the user's last task a new one is placed: room for many moves in between. */
 export const POSITION_GAP = 1024;
 
-export async function createTask(db: Queryable, userId: string, task: NewTask): Promise<VersionedTask> {
+/**
+ * Inserts the task when the user has fewer than `quota` tasks; undefined when the quota is full.
+ * The slot is claimed in the same statement (see migrations/003), so racing creates never pass it.
+ */
+export async function createTask(db: Queryable, userId: string, task: NewTask, quota: number): Promise<VersionedTask | undefined> {
   const { rows } = await db.query<RawTask>(
-    `INSERT INTO tasks (user_id, title, description, completed, due_at, priority, tags, position)
-     VALUES ($1, $2, $3, $4, $5, $6, $7,
-       coalesce($8, (SELECT coalesce(max(position), 0) + ${POSITION_GAP} FROM tasks WHERE user_id = $1)))
+    `WITH slot AS (
+       INSERT INTO task_counts AS c (user_id, tasks) VALUES ($1, 1)
+       ON CONFLICT (user_id) DO UPDATE SET tasks = c.tasks + 1 WHERE c.tasks < $9::integer
+       RETURNING 1
+     )
+     INSERT INTO tasks (user_id, title, description, completed, due_at, priority, tags, position)
+     SELECT $1, $2, $3, $4, $5, $6, $7,
+       coalesce($8, (SELECT coalesce(max(position), 0) + ${POSITION_GAP} FROM tasks WHERE user_id = $1))
+     FROM slot
      RETURNING ${COLUMNS}`,
-    [userId, task.title, task.description, task.completed, task.dueAt, PRIORITIES.indexOf(task.priority), task.tags, task.position ?? null],
+    [userId, task.title, task.description, task.completed, task.dueAt, PRIORITIES.indexOf(task.priority), task.tags, task.position ?? null, quota],
   );
-  return versioned(rows[0])!;
+  return versioned(rows[0]);
 }
 
 export interface TaskChanges {
@@ -339,4 +352,58 @@ export async function taskStats(db: Queryable, userId: string, timeZone: string)
 export async function ownedByAnotherUser(db: Queryable, userId: string, id: number): Promise<boolean> {
   const { rows } = await db.query('SELECT 1 FROM tasks WHERE id = $1 AND user_id <> $2', [id, userId]);
   return rows.length > 0;
+}
+
+// Idempotency keys (src/tasks/idempotency.ts): kept 24 hours per user, with the response they got.
+const KEY_TTL = "interval '24 hours'";
+
+export interface StoredResponse {
+  status: number;
+  etag: string;
+  location: string;
+  body: unknown;
+}
+
+/** Expired keys of one user, so an old key can be used afresh. */
+export async function deleteExpiredKeysOf(db: Queryable, userId: string): Promise<void> {
+  await db.query(`DELETE FROM idempotency_keys WHERE user_id = $1 AND created_at < now() - ${KEY_TTL}`, [userId]);
+}
+
+/** Claims a key for a create; false when it is already taken (a concurrent claim waits for the first). */
+export async function claimKey(db: Queryable, userId: string, key: string, hash: string): Promise<boolean> {
+  const { rows } = await db.query(
+    `INSERT INTO idempotency_keys (user_id, key, request_hash, status, etag, location, body)
+     VALUES ($1, $2, $3, 0, '', '', 'null') ON CONFLICT DO NOTHING RETURNING 1`,
+    [userId, key, hash],
+  );
+  return rows.length > 0;
+}
+
+export async function storedResponse(db: Queryable, userId: string, key: string): Promise<(StoredResponse & { request_hash: string }) | undefined> {
+  const { rows } = await db.query<StoredResponse & { request_hash: string }>(
+    'SELECT request_hash, status, etag, location, body FROM idempotency_keys WHERE user_id = $1 AND key = $2',
+    [userId, key],
+  );
+  return rows[0];
+}
+
+export async function storeResponse(db: Queryable, userId: string, key: string, response: StoredResponse): Promise<void> {
+  await db.query('UPDATE idempotency_keys SET status = $3, etag = $4, location = $5, body = $6::jsonb WHERE user_id = $1 AND key = $2', [
+    userId,
+    key,
+    response.status,
+    response.etag,
+    response.location,
+    JSON.stringify(response.body),
+  ]);
+}
+
+/** Deletes up to `limit` expired keys of any user (oldest first, by idempotency_keys_created_idx); returns how many. */
+export async function purgeExpiredKeys(db: Queryable, limit: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM idempotency_keys WHERE (user_id, key) IN (
+       SELECT user_id, key FROM idempotency_keys WHERE created_at < now() - ${KEY_TTL} ORDER BY created_at LIMIT $1)`,
+    [limit],
+  );
+  return rowCount;
 }

@@ -45,9 +45,15 @@ function isKnownTimeZone(tz: string): boolean {
   }
 }
 
-export function tasksRouter(db: Database, security: SecurityLog): Router {
+export function tasksRouter(db: Database, security: SecurityLog, limits: { tasksPerUser: number }): Router {
   // mergeParams: the user-scoped family mounts this router under /api/:userId/tasks.
   const router = Router({ mergeParams: true });
+  // The contract's id is an integer, and the validator reads `0x43`, `+67`, `67.0` or `67e0` as
+  // one; only the plain decimal form names a task, so each task has exactly one URL.
+  router.param('taskId', (_req, _res, next, value: string) => {
+    if (/^[1-9]\d{0,15}$/.test(value) && Number(value) <= Number.MAX_SAFE_INTEGER) return next();
+    next(problems.validation([{ path: '/path/taskId', message: 'must be a task id: a whole number from 1, in plain decimal digits' }]));
+  });
 
   /** The 404 for a task the caller does not have; probes of other users' tasks are logged after the fact. */
   function notFound(req: Request, res: Response, id: number): never {
@@ -116,7 +122,7 @@ export function tasksRouter(db: Database, security: SecurityLog): Router {
     const body = req.body as Body<'createTask'>;
     const userId: string = res.locals.userId;
     const create = async (tx: Queryable) => {
-      const { task, version } = await queries.createTask(tx, userId, {
+      const created = await queries.createTask(tx, userId, {
         title: body.title.trim(),
         description: body.description ?? null,
         completed: body.completed ?? false,
@@ -124,7 +130,10 @@ export function tasksRouter(db: Database, security: SecurityLog): Router {
         priority: body.priority ?? 'none',
         tags: body.tags ?? [],
         position: body.position,
-      });
+      }, limits.tasksPerUser);
+      // Thrown inside the idempotent create's transaction, so its key is not kept either.
+      if (!created) throw problems.quotaExceeded(limits.tasksPerUser);
+      const { task, version } = created;
       return { status: 201, etag: etagOf(version), location: `${req.baseUrl}/${task.id}`, body: task };
     };
     const key = req.get('Idempotency-Key');

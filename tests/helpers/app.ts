@@ -25,6 +25,7 @@ export interface TestAppOptions {
   rateLimitStores?: RateLimitStores;
   metrics?: AppConfig['metrics'];
   trustProxy?: AppConfig['trustProxy'];
+  tasksPerUser?: number;
 }
 
 /** Every line any app in this test file logged, for the no-secrets check in tests/setup.ts. */
@@ -59,6 +60,7 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     config: {
       corsOrigins: ['http://localhost:3000'],
       bodyLimitBytes: opts.bodyLimitBytes ?? 64 * 1024,
+      tasksPerUser: opts.tasksPerUser ?? 5000,
       validateResponses: true,
       // Tests hammer one address and one user; limits are exercised by their own tests.
       rateLimit: { windowMs: 60_000, perUser: 0, perIpFailures: 0, ...opts.rateLimit },
