@@ -173,6 +173,29 @@ describe(`the server process (${dbKind})`, () => {
     return { code, stderr, stdout };
   }
 
+  it('prints no token for a configured secret, only for the generated development one (security item 5)', async () => {
+    const child = spawn(node[0]!, [...node.slice(1), 'src/server.ts'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', LOG_LEVEL: 'warn', PORT: '0', DATA_DIR: dataDir, WARM_UP_REQUESTS: '0', JWT_SECRET: 'a-configured-secret-that-works-elsewhere-too' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`no banner:\n${out}`)), 60_000);
+      child.stdout!.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (/Mint one for a user|mint one for a user/.test(out)) {
+          clearTimeout(timer);
+          resolve();
+        }
+      });
+    });
+    expect(await stop(child)).toBe(0);
+    expect(out).toContain('Tokens:   HS256 with JWT_SECRET');
+    expect(out).not.toMatch(/Bearer ey|curl -H "Authorization/);
+  });
+
   it('reports a port in use before migrating or warming up', async () => {
     const taken = createServer();
     await new Promise<void>((resolve) => taken.listen(0, resolve));
