@@ -493,12 +493,8 @@ export interface components {
             message: string;
         };
         /**
-         * @description An RFC 9457 problem document. `detail` is always present and meant for people; `code` is stable
-         *     and meant for programs. Codes: `invalid_json`, `token_missing`, `token_invalid`, `token_expired`,
-         *     `user_mismatch`, `not_found`, `task_not_found`, `method_not_allowed`, `payload_too_large`,
-         *     `unsupported_media_type`, `validation_failed`, `invalid_cursor`, `idempotency_key_reused`,
-         *     `precondition_failed`, `quota_exceeded`, `rate_limited`, `internal_error`,
-         *     `database_unavailable`, `auth_unavailable`. New codes may be added.
+         * @description An RFC 9457 problem document. `detail` is always present and meant for people; `code` is stable,
+         *     from a closed list, and meant for programs.
          */
         Problem: {
             /**
@@ -523,10 +519,31 @@ export interface components {
              */
             detail: string;
             /**
-             * @description A stable, machine-readable error code.
+             * @description A stable, machine-readable error code; the closed list below (a new code is a new minor
+             *     version of this contract):
+             *     - `invalid_json` (400): the body is not JSON, or nests deeper than 32 levels.
+             *     - `token_missing` (401): no bearer token was sent.
+             *     - `token_invalid` (401): the token was refused (signature, issuer, audience, algorithm, claims).
+             *     - `token_expired` (401): the token's `exp` has passed.
+             *     - `user_mismatch` (403): the user id in the path is not the token's user.
+             *     - `not_found` (404): no such resource (path) on this server.
+             *     - `task_not_found` (404): no task with this id for this user.
+             *     - `method_not_allowed` (405): the path exists, the method does not (`Allow` names those that do).
+             *     - `quota_exceeded` (409): the user has as many tasks as the server keeps for one user.
+             *     - `precondition_failed` (412): `If-Match` names a version the task no longer has.
+             *     - `payload_too_large` (413): the body is over the size limit.
+             *     - `unsupported_media_type` (415): the body is not `application/json` in UTF-8.
+             *     - `validation_failed` (422): the request breaks the contract; `errors` names each field.
+             *     - `invalid_cursor` (422): the cursor is not this API's, or belongs to another query.
+             *     - `idempotency_key_reused` (422): the `Idempotency-Key` was used with another body.
+             *     - `rate_limited` (429): too many requests; wait for `Retry-After`.
+             *     - `internal_error` (500): a fault on the server; quote `instance` when reporting it.
+             *     - `database_unavailable` (503): the database cannot be reached or did not answer in time.
+             *     - `auth_unavailable` (503): the token signing keys cannot be fetched right now.
              * @example task_not_found
+             * @enum {string}
              */
-            code: string;
+            code: "invalid_json" | "token_missing" | "token_invalid" | "token_expired" | "user_mismatch" | "not_found" | "task_not_found" | "method_not_allowed" | "quota_exceeded" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "invalid_cursor" | "idempotency_key_reused" | "rate_limited" | "internal_error" | "database_unavailable" | "auth_unavailable";
             /**
              * @description The id of the request, also sent as `X-Request-Id`; quote it when reporting a problem.
              * @example 5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { generate } from './generate.mjs';
+import { generate, sdkTypes } from './generate.mjs';
 
 const committed = fileURLToPath(new URL('../generated/', import.meta.url));
 const fresh = mkdtempSync(path.join(tmpdir(), 'todo-generated-'));
@@ -17,11 +17,12 @@ try {
       return true;
     }
   });
+  if (readFileSync(path.join(fresh, 'openapi.d.ts'), 'utf8') !== readFileSync(sdkTypes, 'utf8')) stale.push('packages/client/src/openapi.d.ts');
   if (stale.length) {
-    console.error(`generated/ is stale: ${stale.join(', ')}. Run \`npm run generate\` and commit the result.`);
+    console.error(`generated code is stale: ${stale.join(', ')}. Run \`npm run generate\` and commit the result.`);
     process.exit(1);
   }
-  console.log('generated/ matches the contract');
+  console.log('generated/ and the SDK package\'s types match the contract');
 } finally {
   rmSync(fresh, { recursive: true, force: true });
 }

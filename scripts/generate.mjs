@@ -2,12 +2,14 @@
 // reads, and the TypeScript types the handlers and the SDK are written against.
 // Kept behind one npm script (`npm run generate`) so the generator can be swapped later.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
+/** The SDK package carries its own copy of the types, so it installs without anything of the server. */
+export const sdkTypes = path.join(root, 'packages', 'client', 'src', 'openapi.d.ts');
 
 function bundle(output, ext) {
   execFileSync(path.join(root, 'node_modules', '.bin', 'redocly'), ['bundle', 'todo', '--output', output, '--ext', ext], {
@@ -35,5 +37,6 @@ export async function generate(outDir = path.join(root, 'generated')) {
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
   await generate();
-  console.log('generated/openapi.{json,yaml,d.ts} are up to date');
+  copyFileSync(path.join(root, 'generated', 'openapi.d.ts'), sdkTypes);
+  console.log('generated/openapi.{json,yaml,d.ts} and packages/client/src/openapi.d.ts are up to date');
 }

@@ -14,7 +14,7 @@ import { loadContract } from './http/contract.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { assertJsonDepth } from './http/json-depth.js';
 import { createMetrics } from './http/metrics.js';
-import { HttpProblem, problems } from './http/problem.js';
+import { problems } from './http/problem.js';
 import { createRateLimiters, type RateLimitStores } from './http/rate-limit.js';
 import { securityHeaders } from './http/security-headers.js';
 import { series } from './http/series.js';
@@ -129,19 +129,13 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
   if (metrics) {
     app.get('/metrics', async (req, res) => {
       if (config.metrics.token && req.headers.authorization !== `Bearer ${config.metrics.token}`) {
-        throw new HttpProblem({
-          status: 401,
-          code: 'token_invalid',
-          title: 'Unauthorized',
-          detail: 'Metrics need `Authorization: Bearer <METRICS_TOKEN>`.',
-          headers: { 'WWW-Authenticate': 'Bearer realm="todo-api-metrics"' },
-        });
+        throw problems.unauthorized('token_invalid', 'Metrics need `Authorization: Bearer <METRICS_TOKEN>`.', 'Bearer realm="todo-api-metrics"');
       }
       res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
     });
   } else {
     app.get('/metrics', () => {
-      throw new HttpProblem({ status: 404, code: 'not_found', title: 'Not found', detail: 'Metrics are turned off on this server (METRICS).' });
+      throw problems.notFound('Metrics are turned off on this server (METRICS).');
     });
   }
 

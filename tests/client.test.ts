@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTodoClient, nextCursorFromLink, TodoApiError, type Task } from '../src/client/index.js';
+import { createTodoClient, nextCursorFromLink, TodoApiError, type Task } from '../packages/client/src/index.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import { mintToken } from '../src/auth/mint-token.js';
 import { buildApp, newUser, TEST_SECRET } from './helpers/app.js';
@@ -181,9 +181,9 @@ describe('createTodoClient', () => {
   });
 
   it('is browser-safe: imports nothing but openapi-fetch and generated types', () => {
-    const source = readFileSync(new URL('../src/client/index.ts', import.meta.url), 'utf8');
+    const source = readFileSync(new URL('../packages/client/src/index.ts', import.meta.url), 'utf8');
     const imports = [...source.matchAll(/^(?:import|export)[^'"]*from '([^']+)'/gm)].map((m) => m[1]);
-    expect(new Set(imports)).toEqual(new Set(['openapi-fetch', '../../generated/openapi.js']));
+    expect(new Set(imports)).toEqual(new Set(['openapi-fetch', './openapi.js']));
     expect(source).not.toMatch(/\bprocess\.|\bBuffer\b|require\(/);
   });
 });

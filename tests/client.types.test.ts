@@ -1,7 +1,7 @@
 // Type-level tests for the SDK: `npm run typecheck` fails if a wrong call compiles (every
 // expect-error directive below must meet an error) or a result's type drifts from the contract.
 import { describe, expectTypeOf, it } from 'vitest';
-import { createTodoClient, type Task, type TodoApiError } from '../src/client/index.js';
+import { createTodoClient, type ProblemCode, type Task, type TodoApiError } from '../packages/client/src/index.js';
 
 const client = createTodoClient({ baseUrl: 'http://localhost:8000', getToken: () => 'token' });
 
@@ -33,6 +33,12 @@ export function wrongCallsDoNotCompile() {
   void client.getTask(1).then((t) => t.user_id);
 }
 
+// A code the contract does not list cannot be compared against: a frontend switch is checked.
+export function unknownCodesDoNotCompile(err: TodoApiError) {
+  // @ts-expect-error no such problem code in the contract
+  return err.code === 'task_missing';
+}
+
 describe('SDK types', () => {
   it('results are the contract’s Task', () => {
     expectTypeOf(client.getTask).returns.resolves.toEqualTypeOf<Task>();
@@ -43,5 +49,7 @@ describe('SDK types', () => {
     expectTypeOf<Task['due_at']>().toEqualTypeOf<string | null>();
     expectTypeOf(client.getTaskStats).returns.resolves.toHaveProperty('due_today').toEqualTypeOf<number>();
     expectTypeOf<TodoApiError['errors']>().items.toHaveProperty('path').toEqualTypeOf<string>();
+    expectTypeOf<TodoApiError['code']>().toEqualTypeOf<ProblemCode | 'unknown_error'>();
+    expectTypeOf<'quota_exceeded'>().toMatchTypeOf<ProblemCode>();
   });
 });

@@ -234,6 +234,36 @@ function parameterViolations(o: Operation): Violation[] {
   return out;
 }
 
+// ajv's own phrasing, or a pattern's source: what a field error must never show a person.
+const RAW_VALIDATOR_TEXT = /must match pattern|must NOT|must be equal to one of|must have required property|additional properties|must match format|must be (integer|string|boolean|number|array|object)\b|[\^$]|\\[sdwux]/;
+
+describe('field errors are written for people', () => {
+  it('every pattern in the contract says in words what it requires (x-pattern-message)', () => {
+    const missing: string[] = [];
+    const walk = (node: unknown, at: string) => {
+      if (Array.isArray(node)) node.forEach((n, i) => walk(n, `${at}/${i}`));
+      else if (node && typeof node === 'object') {
+        const o = node as Json;
+        if (typeof o.pattern === 'string' && typeof o['x-pattern-message'] !== 'string') missing.push(at);
+        for (const [k, v] of Object.entries(o)) walk(v, `${at}/${k}`);
+      }
+    };
+    walk(spec, '#');
+    expect(missing).toEqual([]);
+  });
+
+  it('lists every rejected field of a request at once, one entry per field, in plain words', async () => {
+    const res = await request(apps.main).post('/api/tasks').set('Authorization', auth).send({ title: '', priority: 'urgent', tags: 'home' });
+    expect(res.status).toBe(422);
+    expect(res.body.errors).toEqual([
+      { path: '/body/title', message: 'must not be blank or contain NUL characters' },
+      { path: '/body/priority', message: 'must be one of none, low, medium, high' },
+      { path: '/body/tags', message: 'must be a list' },
+    ]);
+    expect(res.body.detail).toBe('The request is invalid: title must not be blank or contain NUL characters; priority must be one of none, low, medium, high; tags must be a list.');
+  });
+});
+
 describe('negative pass: every constraint violated gives a documented 4xx problem', () => {
   for (const o of operations.filter((op) => op.path.startsWith('/api'))) {
     const violations = [
@@ -250,6 +280,11 @@ describe('negative pass: every constraint violated gives a documented 4xx proble
         expect(res.status, `${o.id} with ${v.label}: ${res.text}`).toBeGreaterThanOrEqual(400);
         expect(res.status, `${o.id} with ${v.label}: ${res.text}`).toBeLessThan(500);
         expect(res.headers['content-type'], `${o.id} with ${v.label}`).toMatch(/^application\/problem\+json/);
+        // Every message is for people: no validator wording, no regular expression.
+        for (const e of (res.body.errors ?? []) as { path: string; message: string }[]) {
+          expect(e.message, `${o.id} with ${v.label}: ${e.path}`).not.toMatch(RAW_VALIDATOR_TEXT);
+        }
+        expect(new Set(((res.body.errors ?? []) as { path: string }[]).map((e) => e.path)).size, `${o.id} with ${v.label}: one entry per field`).toBe((res.body.errors ?? []).length);
         conform(o, res);
       }
     });

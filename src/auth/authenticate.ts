@@ -15,13 +15,7 @@ function unauthorized(code: 'token_missing' | 'token_invalid' | 'token_expired',
   // RFC 6750: no error code when no credentials were sent; invalid_token when they were refused.
   // The description is the server's own text, never a value taken from the token.
   const challenge = code === 'token_missing' ? REALM : `${REALM}, error="invalid_token", error_description="${headerSafe(description)}"`;
-  return new HttpProblem({
-    status: 401,
-    code,
-    title: 'Unauthorized',
-    detail,
-    headers: { 'WWW-Authenticate': challenge },
-  });
+  return problems.unauthorized(code, detail, challenge);
 }
 
 /** The challenge's description per reason: fixed text, so nothing from the token reaches a header. */

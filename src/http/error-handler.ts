@@ -3,6 +3,7 @@
 // request id and answered with a generic 500; no stack trace or internal message reaches a client.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { isDatabaseUnavailable, isRejectedValue } from '../db/errors.js';
+import { fieldLabel, humanMessage, mergeByField, schemaAt } from './field-messages.js';
 import { HttpProblem, problems, sendProblem, type FieldError } from './problem.js';
 
 interface ValidatorError extends Error {
@@ -36,12 +37,15 @@ function isUndecodableBody(err: unknown): boolean {
   return err instanceof Error && e?.status === 400 && e.expose === true && typeof e.errno === 'number';
 }
 
-function fieldErrors(err: ValidatorError): FieldError[] {
-  return err.errors.map((e) =>
-    // An empty JSON body: the validator says the request lacks a "body" property.
-    /required property 'body'/.test(e.message)
-      ? { path: '/body', message: 'a JSON body is required' }
-      : { path: pointer(e.path), message: e.message },
+/** Each rejected field once, in words for people (field-messages.ts). */
+function fieldErrors(err: ValidatorError, operation: OperationLike): FieldError[] {
+  return mergeByField(
+    err.errors.map((e) => {
+      // An empty JSON body: the validator says the request lacks a "body" property.
+      if (/required property 'body'/.test(e.message)) return { path: '/body', message: 'a JSON body is required' };
+      const path = pointer(e.path);
+      return { path, message: humanMessage(e.message, schemaAt(operation, path)) };
+    }),
   );
 }
 
@@ -52,22 +56,16 @@ function pointer(path: string | undefined): string {
   return p.replace(/^\/params(?=\/|$)/, '/path').replace(/^\/headers(?=\/|$)/, '/header');
 }
 
-function fromValidator(err: ValidatorError, method: string, path: string): HttpProblem | undefined {
+type OperationLike = Parameters<typeof schemaAt>[0];
+
+function fromValidator(err: ValidatorError, method: string, path: string, operation: OperationLike): HttpProblem | undefined {
   switch (err.status) {
     case 400:
-      return problems.validation(fieldErrors(err));
+      return problems.validation(fieldErrors(err, operation));
     case 404:
-      return new HttpProblem({ status: 404, code: 'not_found', title: 'Not found', detail: `No resource at ${path}.` });
-    case 405: {
-      const allow = err.headers?.Allow ?? '';
-      return new HttpProblem({
-        status: 405,
-        code: 'method_not_allowed',
-        title: 'Method not allowed',
-        detail: `${method} is not allowed on ${path}; use ${allow}.`,
-        headers: { Allow: allow },
-      });
-    }
+      return problems.notFound(`No resource at ${path}.`);
+    case 405:
+      return problems.methodNotAllowed(method, path, err.headers?.Allow ?? '');
     case 413:
       return problems.payloadTooLarge();
     case 415:
@@ -86,17 +84,12 @@ function fromBodyParser(err: BodyParserError): HttpProblem {
       return problems.unsupportedMediaType();
     default:
       // entity.parse.failed, request.aborted, request.size.invalid, ...
-      return new HttpProblem({
-        status: 400,
-        code: 'invalid_json',
-        title: 'Malformed JSON',
-        detail: 'The request body is not valid JSON.',
-      });
+      return problems.invalidJson();
   }
 }
 
 export const notFoundHandler: RequestHandler = (req, _res, next) => {
-  next(new HttpProblem({ status: 404, code: 'not_found', title: 'Not found', detail: `No resource at ${req.path}.` }));
+  next(problems.notFound(`No resource at ${req.path}.`));
 };
 
 export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) => {
@@ -109,14 +102,9 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) 
   if (err instanceof HttpProblem) problem = err;
   else if (isBodyParserError(err)) problem = fromBodyParser(err);
   else if (isUndecodableBody(err)) {
-    problem = new HttpProblem({
-      status: 400,
-      code: 'invalid_json',
-      title: 'Malformed JSON',
-      detail: 'The request body could not be decoded with the Content-Encoding it was sent with.',
-    });
+    problem = problems.invalidJson('The request body could not be decoded with the Content-Encoding it was sent with.');
   }
-  else if (isValidatorError(err)) problem = fromValidator(err, req.method, req.path);
+  else if (isValidatorError(err)) problem = fromValidator(err, req.method, req.path, (req as { openapi?: { schema?: OperationLike } }).openapi?.schema);
   else if (isDatabaseUnavailable(err)) {
     req.log?.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'database unavailable');
     problem = problems.unavailable('database_unavailable', 'The database is not reachable right now. Try again shortly.');

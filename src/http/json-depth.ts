@@ -1,6 +1,6 @@
 // Refuses JSON nested deeper than a limit before it is parsed: deep nesting costs the parser (and
 // everything after it) far more than its size suggests. One pass over the raw bytes.
-import { HttpProblem } from './problem.js';
+import { problems } from './problem.js';
 
 export const MAX_JSON_DEPTH = 32;
 
@@ -15,12 +15,7 @@ export function assertJsonDepth(raw: Buffer, max = MAX_JSON_DEPTH): void {
     } else if (c === 0x22) inString = true;
     else if (c === 0x7b || c === 0x5b) {
       if (++depth > max) {
-        throw new HttpProblem({
-          status: 400,
-          code: 'invalid_json',
-          title: 'Malformed JSON',
-          detail: `The request body is nested deeper than ${max} levels.`,
-        });
+        throw problems.invalidJson(`The request body is nested deeper than ${max} levels.`);
       }
     } else if (c === 0x7d || c === 0x5d) depth--;
   }

@@ -1,13 +1,16 @@
 // RFC 9457 problem details: the one shape every error of this API takes.
 import type { Response } from 'express';
 import type { components } from '../../generated/openapi.js';
+import { fieldLabel } from './field-messages.js';
 
 export type ProblemBody = components['schemas']['Problem'];
 export type FieldError = components['schemas']['FieldError'];
+/** The contract's closed list of codes: a problem with any other code does not compile. */
+export type ProblemCode = ProblemBody['code'];
 
 export interface ProblemInit {
   status: number;
-  code: string;
+  code: ProblemCode;
   title: string;
   detail: string;
   errors?: FieldError[];
@@ -17,7 +20,7 @@ export interface ProblemInit {
 /** Thrown (or passed to next) anywhere; the error handler renders it. */
 export class HttpProblem extends Error {
   readonly status: number;
-  readonly code: string;
+  readonly code: ProblemCode;
   readonly title: string;
   readonly detail: string;
   readonly errors: FieldError[] | undefined;
@@ -51,7 +54,21 @@ export function sendProblem(res: Response, problem: HttpProblem): void {
   res.status(problem.status).set(problem.headers).type(PROBLEM_CONTENT_TYPE).json(body);
 }
 
+// The one catalogue of problems: every problem the API sends is built here.
 export const problems = {
+  notFound: (detail: string) => new HttpProblem({ status: 404, code: 'not_found', title: 'Not found', detail }),
+  methodNotAllowed: (method: string, path: string, allow: string) =>
+    new HttpProblem({
+      status: 405,
+      code: 'method_not_allowed',
+      title: 'Method not allowed',
+      detail: `${method} is not allowed on ${path}; use ${allow}.`,
+      headers: { Allow: allow },
+    }),
+  invalidJson: (detail = 'The request body is not valid JSON.') => new HttpProblem({ status: 400, code: 'invalid_json', title: 'Malformed JSON', detail }),
+  unauthorized: (code: 'token_missing' | 'token_invalid' | 'token_expired', detail: string, challenge: string) =>
+    new HttpProblem({ status: 401, code, title: 'Unauthorized', detail, headers: { 'WWW-Authenticate': challenge } }),
+  rateLimited: (detail: string) => new HttpProblem({ status: 429, code: 'rate_limited', title: 'Too many requests', detail }),
   taskNotFound: (id: number) =>
     new HttpProblem({
       status: 404,
@@ -66,12 +83,12 @@ export const problems = {
       title: 'Forbidden',
       detail: 'The user id in the path is not the authenticated user.',
     }),
-  validation: (errors: FieldError[], code = 'validation_failed') =>
+  validation: (errors: FieldError[], code: 'validation_failed' | 'invalid_cursor' = 'validation_failed') =>
     new HttpProblem({
       status: 422,
       code,
       title: 'Validation failed',
-      detail: `The request is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}.`,
+      detail: `The request is invalid: ${errors.map((e) => `${fieldLabel(e.path)} ${e.message}`).join('; ')}.`,
       errors,
     }),
   preconditionFailed: (id: number, current: string, sent: string) =>

@@ -5,7 +5,7 @@
 import type { NextFunction, Request, RequestHandler } from 'express';
 import { ipKeyGenerator, MemoryStore, type Options, type Store } from 'express-rate-limit';
 import type { RateLimitConfig } from '../config.js';
-import { HttpProblem } from './problem.js';
+import { type HttpProblem, problems } from './problem.js';
 import type { SecurityLog } from './security-log.js';
 
 export interface RateLimitStores {
@@ -15,15 +15,11 @@ export interface RateLimitStores {
 
 function limited(limiter: 'ip' | 'user', windowMs: number): HttpProblem {
   const window = windowMs % 60_000 === 0 ? `${windowMs / 60_000} minute(s)` : `${Math.round(windowMs / 1000)} seconds`;
-  return new HttpProblem({
-    status: 429,
-    code: 'rate_limited',
-    title: 'Too many requests',
-    detail:
-      limiter === 'user'
-        ? `Too many requests for this user in ${window}. Wait for the time in Retry-After.`
-        : `Too many failed requests from this address in ${window}. Wait for the time in Retry-After.`,
-  });
+  return problems.rateLimited(
+    limiter === 'user'
+      ? `Too many requests for this user in ${window}. Wait for the time in Retry-After.`
+      : `Too many failed requests from this address in ${window}. Wait for the time in Retry-After.`,
+  );
 }
 
 /** Seconds until a counter's window ends, at least 1 (what Retry-After and `t=` say). */

@@ -9,6 +9,8 @@ export function createValidator(document: Record<string, unknown>, validateRespo
     apiSpec: structuredClone(document) as never,
     validateRequests: {
       allowUnknownQueryParameters: false,
+      // Every rejected field at once, so a form can show them all (merged per field by error-handler.ts).
+      allErrors: true,
       removeAdditional: false,
     },
     validateResponses: validateResponses ? { removeAdditional: false } : false,

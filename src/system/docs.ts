@@ -4,7 +4,7 @@
 import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { RequestHandler } from 'express';
-import { HttpProblem } from '../http/problem.js';
+import { problems } from '../http/problem.js';
 import { noneMatchHits } from '../http/etag.js';
 
 // The page is Redoc, inlined: it needs inline script and style, and nothing from elsewhere.
@@ -24,12 +24,7 @@ export function docsHandler(docsFile: string | undefined): RequestHandler {
   const html = docsFile ? readIfPresent(docsFile) : undefined;
   if (!html) {
     return () => {
-      throw new HttpProblem({
-        status: 404,
-        code: 'not_found',
-        title: 'Not found',
-        detail: 'The API reference has not been built on this server; run `npm run docs`.',
-      });
+      throw problems.notFound('The API reference has not been built on this server; run `npm run docs`.');
     };
   }
   const variants = { br: readIfPresent(`${docsFile}.br`), gzip: readIfPresent(`${docsFile}.gz`) };

@@ -1,9 +1,10 @@
-// The typed frontend SDK: openapi-fetch over the generated `paths`, a bearer token on every call,
-// and RFC 9457 problems turned into one typed error. Browser-safe: no Node imports, no side effects.
+// The typed frontend SDK (@todo-api/client): openapi-fetch over the contract's generated `paths`
+// (./openapi.d.ts, a copy of the repository's generated types), a bearer token on every call, and
+// RFC 9457 problems turned into one typed error. Browser-safe: no Node imports, no side effects.
 import createClient, { type Client } from 'openapi-fetch';
-import type { components, paths } from '../../generated/openapi.js';
+import type { components, paths } from './openapi.js';
 
-export type { components, paths } from '../../generated/openapi.js';
+export type { components, paths } from './openapi.js';
 export type Task = components['schemas']['Task'];
 export type TaskCreate = components['schemas']['TaskCreate'];
 export type TaskReplace = components['schemas']['TaskReplace'];
@@ -13,6 +14,10 @@ export type FieldError = components['schemas']['FieldError'];
 export type TaskStats = components['schemas']['TaskStats'];
 export type TaskPriority = components['schemas']['TaskPriority'];
 export type ListTasksQuery = NonNullable<paths['/api/tasks']['get']['parameters']['query']>;
+/** Every code the API can send, from the contract's closed list: a `switch` over it is checked. */
+export type ProblemCode = Problem['code'];
+/** A problem's code, or `unknown_error` for an answer that was not the API's problem document (a proxy's 502, say). */
+export type TodoApiErrorCode = ProblemCode | 'unknown_error';
 
 /** A task with its ETag (`"<version>"`), for writes that must not overwrite someone else's change. */
 export interface TaskWithETag {
@@ -25,7 +30,7 @@ export class TodoApiError extends Error {
   override readonly name = 'TodoApiError';
   readonly status: number;
   /** Stable machine-readable code, e.g. `task_not_found`, `token_expired`, `validation_failed`. */
-  readonly code: string;
+  readonly code: TodoApiErrorCode;
   readonly title: string;
   readonly detail: string;
   /** For `validation_failed`: each rejected field. */
@@ -77,8 +82,19 @@ function unwrap<T>(result: Result<T>): T {
   throw new TodoApiError(result.response.status, result.error as Partial<Problem> | undefined, result.response.headers);
 }
 
+/** Thrown when a response lacks its ETag, before a write could fail with a confusing 412. */
+export class MissingETagError extends Error {
+  override readonly name = 'MissingETagError';
+}
+
 function etagOf(response: Response): string {
-  return response.headers.get('ETag') ?? '';
+  const etag = response.headers.get('ETag');
+  if (etag) return etag;
+  throw new MissingETagError(
+    `The response to ${response.url || 'the request'} carried no ETag header, so a conditional write cannot be made. ` +
+      'From a browser on another origin, the API must expose it (Access-Control-Expose-Headers: ETag, which this API sends); ' +
+      'a proxy in between may also strip it.',
+  );
 }
 
 /** The `cursor` of a `Link: <...>; rel="next"` header, if any. */
