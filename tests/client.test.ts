@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTodoClient, nextCursorFromLink, TodoApiError, type Task } from '../packages/client/src/index.js';
+import { createTodoClient, MissingETagError, nextCursorFromLink, TodoApiError, type Task } from '../packages/client/src/index.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import { mintToken } from '../src/auth/mint-token.js';
 import { buildApp, newUser, TEST_SECRET } from './helpers/app.js';
@@ -178,6 +178,22 @@ describe('createTodoClient', () => {
     expect(nextCursorFromLink('</api/tasks?limit=2&cursor=abc_-1>; rel="next"')).toBe('abc_-1');
     expect(nextCursorFromLink(null)).toBeUndefined();
     expect(nextCursorFromLink('</api/tasks?limit=2>; rel="prev"')).toBeUndefined();
+  });
+
+  it('refuses clearly when a response carries no ETag, instead of sending an empty one', async () => {
+    const userId = newUser();
+    const task = await clientFor(userId).createTask({ title: 'behind a proxy' });
+    // What a browser sees when a proxy strips the header, or CORS does not expose it.
+    const stripping: typeof fetch = async (input, init) => {
+      const res = await fetch(input, init);
+      const headers = new Headers(res.headers);
+      headers.delete('ETag');
+      return new Response(res.body, { status: res.status, headers });
+    };
+    const client = createTodoClient({ baseUrl, getToken: () => mintToken({ secret: TEST_SECRET, userId }), fetch: stripping });
+    const err = await client.getTaskWithETag(task.id).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(MissingETagError);
+    expect((err as Error).message).toMatch(/no ETag header.*Access-Control-Expose-Headers: ETag/);
   });
 
   it('is browser-safe: imports nothing but openapi-fetch and generated types', () => {
