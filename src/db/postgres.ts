@@ -62,7 +62,22 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   const settingsParams = [String(opts.statementTimeoutMs), String(lockTimeoutMs(opts.statementTimeoutMs))];
   const prelude = { text: settingsSql, values: settingsParams };
 
-  async function checkout(retried = false): Promise<pg.PoolClient> {
+  /** A client from the pool, listened to while it is out: its 'error' (the connection died under a
+   * query, which fails by itself) would otherwise be unhandled and end the process. */
+  async function checkout(): Promise<{ client: pg.PoolClient; release: (err?: Error | boolean) => void }> {
+    const client = await connectClient();
+    const onError = (err: Error) => opts.logger?.warn({ err: { message: err.message } }, 'database connection lost during a query');
+    client.on('error', onError);
+    return {
+      client,
+      release: (err) => {
+        client.off('error', onError);
+        client.release(err);
+      },
+    };
+  }
+
+  async function connectClient(retried = false): Promise<pg.PoolClient> {
     try {
       return await pool.connect();
     } catch (err) {
@@ -75,7 +90,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
           (pool as unknown as { options: pg.PoolConfig }).options.ssl = connect.fallback;
           opts.logger?.info({ sslmode: settings.sslMode, tls: connect.fallback !== false }, 'database connection: TLS fallback');
         }
-        return checkout(true);
+        return connectClient(true);
       }
       throw new DatabaseConnectError(`cannot connect to PostgreSQL: ${describeConnectError(err, settings)}`, err);
     }
@@ -96,18 +111,18 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   };
 
   async function standalone<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
-    const client = await checkout();
+    const { client, release } = await checkout();
     const config = statement(text, params);
     try {
       const res = await new Promise<pg.QueryResult>((resolve, reject) => {
         client.query(new PreludedQuery(config, prelude, (err, r) => (err ? reject(err) : resolve(r!))));
       });
-      client.release();
+      release();
       return result<R>(res);
     } catch (err) {
       // An error the server answered leaves the connection idle (the failed implicit transaction
       // ended at Sync); anything else may leave it mid-protocol, so it is discarded.
-      client.release(isServerError(err) ? undefined : (err as Error));
+      release(isServerError(err) ? undefined : (err as Error));
       if (config.name === undefined || !isPreparedStatementLost(err)) throw err;
       // A pooler that hands each transaction another server connection cannot keep them. The
       // statement never ran (Parse or Bind failed), so running it again unnamed is safe.
@@ -125,7 +140,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     kind: 'postgres',
     query: standalone,
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      const client = await checkout();
+      const { client, release } = await checkout();
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
@@ -139,11 +154,11 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
         await client.query('ROLLBACK').catch((e: Error) => (broken = e));
         throw err;
       } finally {
-        client.release(broken);
+        release(broken);
       }
     },
     async withSession<T>(fn: (session: Session) => Promise<T>): Promise<T> {
-      const client = await checkout();
+      const { client, release } = await checkout();
       let broken: Error | undefined;
       try {
         return await fn({
@@ -158,7 +173,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
         throw err;
       } finally {
         // A session may end inside a failed transaction: discard it rather than reuse it.
-        client.release(broken ?? true);
+        release(broken ?? true);
       }
     },
     poolStats: () => ({ total: pool.totalCount, idle: pool.idleCount, waiting: pool.waitingCount }),

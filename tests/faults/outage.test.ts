@@ -107,7 +107,9 @@ describe(`database outage under load (${dbKind})`, () => {
         phase = cut;
         await sleep(FAIL_FAST_MS + 1500);
         const started = performance.now();
-        const readiness = await fetch(`${server.base}/ready`);
+        const readiness = await fetch(`${server.base}/ready`).catch((err: Error) => {
+          throw new Error(`the server is gone (${err.message}):\n${server.output().slice(-3000)}`);
+        });
         expect(readiness.status, `/ready during ${cut}`).toBe(503);
         expect(Number(readiness.headers.get('retry-after'))).toBeGreaterThan(0);
         expect(performance.now() - started).toBeLessThan(FAIL_FAST_MS);
