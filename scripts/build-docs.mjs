@@ -1,7 +1,7 @@
 // Builds the HTML API reference from the bundled contract: one self-contained file (Redoc inlined,
 // telemetry off), so /docs works offline and loads nothing from a CDN.
 import { execFileSync } from 'node:child_process';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { brotliCompressSync, constants, gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
@@ -35,6 +35,19 @@ export function buildDocs(output = defaultDocsFile) {
   return output;
 }
 
+/** Whether the built page (and its compressed copies) is newer than the contract and this script. */
+function upToDate(output = defaultDocsFile) {
+  try {
+    const built = Math.min(...[output, `${output}.gz`, `${output}.br`].map((f) => statSync(f).mtimeMs));
+    const sources = [path.join(root, 'generated', 'openapi.json'), fileURLToPath(import.meta.url)].map((f) => statSync(f).mtimeMs);
+    return built > Math.max(...sources);
+  } catch {
+    return false;
+  }
+}
+
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  console.log(`API reference built: ${path.relative(root, buildDocs())}`);
+  // `npm start` builds first: a page already built from this contract is not built again.
+  if (upToDate()) console.log(`API reference up to date: ${path.relative(root, defaultDocsFile)}`);
+  else console.log(`API reference built: ${path.relative(root, buildDocs())}`);
 }
