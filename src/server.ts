@@ -6,7 +6,7 @@ import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import closeWithGrace from 'close-with-grace';
 import { createApp } from './app.js';
-import { loadOrCreateDevSecret } from './auth/dev-secret.js';
+import { secretInForce } from './auth/dev-secret.js';
 import { mintToken } from './auth/mint-token.js';
 import { cachedVerifier } from './auth/token-cache.js';
 import { createTokenVerifier, remoteJwks } from './auth/verify-token.js';
@@ -19,13 +19,8 @@ import { createLogger } from './logger.js';
 import { schedulePurge } from './tasks/idempotency-purge.js';
 import { warmUp } from './warm-up.js';
 
-/** The HS256 secret in force: configured, or in development one generated into DATA_DIR. */
-function resolveSecret(config: Config): { secret: string | undefined; devSecretFile?: string } {
-  if (config.auth.secret || config.auth.jwksUrl) return { secret: config.auth.secret };
-  // loadConfig refuses production without configured auth, so this is development or test.
-  const dev = loadOrCreateDevSecret(config.dataDir);
-  return { secret: dev.secret, devSecretFile: dev.file };
-}
+/** The HS256 secret in force (src/auth/dev-secret.ts), as `npm run token` decides it too. */
+const resolveSecret = (config: Config) => secretInForce(config.auth, config.dataDir);
 
 async function main(): Promise<void> {
   let config: Config;

@@ -1,11 +1,12 @@
 // The real process, as `npm start` runs it with no configuration: it starts, prints a curl that
 // works, keeps data across a restart, stops cleanly on SIGTERM, and refuses bad configuration.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
+import { createTokenVerifier } from '../src/auth/verify-token.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import { createTestDatabase, dbKind, serverUrl, type TestDatabase } from './helpers/db.js';
@@ -194,6 +195,20 @@ describe(`the server process (${dbKind})`, () => {
     expect(await stop(child)).toBe(0);
     expect(out).toContain('Tokens:   HS256 with JWT_SECRET');
     expect(out).not.toMatch(/Bearer ey|curl -H "Authorization/);
+  });
+
+  it('npm run token signs with the secret the server uses, and refuses when the server takes Better Auth tokens only', async () => {
+    const cli = (env: Record<string, string>) =>
+      spawnSync(node[0]!, [...node.slice(1), 'src/cli/token.ts', 'alice', '600'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, ...env }, encoding: 'utf8' });
+    const configured = cli({ JWT_SECRET: 'a-configured-secret-that-works-elsewhere-too' });
+    expect(configured.status).toBe(0);
+    const token = configured.stdout.trim();
+    expect(token).toMatch(/^[\w-]+\.[\w-]+\.[\w-]+$/); // the token alone: `T=$(npm run -s token -- alice)` captures it
+    const verifier = createTokenVerifier({ secret: 'a-configured-secret-that-works-elsewhere-too', clockToleranceSec: 5 });
+    expect((await verifier.verify(token)).userId).toBe('alice');
+    const jwksOnly = cli({ BETTER_AUTH_URL: 'http://localhost:3000' });
+    expect(jwksOnly.status).toBe(1);
+    expect(jwksOnly.stderr).toMatch(/verifies Better Auth tokens only .*get a token from Better Auth/);
   });
 
   it('reports a port in use before migrating or warming up', async () => {

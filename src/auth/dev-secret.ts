@@ -18,3 +18,15 @@ export function loadOrCreateDevSecret(dataDir: string): { secret: string; file: 
   chmodSync(file, 0o600);
   return { secret, file, created: true };
 }
+
+/**
+ * The HS256 secret in force, decided here for the server and `npm run token` alike: the configured
+ * one; else, when no Better Auth JWKS is configured either (development), the generated one; else
+ * none — that server verifies Better Auth's tokens only, and minting an HS256 token is pointless.
+ */
+export function secretInForce(auth: { secret: string | undefined; jwksUrl: string | undefined }, dataDir: string): { secret: string | undefined; devSecretFile?: string } {
+  if (auth.secret || auth.jwksUrl) return { secret: auth.secret };
+  // loadConfig refuses production without configured auth, so this is development or test.
+  const dev = loadOrCreateDevSecret(dataDir);
+  return { secret: dev.secret, devSecretFile: dev.file };
+}

@@ -1,7 +1,8 @@
-// npm run token -- <userId> [ttlSeconds] — an HS256 token signed with the configured secret
-// (JWT_SECRET, BETTER_AUTH_SECRET, or the development secret in DATA_DIR).
+// npm run token -- <userId> [ttlSeconds] — an HS256 token signed with the secret the server uses
+// (JWT_SECRET, BETTER_AUTH_SECRET, or the development secret in DATA_DIR; secretInForce decides for
+// both). Only the token goes to stdout: `T=$(npm run -s token -- alice)`.
 import 'dotenv/config';
-import { loadOrCreateDevSecret } from '../auth/dev-secret.js';
+import { secretInForce } from '../auth/dev-secret.js';
 import { mintToken } from '../auth/mint-token.js';
 import { ConfigError, loadConfig } from '../config.js';
 
@@ -12,10 +13,11 @@ async function run(): Promise<void> {
     process.exit(64);
   }
   const config = loadConfig();
-  let secret = config.auth.secret;
+  const { secret } = secretInForce(config.auth, config.dataDir);
   if (!secret) {
-    if (config.env === 'production') throw new ConfigError('JWT_SECRET is not set; there is nothing to sign with');
-    secret = loadOrCreateDevSecret(config.dataDir).secret;
+    throw new ConfigError(
+      `this server verifies Better Auth tokens only (JWKS from ${config.auth.jwksUrl}) and has no JWT_SECRET to sign with: get a token from Better Auth, or set JWT_SECRET for both`,
+    );
   }
   const token = await mintToken({
     secret,
