@@ -9,7 +9,8 @@ import { cleanupsAfterAll, logLines, startServer, type ServerProcess } from './p
 
 const cleanups = cleanupsAfterAll();
 
-describe(`two processes starting at once (${dbKind})`, () => {
+// PostgreSQL only: an embedded data folder takes one process (tests/server.test.ts shows the refusal).
+describe(`processes starting at once (${dbKind === 'postgres' ? 'postgres' : 'skipped: a PostgreSQL-mode test'})`, () => {
   it.skipIf(dbKind !== 'postgres')('apply each migration exactly once, and both serve', { timeout: 120_000 }, async () => {
     const t: TestDatabase = await createEmptyDatabase();
     cleanups.push(() => t.drop());
@@ -32,9 +33,5 @@ describe(`two processes starting at once (${dbKind})`, () => {
       const res = await fetch(`${s.base}/api/tasks`, { method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: '{"title":"x"}' });
       expect(res.status).toBe(201);
     }
-  });
-
-  it.skipIf(dbKind === 'postgres')('is a PostgreSQL-mode test: an embedded data folder takes one process (see tests/server.test.ts)', () => {
-    expect(dbKind).toBe('pglite');
   });
 });
