@@ -19,7 +19,7 @@ import { mintToken } from '../src/auth/mint-token.js';
 import { migrate } from '../src/db/migrate.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
-import type { Queryable } from '../src/db/types.js';
+import type { Database, Queryable } from '../src/db/types.js';
 import { listParams, listStatementFor } from '../src/tasks/queries.js';
 import { openLoop, type LoadResult, type PlannedRequest } from './open-loop.js';
 
@@ -47,16 +47,18 @@ export interface Seeded {
  * of its requests) pile up, every list page grows, and later runs measure a heavier workload than
  * earlier ones. Call right after seed(); returns the reset.
  */
-export async function resetToSeed(db: Queryable): Promise<() => Promise<void>> {
+export async function resetToSeed(db: Database): Promise<() => Promise<void>> {
   const { rows } = await db.query<{ max: string }>('SELECT max(id) AS max FROM tasks');
   const seededMax = rows[0]!.max;
   return async () => {
     await db.query('DELETE FROM tasks WHERE id > $1', [seededMax]);
     await db.query("UPDATE tasks SET completed = (id % 4 = 0), description = CASE WHEN id % 3 = 0 THEN 'Some details' END WHERE user_id LIKE 'bench-user-%'");
-    await db.query('VACUUM ANALYZE tasks');
+    // VACUUM cannot run inside a transaction, which every db.query is (src/db/postgres.ts): a session's
+    // plain script runs it on its own.
+    await db.withSession((s) => s.exec('VACUUM ANALYZE tasks'));
     // Write the dirty pages now: a checkpoint that falls due during a measured run (after the seed's
     // bulk insert, say) stalls PostgreSQL's writes and shows up as the app's or the baseline's tail.
-    await db.query('CHECKPOINT').catch(() => {}); // needs superuser or pg_checkpoint; best effort
+    await db.withSession((s) => s.exec('CHECKPOINT')).catch(() => {}); // needs superuser or pg_checkpoint; best effort
   };
 }
 

@@ -17,6 +17,11 @@ export interface Session extends Queryable {
   exec(script: string): Promise<void>;
 }
 
+/**
+ * On PostgreSQL every `query` runs in a transaction of its own (it carries its timeouts with it), so
+ * a statement that cannot run in one (VACUUM, CREATE INDEX CONCURRENTLY) goes through
+ * `withSession(s => s.exec(...))`.
+ */
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /** Runs fn in one transaction on one connection: committed if it resolves, rolled back if it throws. */
