@@ -133,6 +133,13 @@ describe('3. one user cannot slow everyone: quota, cheap substring search', () =
     const cleared = await request(small).delete('/api/tasks?status=completed').set('Authorization', auth);
     expect(cleared.body.deleted).toBeGreaterThan(0);
     expect((await create(auth, { title: 'after clearing' }, small)).status).toBe(201);
+    // A user whose list empties leaves no count behind.
+    for (const t of (await request(small).get('/api/tasks').set('Authorization', auth)).body as { id: number }[]) {
+      await request(small).delete(`/api/tasks/${t.id}`).set('Authorization', auth);
+    }
+    expect((await database.db.query('SELECT tasks FROM task_counts WHERE user_id = $1', [user])).rows).toEqual([]);
+    expect((await create(auth, { title: 'a fresh start' }, small)).status).toBe(201);
+    expect((await database.db.query('SELECT tasks FROM task_counts WHERE user_id = $1', [user])).rows).toEqual([{ tasks: 1 }]);
   });
 
   it('keeps no idempotency key for a create refused by the quota', async () => {

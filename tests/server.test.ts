@@ -120,6 +120,8 @@ describe(`the server process (${dbKind})`, () => {
     try {
       const { rows } = await storage.query("SELECT count(*)::int AS n FROM tasks WHERE user_id LIKE 'warm-up:%'");
       expect(rows).toEqual([{ n: 0 }]);
+      const counted = await storage.query("SELECT count(*)::int AS n FROM task_counts WHERE user_id LIKE 'warm-up:%'");
+      expect(counted.rows).toEqual([{ n: 0 }]);
     } finally {
       await storage.close();
     }
