@@ -10,15 +10,15 @@ CREATE TABLE task_counts (
 INSERT INTO task_counts (user_id, tasks) SELECT user_id, count(*) FROM tasks GROUP BY user_id;
 
 -- A user whose last task goes leaves no row behind (the table holds only users who have tasks).
+-- Two statements: the second sees the first's result even when a concurrent delete of the same
+-- user's tasks made the first wait and count from the other's result.
 CREATE FUNCTION task_counts_release() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
-  WITH gone AS (SELECT user_id, count(*) AS n FROM deleted_tasks GROUP BY user_id),
-  emptied AS (
-    DELETE FROM task_counts c USING gone WHERE c.user_id = gone.user_id AND c.tasks <= gone.n RETURNING c.user_id
-  )
-  UPDATE task_counts c SET tasks = c.tasks - gone.n
-  FROM gone WHERE c.user_id = gone.user_id AND c.user_id NOT IN (SELECT user_id FROM emptied);
+  UPDATE task_counts c SET tasks = greatest(0, c.tasks - gone.n)
+  FROM (SELECT user_id, count(*) AS n FROM deleted_tasks GROUP BY user_id) gone
+  WHERE c.user_id = gone.user_id;
+  DELETE FROM task_counts c WHERE c.tasks = 0 AND c.user_id IN (SELECT user_id FROM deleted_tasks);
   RETURN NULL;
 END;
 $$;
