@@ -85,6 +85,19 @@ describe('1. one stored user per token: ids and input must be well-formed Unicod
   });
 });
 
+describe('1b. a URL that does not decode', () => {
+  it('answers 422 for the request as a whole, never echoing the raw path as a field', async () => {
+    const user = newUser();
+    const auth = await bearer(user);
+    for (const path of ['/api/%ED%A0%80/tasks', '/api/tasks/%ZZ', `/api/${user}/tasks/%FF`]) {
+      const res = await request(app).get(path).set('Authorization', auth);
+      expect(res.status, path).toBe(422);
+      expect(res.body.errors, path).toEqual([{ path: '', message: 'has a URL whose %-escapes are not valid UTF-8' }]);
+      expect(res.body.detail).toBe('The request is invalid: the request has a URL whose %-escapes are not valid UTF-8.');
+    }
+  });
+});
+
 describe('2. nothing untrusted reaches a header; the error seam never falls through to HTML', () => {
   it('answers a token whose alg holds CR/LF, DEL or non-Latin-1 text with a plain 401 problem', async () => {
     for (const alg of ['HS256\r\nX-Injected: 1', 'HS\u007f256', 'HS256\u2028', 'ＨＳ２５６']) {

@@ -43,6 +43,8 @@ function fieldErrors(err: ValidatorError, operation: OperationLike): FieldError[
     err.errors.map((e) => {
       // An empty JSON body: the validator says the request lacks a "body" property.
       if (/required property 'body'/.test(e.message)) return { path: '/body', message: 'a JSON body is required' };
+      // A URL that does not decode (`%ED%A0%80`, `%ZZ`) is named by the validator with its raw path.
+      if (/malformed uri/i.test(e.message)) return { path: '', message: 'has a URL whose %-escapes are not valid UTF-8' };
       const path = pointer(e.path);
       return { path, message: humanMessage(e.message, schemaAt(operation, path)) };
     }),
