@@ -121,7 +121,7 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
       let timer: NodeJS.Timeout | undefined;
       const done = { resolve: (v: unknown) => (clearTimeout(timer), resolve(v as T)), reject: (e: Error) => (clearTimeout(timer), reject(e)) };
       thread.pending.set(id, done);
-      if (limitMs !== undefined) {
+      if (limitMs !== undefined && Number.isFinite(limitMs)) {
         timer = setTimeout(() => {
           if (!thread.pending.delete(id)) return;
           reject(statementTimeout(limitMs));
@@ -133,9 +133,9 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
   };
 
   const queryOn =
-    (tx?: number, thread?: Thread) =>
+    (tx: number | undefined, thread: Thread, limitMs = opts.statementTimeoutMs) =>
     async <R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> => {
-      const res = await call<{ rows: R[]; affectedRows?: number }>({ op: 'query', text, params, tx }, thread, opts.statementTimeoutMs);
+      const res = await call<{ rows: R[]; affectedRows?: number }>({ op: 'query', text, params, tx }, thread, limitMs);
       return { rows: res.rows, rowCount: res.affectedRows || res.rows.length };
     };
   let nextTx = 1;
@@ -164,10 +164,7 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
       // take as long as they take.
       const thread = current;
       return fn({
-        query: async <R>(text: string, params?: readonly unknown[]) => {
-          const res = await call<{ rows: R[]; affectedRows?: number }>({ op: 'query', text, params }, thread);
-          return { rows: res.rows, rowCount: res.affectedRows || res.rows.length };
-        },
+        query: queryOn(undefined, thread, Infinity),
         exec: (script: string) => call<void>({ op: 'exec', script }, thread),
       });
     },
