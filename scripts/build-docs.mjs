@@ -46,8 +46,11 @@ function upToDate(output = defaultDocsFile) {
   }
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) {
-  // `npm start` builds first: a page already built from this contract is not built again.
-  if (upToDate()) console.log(`API reference up to date: ${path.relative(root, defaultDocsFile)}`);
-  else console.log(`API reference built: ${path.relative(root, buildDocs())}`);
+/** Builds the page unless one built from this contract is there (`npm start` calls this first). */
+export function buildDocsIfStale() {
+  if (upToDate()) return;
+  console.log('building the API reference (the contract changed since the last build)…');
+  buildDocs();
 }
+
+if (process.argv[1] === fileURLToPath(import.meta.url)) console.log(`API reference built: ${path.relative(root, buildDocs())}`);

@@ -7,21 +7,22 @@ import cors from 'cors';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { authenticate } from './auth/authenticate.js';
+import { requireSameUser } from './auth/same-user.js';
 import type { TokenVerifier } from './auth/verify-token.js';
 import type { Config } from './config.js';
 import type { Database } from './db/types.js';
 import { loadContract } from './http/contract.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
-import { assertJsonDepth } from './http/json-depth.js';
-import { createMetrics } from './http/metrics.js';
-import { problems } from './http/problem.js';
+import { headAsGet } from './http/head-as-get.js';
+import { jsonBody } from './http/json-body.js';
+import { createMetrics, metricsRouter } from './http/metrics.js';
 import { createRateLimiters, type RateLimitStores } from './http/rate-limit.js';
 import { securityHeaders } from './http/security-headers.js';
-import { series } from './http/series.js';
+import { chain } from './http/chain.js';
 import { createSecurityLog } from './http/security-log.js';
 import { storableInput } from './http/storable-input.js';
 import { createValidator } from './http/validator.js';
-import { useRequestLogging } from './logger.js';
+import { mountedAt, useRequestLogging } from './logger.js';
 import { systemRouter } from './system/routes.js';
 import { tasksRouter } from './tasks/routes.js';
 
@@ -42,21 +43,6 @@ export interface AppDeps {
 }
 
 const MAX_QUERY_PARAMETERS = 32;
-const BODY_METHODS = new Set(['POST', 'PUT', 'PATCH']);
-
-/** A Content-Type with no charset, or charset=utf-8. */
-function isUtf8(contentType: string | undefined): boolean {
-  const charset = /;\s*charset\s*=\s*"?([^";\s]*)/i.exec(contentType ?? '')?.[1]?.toLowerCase();
-  return charset === undefined || charset === 'utf-8' || charset === 'utf8';
-}
-
-/** Names a router's mount point as a template, for logs and metrics (never a real user id). */
-function mountedAt(template: string): express.RequestHandler {
-  return (_req, res, next) => {
-    res.locals.mount = template;
-    next();
-  };
-}
 
 export function createApp({ db, verifier, logger, config, docsFile, rateLimitStores }: AppDeps): Express {
   const contract = loadContract();
@@ -86,58 +72,18 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
   if (metrics) app.use(metrics.middleware);
   app.use(limits.ip);
 
-  // HEAD is GET without a body (RFC 9110). The contract lists GET only, so HEAD requests are
-  // validated and routed as GET; Node already knows not to send a body for them.
-  app.use((req, _res, next) => {
-    if (req.method === 'HEAD') req.method = 'GET';
-    next();
-  });
+  app.use(headAsGet);
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
-  app.use('/api', series(authenticate(verifier, security), limits.user));
-  const json = express.json({
-    limit: config.bodyLimitBytes,
-    strict: true,
-    verify: (_req, _res, raw) => assertJsonDepth(raw),
-  });
-  // Only POST, PUT and PATCH operations take a body. Content sent with GET or DELETE has no meaning
-  // (RFC 9110 §9.3.1); it is ignored, not parsed, so it can neither fail nor cost anything.
-  // JSON between systems is UTF-8 (RFC 8259 §8.1): another charset is refused before parsing, so
-  // no check on the raw bytes (the nesting limit) can be misled by another encoding.
-  app.use((req, res, next) => {
-    if (!BODY_METHODS.has(req.method)) return next();
-    if (!isUtf8(req.headers['content-type'])) return next(problems.unsupportedMediaType('Send the body as application/json in UTF-8 (RFC 8259); no other charset is accepted.'));
-    json(req, res, next);
-  });
-  app.use(series(...createValidator(contract.document, config.validateResponses), storableInput));
+  app.use('/api', chain(authenticate(verifier, security), limits.user));
+  app.use(jsonBody(config.bodyLimitBytes));
+  app.use(chain(...createValidator(contract.document, config.validateResponses), storableInput));
 
   const tasks = tasksRouter(db, security, { tasksPerUser: config.tasksPerUser });
-  app.use('/api/tasks', series(mountedAt('/api/tasks'), tasks));
-  app.use(
-    '/api/:userId/tasks',
-    series(
-      mountedAt('/api/:userId/tasks'),
-      (req, res, next) => {
-        if (req.params.userId === res.locals.userId) return next();
-        security(req, { event: 'user_mismatch', pathUserId: String(req.params.userId) });
-        next(problems.userMismatch());
-      },
-      tasks,
-    ),
-  );
+  app.use('/api/tasks', chain(mountedAt('/api/tasks'), tasks));
+  app.use('/api/:userId/tasks', chain(mountedAt('/api/:userId/tasks'), requireSameUser(security), tasks));
   // After the task routes, which carry nearly all traffic, so those never walk past these.
   app.use(systemRouter(db, contract, docsFile));
-  if (metrics) {
-    app.get('/metrics', async (req, res) => {
-      if (config.metrics.token && req.headers.authorization !== `Bearer ${config.metrics.token}`) {
-        throw problems.unauthorized('token_invalid', 'Metrics need `Authorization: Bearer <METRICS_TOKEN>`.', 'Bearer realm="todo-api-metrics"');
-      }
-      res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
-    });
-  } else {
-    app.get('/metrics', () => {
-      throw problems.notFound('Metrics are turned off on this server (METRICS).');
-    });
-  }
+  app.use(metricsRouter(metrics, config.metrics.token));
 
   app.use(notFoundHandler);
   app.use(errorHandler);

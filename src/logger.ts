@@ -2,11 +2,39 @@
 // redacted wherever they appear, query values are logged only for the contract's harmless switches
 // (loggedUrl), and request bodies are not logged at all.
 import { randomUUID } from 'node:crypto';
-import type { Express, Request } from 'express';
-import { pino, type Logger } from 'pino';
+import { createRequire } from 'node:module';
+import type { Express, Request, RequestHandler } from 'express';
+import { pino, type DestinationStream, type Logger } from 'pino';
+import type { LogFormat } from './config.js';
 
-export function createLogger(level: string): Logger {
-  return pino({
+interface RequestLine {
+  req?: { method?: string; url?: string };
+  res?: { statusCode?: number };
+  responseTime?: number;
+  userId?: string;
+}
+
+/**
+ * Lines for a person at a terminal (pino-pretty, loaded only then): a request reads as
+ * `GET /api/tasks 200 3 ms alice`, anything else as its message with its fields after it.
+ */
+function prettyStream(): DestinationStream {
+  const pretty = createRequire(import.meta.url)('pino-pretty') as typeof import('pino-pretty');
+  return pretty.build({
+    sync: true, // lines in order with console.log's banner, and none lost at exit
+    translateTime: 'SYS:HH:MM:ss.l',
+    singleLine: true,
+    ignore: 'pid,hostname,service,req,res,responseTime,route,userId',
+    messageFormat: (log: Record<string, unknown>) => {
+      const { req, res, responseTime, userId } = log as RequestLine;
+      if (!req?.method || !res) return String(log.msg ?? '');
+      return `${req.method} ${req.url} ${res.statusCode} ${responseTime} ms${userId ? ` ${userId}` : ''}`;
+    },
+  });
+}
+
+export function createLogger(level: string, format: LogFormat = 'json'): Logger {
+  const options = {
     level,
     base: { service: 'todo-api' },
     redact: {
@@ -22,7 +50,16 @@ export function createLogger(level: string): Logger {
       ],
       censor: '[redacted]',
     },
-  });
+  };
+  return format === 'pretty' ? pino(options, prettyStream()) : pino(options);
+}
+
+/** Names a router's mount point as a template, for logs and metrics (never a real user id). */
+export function mountedAt(template: string): RequestHandler {
+  return (_req, res, next) => {
+    res.locals.mount = template;
+    next();
+  };
 }
 
 const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;

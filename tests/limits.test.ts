@@ -4,8 +4,8 @@ import { connect } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { connectRedis, redisRateLimitStores, type RedisConnection } from '../src/http/redis.js';
-import { createHttpServer } from '../src/http/server.js';
+import { connectRedis, redisRateLimitStores, type RedisConnection } from '../src/redis.js';
+import { createHttpServer } from '../src/http/graceful-server.js';
 import { bearer, buildApp, newUser } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 

@@ -103,7 +103,9 @@ describe(`the server process (${dbKind})`, () => {
       body: JSON.stringify({ title: 'Survive a restart' }),
     });
     expect(created.status).toBe(201);
-    const task = await created.json();
+    const task = (await created.json()) as { id: number };
+    // The warm-up wrote nothing, so it used up no ids either: the first task is the first id.
+    expect(task.id).toBe(1);
     expect(await stop(first.child)).toBe(0);
 
     const second = await start(env);
@@ -112,10 +114,16 @@ describe(`the server process (${dbKind})`, () => {
       const listed = await fetch(`${second.base}/api/tasks`, { headers: auth });
       expect(await listed.json()).toEqual([task]);
       expect((await fetch(`${second.base}/ready`)).status).toBe(200);
+      const next = await fetch(`${second.base}/api/tasks`, {
+        method: 'POST',
+        headers: { ...auth, 'Content-Type': 'application/json' },
+        body: JSON.stringify({ title: 'After a second warm-up' }),
+      });
+      expect(((await next.json()) as { id: number }).id).toBe(2);
     } finally {
       expect(await stop(second.child)).toBe(0);
     }
-    // The warm-up's throwaway user left nothing behind.
+    // The warm-up's throwaway user left nothing behind, not even a zero count.
     const storage = dbKind === 'postgres' ? createPostgresDatabase({ connectionString: database!.url!, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 5000 }) : await createPGliteDatabase({ dataDir: path.join(dataDir, 'pglite') });
     try {
       const { rows } = await storage.query("SELECT count(*)::int AS n FROM tasks WHERE user_id LIKE 'warm-up:%'");

@@ -19,6 +19,14 @@ export function loadContract(): Contract {
   return { json, yaml: readFileSync(bundledYamlPath, 'utf8'), document: JSON.parse(json) as Record<string, unknown> };
 }
 
+/** The values of one of the contract's enum schemas, in the contract's order. */
+export function enumOf<T extends string>(schema: string): readonly T[] {
+  const document = JSON.parse(readFileSync(bundledSpecPath, 'utf8')) as { components: { schemas: Record<string, { enum?: T[] }> } };
+  const values = document.components.schemas[schema]?.enum;
+  if (!values) throw new Error(`the contract has no enum schema ${schema}`);
+  return values;
+}
+
 export type OperationId = keyof operations;
 
 type JsonContent<T> = T extends { content: { 'application/json': infer C } } ? C : never;
@@ -27,6 +35,12 @@ export type Body<Op extends OperationId> = operations[Op] extends { requestBody?
   ? JsonContent<NonNullable<B>>
   : never;
 export type Query<Op extends OperationId> = NonNullable<operations[Op]['parameters']['query']>;
+/**
+ * A request part as a handler sees it: the validator (ajv's useDefaults) has filled in each of the
+ * named fields the contract gives a `default`, so they are never absent.
+ */
+export type Defaulted<T, K extends keyof T> = T & { [P in K]-?: Exclude<T[P], undefined> };
+
 export type Json<Op extends OperationId, Status extends keyof operations[Op]['responses']> = JsonContent<
   operations[Op]['responses'][Status]
 >;

@@ -1,8 +1,9 @@
 // Prometheus metrics (prom-client) on a registry of this app's own: request counts and latency by
 // route and status, database pool usage, and Node's defaults (event-loop lag among them).
-import type { RequestHandler } from 'express';
+import { Router, type RequestHandler } from 'express';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Database } from '../db/types.js';
+import { problems } from './problem.js';
 
 export interface Metrics {
   registry: Registry;
@@ -46,4 +47,17 @@ export function createMetrics(db: Database): Metrics {
     next();
   };
   return { registry, middleware };
+}
+
+/** GET /metrics: the registry's text, behind METRICS_TOKEN when one is set; 404 when metrics are off. */
+export function metricsRouter(metrics: Metrics | undefined, token: string | undefined): Router {
+  const router = Router();
+  router.get('/metrics', async (req, res) => {
+    if (!metrics) throw problems.notFound('Metrics are turned off on this server (METRICS).');
+    if (token && req.headers.authorization !== `Bearer ${token}`) {
+      throw problems.unauthorized('token_invalid', 'Metrics need `Authorization: Bearer <METRICS_TOKEN>`.', 'Bearer realm="todo-api-metrics"');
+    }
+    res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
+  });
+  return router;
 }

@@ -2,6 +2,7 @@
 // indistinguishable from one that does not exist.
 import type { components } from '../../generated/openapi.js';
 import type { Queryable } from '../db/types.js';
+import { enumOf, type Query } from '../http/contract.js';
 
 /** A task as the contract shows it. */
 export type TaskRow = components['schemas']['Task'];
@@ -13,11 +14,12 @@ export interface VersionedTask {
   version: number;
 }
 
-export type TaskStatus = 'all' | 'pending' | 'completed';
-export type TaskSort = 'created_at' | 'updated_at' | 'title' | 'due_at' | 'priority' | 'position';
-export type SortOrder = 'asc' | 'desc';
+export type TaskStatus = NonNullable<Query<'listTasks'>['status']>;
+export type TaskSort = NonNullable<Query<'listTasks'>['sort']>;
+export type SortOrder = NonNullable<Query<'listTasks'>['order']>;
 
-export const PRIORITIES: readonly TaskPriority[] = ['none', 'low', 'medium', 'high'];
+/** Priorities in the contract's order, lowest first; the database stores the index (it sorts by it). */
+export const PRIORITIES = enumOf<TaskPriority>('TaskPriority');
 
 /** The position after which a page starts: the sort key of the last task seen (as text) and its id. */
 export interface Position {
@@ -51,7 +53,7 @@ export interface ListOptions extends ListFilters {
 // built from them loses nothing) and already in the contract's shape.
 const utc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const COLUMNS = `id, title, description, completed, ${utc('due_at')} AS due_at,
-  (ARRAY['none', 'low', 'medium', 'high'])[priority + 1] AS priority, tags, position, version,
+  priority, tags, position, version,
   ${utc('created_at')} AS created_at, ${utc('updated_at')} AS updated_at`;
 
 // Sort keys and their SQL: a closed set, so list statements are built once, here, from constants
@@ -149,8 +151,9 @@ export function listParams(userId: string, opts: ListOptions): unknown[] {
   return params;
 }
 
-interface RawTask extends Omit<TaskRow, 'id' | 'position'> {
+interface RawTask extends Omit<TaskRow, 'id' | 'position' | 'priority'> {
   id: number | string;
+  priority: number;
   position: number | string;
   version: number;
 }
@@ -163,7 +166,7 @@ function toTask(row: RawTask): TaskRow {
     description: row.description,
     completed: row.completed,
     due_at: row.due_at,
-    priority: row.priority,
+    priority: PRIORITIES[row.priority]!,
     tags: row.tags,
     position: Number(row.position),
     created_at: row.created_at,

@@ -3,7 +3,7 @@
 import { Router, type Request, type Response } from 'express';
 import { isRejectedValue } from '../db/errors.js';
 import type { Database, Queryable } from '../db/types.js';
-import type { Body, Json, Query } from '../http/contract.js';
+import type { Body, Defaulted, Json, Query } from '../http/contract.js';
 import { etagOf, ifMatchVersions, noneMatchHits } from '../http/etag.js';
 import { problems } from '../http/problem.js';
 import type { SecurityLog } from '../http/security-log.js';
@@ -80,10 +80,10 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
   }
 
   router.get('/', async (req: Request, res: Response<Json<'listTasks', 200>>) => {
-    const q = req.query as Query<'listTasks'>;
-    const sort = q.sort ?? 'created_at';
+    const q = req.query as unknown as Defaulted<Query<'listTasks'>, 'status' | 'sort' | 'limit'>;
+    const { sort, limit } = q;
     const filters: queries.ListFilters = {
-      status: q.status ?? 'all',
+      status: q.status,
       priority: q.priority,
       tags: many(q.tag),
       dueBefore: q.due_before,
@@ -92,7 +92,6 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
       q: q.q,
     };
     const scope: CursorScope = { sort, order: q.order ?? DEFAULT_ORDER[sort], filters };
-    const limit = q.limit ?? 100;
     let after: queries.Position | undefined;
     if (q.cursor !== undefined) {
       try {
@@ -119,13 +118,13 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
   });
 
   router.post('/', async (req: Request, res: Response<Json<'createTask', 201>>) => {
-    const body = req.body as Body<'createTask'>;
+    const body = req.body as Defaulted<Body<'createTask'>, 'completed'>;
     const userId: string = res.locals.userId;
     const create = async (tx: Queryable) => {
       const created = await queries.createTask(tx, userId, {
         title: body.title.trim(),
         description: body.description ?? null,
-        completed: body.completed ?? false,
+        completed: body.completed,
         dueAt: body.due_at ?? null,
         priority: body.priority ?? 'none',
         tags: body.tags ?? [],
@@ -159,7 +158,7 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
   });
 
   router.get('/stats', async (req: Request, res: Response<Json<'getTaskStats', 200>>) => {
-    const tz = (req.query as Query<'getTaskStats'>).tz ?? 'UTC';
+    const { tz } = req.query as Defaulted<Query<'getTaskStats'>, 'tz'>;
     const unknownZone = () =>
       problems.validation([{ path: '/query/tz', message: `is not a time zone this server knows (an IANA name such as Europe/Paris)` }]);
     if (!isKnownTimeZone(tz)) throw unknownZone();
@@ -185,32 +184,22 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     res.json(found.task);
   });
 
-  router.put('/:taskId', async (req: Request, res: Response<Json<'replaceTask', 200>>) => {
+  /** PUT and PATCH alike: write the changes if If-Match allows, then answer with the task. */
+  async function update(req: Request, res: Response<TaskJson>, changes: queries.TaskChanges) {
     const id = taskId(req);
-    const body = req.body as Body<'replaceTask'>;
     const expected = ifMatchVersions(req.get('If-Match'));
-    const written = await queries.updateTask(
-      db,
-      res.locals.userId,
-      id,
-      { ...laterFields(body), title: body.title.trim(), description: body.description ?? null, completed: body.completed },
-      expected,
-    );
-    await sendWritten(req, res, id, written, expected);
+    await sendWritten(req, res, id, await queries.updateTask(db, res.locals.userId, id, changes, expected), expected);
+  }
+
+  router.put('/:taskId', async (req: Request, res: Response<Json<'replaceTask', 200>>) => {
+    const body = req.body as Body<'replaceTask'>;
+    // Replace: an absent description is cleared; absent `completed` and 1.1 fields keep theirs.
+    await update(req, res, { ...laterFields(body), title: body.title.trim(), description: body.description ?? null, completed: body.completed });
   });
 
   router.patch('/:taskId', async (req: Request, res: Response<Json<'updateTask', 200>>) => {
-    const id = taskId(req);
     const body = req.body as Body<'updateTask'>;
-    const expected = ifMatchVersions(req.get('If-Match'));
-    const written = await queries.updateTask(
-      db,
-      res.locals.userId,
-      id,
-      { ...laterFields(body), title: body.title?.trim(), description: body.description, completed: body.completed },
-      expected,
-    );
-    await sendWritten(req, res, id, written, expected);
+    await update(req, res, { ...laterFields(body), title: body.title?.trim(), description: body.description, completed: body.completed });
   });
 
   router.delete('/:taskId', async (req: Request, res: Response) => {

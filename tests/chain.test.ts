@@ -1,8 +1,8 @@
-// series(): several middlewares run as one Express layer, with errors reaching Express as before.
+// chain(): several middlewares run as one Express layer, with errors reaching Express as before.
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express';
 import request from 'supertest';
 import { describe, expect, it } from 'vitest';
-import { series } from '../src/http/series.js';
+import { chain } from '../src/http/chain.js';
 
 function appWith(handler: RequestHandler) {
   const app = express();
@@ -26,7 +26,7 @@ const step =
 
 describe('series', () => {
   it('runs every handler in order, then what follows it', async () => {
-    const res = await request(appWith(series(step('a'), step('b'), step('c')))).get('/');
+    const res = await request(appWith(chain(step('a'), step('b'), step('c')))).get('/');
     expect(res.body).toEqual({ reached: 'route', steps: ['a', 'b', 'c'] });
   });
 
@@ -39,7 +39,7 @@ describe('series', () => {
       throw new Error('rejected');
     };
     for (const [handler, message] of [[viaNext, 'passed'], [thrown, 'thrown'], [rejected, 'rejected']] as const) {
-      const res = await request(appWith(series(step('a'), handler, step('never')))).get('/');
+      const res = await request(appWith(chain(step('a'), handler, step('never')))).get('/');
       expect(res.status).toBe(500);
       expect(res.body).toEqual({ error: message, steps: ['a'] });
     }
@@ -49,7 +49,7 @@ describe('series', () => {
     const answer: RequestHandler = (_req, res) => {
       res.status(204).end();
     };
-    const res = await request(appWith(series(step('a'), answer, step('never')))).get('/');
+    const res = await request(appWith(chain(step('a'), answer, step('never')))).get('/');
     expect(res.status).toBe(204);
   });
 });

@@ -2,7 +2,7 @@
 import { RedisStore } from 'rate-limit-redis';
 import { createClient } from 'redis';
 import type { Logger } from 'pino';
-import type { RateLimitStores } from './rate-limit.js';
+import type { RateLimitStores } from './http/rate-limit.js';
 
 /** Attempts at start before giving up: a Redis that is not there fails the start, not hangs it. */
 const START_ATTEMPTS = 5;

@@ -3,7 +3,7 @@
 // that passes a dozen of them. Errors and promise rejections go to Express as they would have.
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 
-export function series(...handlers: RequestHandler[]): RequestHandler {
+export function chain(...handlers: RequestHandler[]): RequestHandler {
   return (req: Request, res: Response, done: NextFunction) => {
     let i = 0;
     const next = (err?: unknown) => {

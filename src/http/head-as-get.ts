@@ -1,0 +1,8 @@
+// HEAD is GET without a body (RFC 9110). The contract lists GET only, so HEAD requests are
+// validated and routed as GET; Node already knows not to send a body for them.
+import type { RequestHandler } from 'express';
+
+export const headAsGet: RequestHandler = (req, _res, next) => {
+  if (req.method === 'HEAD') req.method = 'GET';
+  next();
+};

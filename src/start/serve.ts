@@ -1,0 +1,78 @@
+// One serving process (the only one, or a cluster worker): database, migrations, token
+// verification, the app, warm-up, then the port; a graceful shutdown lets accepted requests finish.
+import cluster from 'node:cluster';
+import type { AddressInfo } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import closeWithGrace from 'close-with-grace';
+import { createApp } from '../app.js';
+import { cachedVerifier } from '../auth/token-cache.js';
+import { createTokenVerifier, remoteJwks } from '../auth/verify-token.js';
+import type { Config } from '../config.js';
+import { describeDatabase, openDatabase } from '../db/open.js';
+import { createHttpServer } from '../http/graceful-server.js';
+import { createLogger } from '../logger.js';
+import { connectRedis, redisRateLimitStores } from '../redis.js';
+import { schedulePurge } from '../tasks/idempotency-purge.js';
+import { warmUp } from '../warm-up.js';
+import { printWelcome } from './banner.js';
+import { assertPortFree, logConnectionBudget, migrateOnStart, resolveSecret } from './preflight.js';
+
+export async function serve(config: Config): Promise<void> {
+  const logger = createLogger(config.logLevel, config.logFormat);
+  if (cluster.isPrimary) {
+    await assertPortFree(config);
+    logConnectionBudget(config, logger);
+  }
+  logger.info({ database: describeDatabase(config) }, 'opening the database');
+  const db = await openDatabase(config, logger);
+  await migrateOnStart(config, db, logger);
+
+  const { secret, devSecretFile } = resolveSecret(config);
+  const verifier = cachedVerifier(
+    createTokenVerifier({
+      jwks: config.auth.jwksUrl ? remoteJwks(config.auth.jwksUrl) : undefined,
+      secret,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      clockToleranceSec: config.auth.clockToleranceSec,
+      maxAgeSec: config.auth.maxAgeSec,
+    }),
+    { maxEntries: config.auth.tokenCacheSize },
+  );
+
+  const docsFile = fileURLToPath(new URL('../../dist/docs/index.html', import.meta.url));
+  const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
+  const rateLimitStores = redis ? redisRateLimitStores(redis) : undefined;
+  const app = createApp({ db, verifier, logger, config, docsFile, rateLimitStores });
+  if (config.warmUpRequests > 0) {
+    logger.info({ requests: config.warmUpRequests }, 'warming up');
+    try {
+      logger.info({ ...(await warmUp(db, config, config.warmUpRequests)) }, 'warmed up');
+    } catch (err) {
+      // A warm-up that fails costs only speed: the server starts cold, as it would without one.
+      logger.warn({ err: { message: (err as Error).message } }, 'warm-up failed; starting cold');
+    }
+  }
+  const stopPurge = schedulePurge(db, logger);
+  const server = createHttpServer(app, config.timeouts);
+  // Signals are handled from here on, before the port opens: a SIGTERM that arrives while the
+  // start-up message is still being printed must stop the server gracefully, not kill it.
+  closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (m: unknown) => logger.error(m) } }, async ({ signal, err }) => {
+    if (err) logger.error({ err }, 'shutting down after an unexpected error');
+    else logger.info({ signal }, 'shutting down');
+    await server.closeGracefully();
+    stopPurge();
+    await db.close();
+    await redis?.quit();
+    logger.info('stopped');
+  });
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}) }, resolve);
+  });
+
+  const port = (server.address() as AddressInfo).port;
+  logger.info({ port, database: describeDatabase(config), algorithms: verifier.algorithms }, 'listening');
+  process.send?.({ type: 'listening', port });
+  if (config.env !== 'production' && cluster.isPrimary) await printWelcome(config, port, secret, devSecretFile);
+}
