@@ -49,7 +49,7 @@ function upToDate(output = defaultDocsFile) {
 /** Builds the page unless one built from this contract is there (`npm start` calls this first). */
 export function buildDocsIfStale() {
   if (upToDate()) return;
-  console.log('building the API reference (the contract changed since the last build)…');
+  console.error('building the API reference (the contract changed since the last build)…');
   buildDocs();
 }
 

@@ -2,6 +2,7 @@
 // counts, clearing completed tasks, ETags and preconditions, idempotent creates.
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createTask, walkPages } from './helpers/pages.js';
 import { bearer, newUser, setupApp, type TestContext } from './helpers/app.js';
 import { dbKind } from './helpers/db.js';
 
@@ -24,24 +25,8 @@ type Task = {
   updated_at: string;
 };
 
-async function create(auth: string, body: Record<string, unknown>): Promise<Task> {
-  const res = await request(ctx.app).post('/api/tasks').set('Authorization', auth).send(body);
-  expect(res.status, res.text).toBe(201);
-  return res.body as Task;
-}
-
-async function walk(auth: string, query: string): Promise<Task[]> {
-  const seen: Task[] = [];
-  let url: string | undefined = `/api/tasks?${query}`;
-  for (let pages = 0; url; pages++) {
-    expect(pages).toBeLessThan(500);
-    const res: request.Response = await request(ctx.app).get(url).set('Authorization', auth);
-    expect(res.status, res.text).toBe(200);
-    seen.push(...(res.body as Task[]));
-    url = /^<([^>]+)>; rel="next"$/.exec((res.headers.link as string | undefined) ?? '')?.[1];
-  }
-  return seen;
-}
+const create = (auth: string, body: Record<string, unknown>) => createTask<Task>(ctx.app, auth, body);
+const walk = async (auth: string, query: string) => (await walkPages<Task>(ctx.app, auth, `/api/tasks?${query}`)).items;
 
 const PRIORITY = ['none', 'low', 'medium', 'high'];
 

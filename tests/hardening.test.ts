@@ -15,6 +15,7 @@ import { HttpProblem } from '../src/http/problem.js';
 import { loggedUrl } from '../src/logger.js';
 import { purgeIdempotencyKeys } from '../src/tasks/idempotency-purge.js';
 import { bearer, buildApp, newUser, TEST_SECRET } from './helpers/app.js';
+import { walkPages } from './helpers/pages.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
 let database: TestDatabase;
@@ -318,14 +319,8 @@ describe('11. cursors of due dates in years 0001–0099', () => {
   it('follows every page of a due-date sort through the first century', async () => {
     const auth = await bearer(newUser());
     for (const year of ['0001', '0050', '0099', '1999']) await create(auth, { title: year, due_at: `${year}-06-15T12:00:00Z` });
-    const seen: string[] = [];
-    let next: string | undefined = '/api/tasks?sort=due_at&limit=1';
-    while (next) {
-      const res: request.Response = await request(app).get(next).set('Authorization', auth);
-      expect(res.status, res.text).toBe(200);
-      seen.push(...res.body.map((t: { title: string }) => t.title));
-      next = /<([^>]+)>; rel="next"/.exec(res.headers.link ?? '')?.[1];
-    }
+    const { items } = await walkPages<{ title: string }>(app, auth, '/api/tasks?sort=due_at&limit=1');
+    const seen = items.map((t) => t.title);
     expect(seen).toEqual(['0001', '0050', '0099', '1999']);
   });
 });

@@ -154,7 +154,7 @@ describe('request limits', () => {
       const big = await fetch(`http://127.0.0.1:${port}/health?x=${'a'.repeat(20_000)}`);
       expect(big.status).toBe(431);
 
-      const started = Date.now();
+      // Cut off by the headers timeout (408, or a bare close); without one the drip never ends.
       const outcome = await new Promise<string>((resolve) => {
         const socket = connect(port, '127.0.0.1', () => {
           socket.write('GET /health HTTP/1.1\r\nHost: localhost\r\n');
@@ -169,7 +169,6 @@ describe('request limits', () => {
         });
       });
       expect(outcome.startsWith('HTTP/1.1 408') || outcome === '').toBe(true);
-      expect(Date.now() - started).toBeLessThan(4000);
     } finally {
       server.closeAllConnections();
       await new Promise((resolve) => server.close(resolve));

@@ -2,6 +2,7 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { listParams, listStatementFor, type TaskSort } from '../src/tasks/queries.js';
+import { nextPageUrl, walkPages } from './helpers/pages.js';
 import { bearer, newUser, setupApp, type TestContext } from './helpers/app.js';
 
 interface Task {
@@ -39,27 +40,9 @@ beforeAll(async () => {
 });
 afterAll(() => ctx.close());
 
-function nextLink(res: request.Response): string | undefined {
-  const link = res.headers.link as string | undefined;
-  if (!link) return undefined;
-  const m = /^<([^>]+)>; rel="next"$/.exec(link);
-  expect(m, `Link header "${link}" is not <url>; rel="next"`).not.toBeNull();
-  return m![1];
-}
-
 async function walk(firstUrl: string): Promise<{ tasks: Task[]; pages: number }> {
-  const tasks: Task[] = [];
-  let url: string | undefined = firstUrl;
-  let pages = 0;
-  while (url) {
-    const res = await request(ctx.app).get(url).set('Authorization', auth);
-    expect(res.status).toBe(200);
-    tasks.push(...res.body);
-    url = nextLink(res);
-    pages += 1;
-    expect(pages).toBeLessThan(100);
-  }
-  return { tasks, pages };
+  const { items, pages } = await walkPages<Task>(ctx.app, auth, firstUrl, { maxPages: 100 });
+  return { tasks: items, pages };
 }
 
 function expected(sort: 'created_at' | 'updated_at' | 'title', order: 'asc' | 'desc', status: string): Task[] {
@@ -85,7 +68,7 @@ describe('GET /api/tasks', () => {
   it('takes limit as a number and announces the next page', async () => {
     const res = await request(ctx.app).get('/api/tasks?limit=2').set('Authorization', auth);
     expect(res.body).toHaveLength(2);
-    const next = nextLink(res)!;
+    const next = nextPageUrl(res)!;
     expect(next).toMatch(/^\/api\/tasks\?/);
     const params = new URL(next, 'http://x').searchParams;
     expect(params.get('limit')).toBe('2');
@@ -140,7 +123,7 @@ describe('GET /api/tasks', () => {
 
   it('refuses a cursor used with another order, and a forged one, with invalid_cursor', async () => {
     const first = await request(ctx.app).get('/api/tasks?limit=2&sort=title&order=asc').set('Authorization', auth);
-    const cursor = new URL(nextLink(first)!, 'http://x').searchParams.get('cursor')!;
+    const cursor = new URL(nextPageUrl(first)!, 'http://x').searchParams.get('cursor')!;
 
     const otherOrder = await request(ctx.app).get(`/api/tasks?limit=2&sort=title&order=desc&cursor=${cursor}`).set('Authorization', auth);
     expect(otherOrder.status).toBe(422);

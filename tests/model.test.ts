@@ -8,6 +8,7 @@ import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, buildApp, newUser, type TestContext } from './helpers/app.js';
 import { checkResponse, operationById } from './helpers/contract.js';
+import { walkPages } from './helpers/pages.js';
 import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
 
 type App = TestContext['app'];
@@ -501,20 +502,15 @@ class List implements fc.AsyncCommand<Model, Real> {
     if (f.q !== undefined) query.set('q', f.q);
     const limit = this.limit ?? 100;
 
-    const seen: unknown[] = [];
-    let url: string | undefined = `${base(r, this.user, this.scoped)}?${query.toString()}`;
-    for (let page = 0; url; page++) {
-      expect(page, 'pages walked').toBeLessThan(200);
-      const res: request.Response = await request(r.app).get(url).set('Authorization', r.auth[this.user]!);
-      checkResponse(operationById(opId('listTasks', this.scoped)), res);
-      expect(res.status).toBe(200);
-      const link = res.headers.link as string | undefined;
-      // Full pages until the last; no empty page is ever announced.
-      if (link) expect(res.body).toHaveLength(limit);
-      else expect(res.body.length).toBeLessThanOrEqual(limit);
-      seen.push(...res.body);
-      url = link ? /^<([^>]+)>; rel="next"$/.exec(link)![1] : undefined;
-    }
+    const { items: seen } = await walkPages(r.app, r.auth[this.user]!, `${base(r, this.user, this.scoped)}?${query.toString()}`, {
+      maxPages: 200,
+      onPage: (res) => {
+        checkResponse(operationById(opId('listTasks', this.scoped)), res);
+        // Full pages until the last; no empty page is ever announced.
+        if (res.headers.link) expect(res.body).toHaveLength(limit);
+        else expect(res.body.length).toBeLessThanOrEqual(limit);
+      },
+    });
 
     const status = this.status ?? 'all';
     const sort = this.sort ?? 'created_at';

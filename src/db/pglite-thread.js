@@ -6,6 +6,7 @@
 // Messages in: { id, op: 'query', text, params, tx? } | { id, op: 'exec', script }
 //            | { id, op: 'begin', tx } | { id, op: 'end', tx, commit } | { id, op: 'close' }
 // Messages out: { id, result? } or { id, error: { message, ...fields } }; id 0 says it is ready.
+import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
 
@@ -24,7 +25,9 @@ function describe(err) {
 /** @type {PGlite} */
 let db;
 try {
-  db = await PGlite.create(workerData.dataDir);
+  db = workerData.template
+    ? await PGlite.create({ loadDataDir: new Blob([readFileSync(workerData.template)]) })
+    : await PGlite.create(workerData.dataDir);
   port.postMessage({ id: 0, result: 'ready' });
 } catch (err) {
   port.postMessage({ id: 0, error: describe(err) });

@@ -19,6 +19,11 @@ export interface PGliteOptions {
   dataDir: string | undefined;
   /** The longest a statement may run, as DB_STATEMENT_TIMEOUT_MS; undefined: no limit. */
   statementTimeoutMs?: number | undefined;
+  /**
+   * In memory only: a data folder dumped by PGlite's dumpDataDir() (a tarball) to start from, which
+   * skips creating a cluster (initdb in WebAssembly, about 2 s; tests start from one made once).
+   */
+  template?: string | undefined;
   /** Told when a statement ran too long and the thread was replaced. */
   onRestart?: (reason: string) => void;
 }
@@ -72,7 +77,7 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
       () =>
         new Promise<void>((resolve, reject) => {
           thread.pending.set(0, { resolve: () => resolve(), reject });
-          const worker = new Worker(new URL('./pglite-thread.js', import.meta.url), { workerData: { dataDir: opts.dataDir } });
+          const worker = new Worker(new URL('./pglite-thread.js', import.meta.url), { workerData: { dataDir: opts.dataDir, template: opts.dataDir ? undefined : opts.template } });
           thread.worker = worker;
           worker.on('message', (m: Reply) => {
             const call = thread.pending.get(m.id);

@@ -1,4 +1,4 @@
-// The real server as a child process (node with tsx's loader, so signals reach the server itself),
+// The real server as a child process (the compiled one, as `npm start` runs it; see global-setup),
 // configured like production, for the fault tests: kill it, stop it, cut its database.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -19,7 +19,7 @@ export interface ServerProcess {
 }
 
 export function startServer(env: Record<string, string>): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, ['dist/server.js'], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',

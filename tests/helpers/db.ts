@@ -2,6 +2,7 @@
 // TEST_DATABASE_URL — a new database on that PostgreSQL server, dropped afterwards.
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
+import { inject } from 'vitest';
 import { migrate } from '../../src/db/migrate.js';
 import { createPGliteDatabase } from '../../src/db/pglite.js';
 import { createPostgresDatabase } from '../../src/db/postgres.js';
@@ -36,7 +37,7 @@ async function admin<T>(fn: (client: pg.Client) => Promise<T>): Promise<T> {
 /** An empty database, not migrated. */
 export async function createEmptyDatabase(): Promise<TestDatabase> {
   if (!serverUrl) {
-    const db = await createPGliteDatabase({ dataDir: undefined });
+    const db = await createPGliteDatabase({ dataDir: undefined, template: inject('pgliteTemplate') });
     return { db, url: undefined, drop: () => db.close() };
   }
   const name = `todo_test_${process.pid}_${randomBytes(4).toString('hex')}`;

@@ -1,5 +1,6 @@
-// Type-level tests for the SDK: `npm run typecheck` fails if a wrong call compiles (every
-// expect-error directive below must meet an error) or a result's type drifts from the contract.
+// Type-level tests for the SDK, run by `npm test` (vitest typecheck mode, which runs tsc over this
+// file): a wrong call that compiles (an expect-error directive meeting no error) or a result type
+// that drifts from the contract fails the run.
 import { describe, expectTypeOf, it } from 'vitest';
 import { createTodoClient, type ProblemCode, type Task, type TodoApiError } from '../packages/client/src/index.js';
 
