@@ -108,7 +108,7 @@ function workload(seeded: Seeded, onePerConnection: boolean) {
       return { ...req, method: 'PATCH', path: `/api/tasks/${id}`, headers, body: JSON.stringify({ description: 'updated' }) };
     },
     onResponse(status: number, body: string, context: Context) {
-      if (status === 201) (context.created ??= []).push((JSON.parse(body) as { id: number }).id);
+      if (status === 201) context.created = [...(context.created ?? []), (JSON.parse(body) as { id: number }).id];
     },
   };
 }
@@ -387,11 +387,13 @@ function markdown(r: { A: Result & { offered: number; coldStart?: Result }; base
   return lines.join('\n');
 }
 
-if (process.argv[1] === fileURLToPath(import.meta.url)) main()
-  .catch((err: unknown) => {
+if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  try {
+    await main();
+  } catch (err) {
     console.error(err);
     process.exitCode = 1;
-  })
-  .finally(async () => {
+  } finally {
     for (const c of children) await stopProcess(c).catch(() => {});
-  });
+  }
+}

@@ -103,7 +103,10 @@ export function useRequestLogging(app: Express, logger: Logger): void {
     configurable: true,
     get(this: Request): Logger {
       let child = children.get(this);
-      if (!child) children.set(this, (child = logger.child({ req: { id: this.id } })));
+      if (!child) {
+        child = logger.child({ req: { id: this.id } });
+        children.set(this, child);
+      }
       return child;
     },
   });

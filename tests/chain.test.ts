@@ -20,7 +20,7 @@ function appWith(handler: RequestHandler) {
 const step =
   (name: string): RequestHandler =>
   (_req, res, next) => {
-    (res.locals.steps ??= []).push(name);
+    res.locals.steps = [...(res.locals.steps ?? []), name];
     next();
   };
 

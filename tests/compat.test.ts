@@ -10,7 +10,8 @@ import { bearer, newUser, setupApp, type TestContext } from './helpers/app.js';
 import { nextPageUrl } from './helpers/pages.js';
 import { dbKind } from './helpers/db.js';
 
-type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any
+// biome-ignore lint/suspicious/noExplicitAny: walks arbitrary JSON documents
+type Json = Record<string, any>;
 const v1: Json = JSON.parse(readFileSync(new URL('./fixtures/contract-1.0.0.json', import.meta.url), 'utf8'));
 
 /** The 1.0 document with every `additionalProperties: false` lifted: a tolerant reader. */
@@ -26,7 +27,7 @@ function tolerant(node: unknown): unknown {
 const ajv = new Ajv({ strict: false, allErrors: true });
 addFormats.default(ajv, { mode: 'full' });
 ajv.addSchema(tolerant(v1) as object, 'v1');
-const escape = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
+const escapePointer = (s: string) => s.replace(/~/g, '~0').replace(/\//g, '~1');
 
 function operation(id: string): { path: string; method: string; op: Json } {
   for (const [path, item] of Object.entries(v1.paths as Json)) {
@@ -43,8 +44,8 @@ function check1_0(id: string, res: request.Response) {
   if (!res.text) return;
   const type = String(res.headers['content-type']).split(';')[0]!;
   const documented = op.responses[status] as Json;
-  const base = documented.$ref ? documented.$ref : `#/paths/${escape(path)}/${method}/responses/${status}`;
-  const validate: ValidateFunction = ajv.compile({ $ref: `v1${base}/content/${escape(type)}/schema` });
+  const base = documented.$ref ? documented.$ref : `#/paths/${escapePointer(path)}/${method}/responses/${status}`;
+  const validate: ValidateFunction = ajv.compile({ $ref: `v1${base}/content/${escapePointer(type)}/schema` });
   expect(validate(JSON.parse(res.text)), `${id} ${status}: ${ajv.errorsText(validate.errors)}`).toBe(true);
 }
 

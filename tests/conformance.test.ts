@@ -196,7 +196,7 @@ function schemaViolations(schema: Json, valid: Json): Violation[] {
   for (const [name, raw] of Object.entries((s.properties ?? {}) as Json)) {
     const p = deref(raw);
     const withValue = (v: unknown, label: string) => out.push({ label: `${name} ${label}`, body: { ...valid, [name]: v } });
-    withValue(p.type === 'string' ? 12345 : 'not-a-' + p.type, 'of the wrong type');
+    withValue(p.type === 'string' ? 12345 : `not-a-${p.type}`, 'of the wrong type');
     if (!p.nullable) withValue(null, 'null');
     if (p.minLength !== undefined) withValue('', `shorter than ${p.minLength}`);
     if (p.maxLength !== undefined) withValue('a'.repeat(p.maxLength + 1), `longer than ${p.maxLength}`);
@@ -241,7 +241,7 @@ describe('field errors are written for people', () => {
   it('every pattern in the contract says in words what it requires (x-pattern-message)', () => {
     const missing: string[] = [];
     const walk = (node: unknown, at: string) => {
-      if (Array.isArray(node)) node.forEach((n, i) => walk(n, `${at}/${i}`));
+      if (Array.isArray(node)) for (const [i, n] of node.entries()) walk(n, `${at}/${i}`);
       else if (node && typeof node === 'object') {
         const o = node as Json;
         if (typeof o.pattern === 'string' && typeof o['x-pattern-message'] !== 'string') missing.push(at);

@@ -82,7 +82,7 @@ describe('/docs', () => {
       for (const tag of spec.tags.map((t) => t.name)) {
         await page.locator('body').getByText(tag, { exact: true }).first().click();
         await page.waitForTimeout(300);
-        text += await page.locator('body').innerText();
+        text += await page.locator('body').textContent();
       }
       const missing = summaries.filter((s) => !text.includes(s));
       expect(missing).toEqual([]);

@@ -9,7 +9,10 @@ function counting(inner: TokenVerifier) {
   const calls = { n: 0 };
   return {
     calls,
-    verifier: { algorithms: inner.algorithms, verify: (t: string) => (calls.n++, inner.verify(t)) } satisfies TokenVerifier,
+    verifier: { algorithms: inner.algorithms, verify: (t: string) => {
+        calls.n++;
+        return inner.verify(t);
+      } } satisfies TokenVerifier,
   };
 }
 

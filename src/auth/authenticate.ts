@@ -1,6 +1,6 @@
 // Express middleware: the bearer token becomes res.locals.userId, or the request ends with 401.
 import type { RequestHandler } from 'express';
-import { HttpProblem, problems } from '../http/problem.js';
+import { type HttpProblem, problems } from '../http/problem.js';
 import type { SecurityLog } from '../http/security-log.js';
 import { KeySourceUnavailableError, TokenError, type TokenFailure, type TokenVerifier } from './verify-token.js';
 

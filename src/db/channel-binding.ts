@@ -43,14 +43,20 @@ export class ChannelBoundClient extends Base {
 
   override _handleAuthSASL(msg: { mechanisms: string[] }): void {
     const tls = typeof (this.connection.stream as { getPeerCertificate?: unknown }).getPeerCertificate === 'function';
-    if (!tls || !msg.mechanisms.includes('SCRAM-SHA-256-PLUS')) return this.refuse(NOT_OFFERED);
+    if (!tls || !msg.mechanisms.includes('SCRAM-SHA-256-PLUS')) {
+      this.refuse(NOT_OFFERED);
+      return;
+    }
     this.bound = true;
     super._handleAuthSASL(msg);
   }
 
   override _handleReadyForQuery(msg: unknown): void {
     // Reached without any SCRAM exchange: the server let us in on trust (or a pooler's own auth).
-    if (this._connecting && !this.bound) return this.refuse(WITHOUT_BINDING);
+    if (this._connecting && !this.bound) {
+      this.refuse(WITHOUT_BINDING);
+      return;
+    }
     super._handleReadyForQuery(msg);
   }
 }

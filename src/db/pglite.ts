@@ -124,7 +124,16 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
     const id = nextId++;
     return new Promise<T>((resolve, reject) => {
       let timer: NodeJS.Timeout | undefined;
-      const done = { resolve: (v: unknown) => (clearTimeout(timer), resolve(v as T)), reject: (e: Error) => (clearTimeout(timer), reject(e)) };
+      const done = {
+        resolve: (v: unknown) => {
+          clearTimeout(timer);
+          resolve(v as T);
+        },
+        reject: (e: Error) => {
+          clearTimeout(timer);
+          reject(e);
+        },
+      };
       thread.pending.set(id, done);
       if (limitMs !== undefined && Number.isFinite(limitMs)) {
         timer = setTimeout(() => {

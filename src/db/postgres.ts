@@ -106,7 +106,10 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   const names = new Map<string, string>();
   const named = (text: string) => {
     let name = names.get(text);
-    if (!name) names.set(text, (name = `todo_${names.size + 1}`));
+    if (!name) {
+      name = `todo_${names.size + 1}`;
+      names.set(text, name);
+    }
     return name;
   };
 

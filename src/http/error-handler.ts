@@ -3,7 +3,7 @@
 // request id and answered with a generic 500; no stack trace or internal message reaches a client.
 import type { ErrorRequestHandler, RequestHandler } from 'express';
 import { isDatabaseUnavailable, isRejectedValue } from '../db/errors.js';
-import { fieldLabel, humanMessage, mergeByField, schemaAt } from './field-messages.js';
+import { humanMessage, mergeByField, schemaAt } from './field-messages.js';
 import { HttpProblem, problems, sendProblem, type FieldError } from './problem.js';
 
 interface ValidatorError extends Error {

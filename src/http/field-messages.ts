@@ -45,24 +45,33 @@ export function schemaAt(operation: Operation | undefined, pointer: string): Sch
   return schema;
 }
 
+const TYPES = '(?:integer|number|string|boolean|array|object|null)';
+
+/** ajv's messages and what a person reads instead, tried in order; `m` is the message's match. */
+const MESSAGES: ReadonlyArray<readonly [RegExp, (m: RegExpExecArray, schema: Schema | undefined) => string]> = [
+  [/^must have required property/, () => 'is required'],
+  [/^must NOT have additional properties$/, () => 'is not a field of this request'],
+  [/^must match pattern/, (_m, schema) => schema?.['x-pattern-message'] ?? 'is not in the expected form'],
+  [/^must be equal to one of the allowed values: (.*)$/, (m) => `must be one of ${m[1]}`],
+  [/^must NOT have fewer than (\d+) characters$/, (m) => (m[1] === '1' ? 'must not be empty' : `must be at least ${m[1]} characters long`)],
+  [/^must NOT have more than (\d+) characters$/, (m) => `must be at most ${m[1]} characters long`],
+  [/^must NOT have fewer than (\d+) items$/, (m) => `must have at least ${m[1]} item${m[1] === '1' ? '' : 's'}`],
+  [/^must NOT have more than (\d+) items$/, (m) => `must have at most ${m[1]} items`],
+  [/^must NOT have duplicate items/, () => 'must not list the same item twice'],
+  [/^must be (>=|<=|>|<) (.+)$/, (m) => `must be ${COMPARISON[m[1]!]} ${m[2]}`],
+  [/^must match format "date-time"$/, () => 'must be an RFC 3339 date and time with an offset, such as 2026-11-28T17:00:00Z'],
+  [/^must match format "(.+)"$/, (m) => `must be a valid ${m[1]}`],
+  [
+    new RegExp(`^must be (${TYPES}(?:(?:,| or )${TYPES})*)$`),
+    (m) => `must be ${m[1]!.split(/,| or /).map((t) => TYPE_WORDS[t]).join(' or ')}`,
+  ],
+];
+
 /** One validator message in words a person reads. */
 export function humanMessage(message: string, schema: Schema | undefined): string {
-  let m: RegExpExecArray | null;
-  if (/^must have required property/.test(message)) return 'is required';
-  if (message === 'must NOT have additional properties') return 'is not a field of this request';
-  if (/^must match pattern/.test(message)) return schema?.['x-pattern-message'] ?? 'is not in the expected form';
-  if ((m = /^must be equal to one of the allowed values: (.*)$/.exec(message))) return `must be one of ${m[1]}`;
-  if ((m = /^must NOT have fewer than (\d+) characters$/.exec(message))) return m[1] === '1' ? 'must not be empty' : `must be at least ${m[1]} characters long`;
-  if ((m = /^must NOT have more than (\d+) characters$/.exec(message))) return `must be at most ${m[1]} characters long`;
-  if ((m = /^must NOT have fewer than (\d+) items$/.exec(message))) return `must have at least ${m[1]} item${m[1] === '1' ? '' : 's'}`;
-  if ((m = /^must NOT have more than (\d+) items$/.exec(message))) return `must have at most ${m[1]} items`;
-  if (/^must NOT have duplicate items/.test(message)) return 'must not list the same item twice';
-  if ((m = /^must be (>=|<=|>|<) (.+)$/.exec(message))) return `must be ${COMPARISON[m[1]!]} ${m[2]}`;
-  if (message === 'must match format "date-time"') return 'must be an RFC 3339 date and time with an offset, such as 2026-11-28T17:00:00Z';
-  if ((m = /^must match format "(.+)"$/.exec(message))) return `must be a valid ${m[1]}`;
-  const types = '(?:integer|number|string|boolean|array|object|null)';
-  if ((m = new RegExp(`^must be (${types}(?:(?:,| or )${types})*)$`).exec(message))) {
-    return `must be ${m[1]!.split(/,| or /).map((t) => TYPE_WORDS[t]).join(' or ')}`;
+  for (const [pattern, say] of MESSAGES) {
+    const m = pattern.exec(message);
+    if (m) return say(m, schema);
   }
   return message;
 }

@@ -68,7 +68,9 @@ function failureLimiter(config: RateLimitConfig, security: SecurityLog, store: S
     inFlight.set(key, pending + 1);
     let left = false;
     const done = () => {
-      if (!left) (left = true), leave(key);
+      if (left) return;
+      left = true;
+      leave(key);
     };
     settle(
       store.get?.(key),

@@ -22,7 +22,7 @@ export function isStorableInstant(value: string): boolean {
   return Number.isFinite(ms) && ms >= MIN_MS && ms <= MAX_MS;
 }
 
-function escape(key: string): string {
+function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
@@ -31,11 +31,11 @@ function malformedStrings(value: unknown, at: string, out: FieldError[]): void {
   if (typeof value === 'string') {
     if (LONE_SURROGATE.test(value)) out.push({ path: at, message: UNICODE_MESSAGE });
   } else if (Array.isArray(value)) {
-    value.forEach((v, i) => malformedStrings(v, `${at}/${i}`, out));
+    for (const [i, v] of value.entries()) malformedStrings(v, `${at}/${i}`, out);
   } else if (value !== null && typeof value === 'object') {
     for (const [k, v] of Object.entries(value)) {
-      if (LONE_SURROGATE.test(k)) out.push({ path: `${at}/${escape(k)}`, message: UNICODE_MESSAGE });
-      malformedStrings(v, `${at}/${escape(k)}`, out);
+      if (LONE_SURROGATE.test(k)) out.push({ path: `${at}/${escapePointer(k)}`, message: UNICODE_MESSAGE });
+      malformedStrings(v, `${at}/${escapePointer(k)}`, out);
     }
   }
 }

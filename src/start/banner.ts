@@ -34,5 +34,5 @@ export async function printWelcome(config: Config, port: number, secret: string 
   } else {
     lines.push(`  Tokens:   from Better Auth, verified against ${config.auth.jwksUrl}`);
   }
-  console.log(lines.join('\n') + '\n');
+  console.log(`${lines.join('\n')}\n`);
 }

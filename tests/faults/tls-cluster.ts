@@ -71,7 +71,7 @@ export async function startTlsCluster(): Promise<TlsCluster> {
   const port = await freePort();
   writeFileSync(
     path.join(data, 'postgresql.auto.conf'),
-    [
+    `${[
       `port = ${port}`,
       "listen_addresses = '127.0.0.1'",
       `unix_socket_directories = '${dir}'`,
@@ -81,12 +81,12 @@ export async function startTlsCluster(): Promise<TlsCluster> {
       "password_encryption = 'scram-sha-256'",
       'max_connections = 40',
       'fsync = off',
-    ].join('\n') + '\n',
+    ].join('\n')}\n`,
   );
   // TLS only; `legacy` logs in with MD5, everyone else with SCRAM-SHA-256.
   writeFileSync(
     path.join(data, 'pg_hba.conf'),
-    ['local all postgres scram-sha-256', 'hostssl all legacy 127.0.0.1/32 md5', 'hostssl all all 127.0.0.1/32 scram-sha-256', 'hostnossl all all 0.0.0.0/0 reject'].join('\n') + '\n',
+    `${['local all postgres scram-sha-256', 'hostssl all legacy 127.0.0.1/32 md5', 'hostssl all all 127.0.0.1/32 scram-sha-256', 'hostnossl all all 0.0.0.0/0 reject'].join('\n')}\n`,
   );
   execFileSync('chown', ['-R', 'postgres', data]);
   asPostgres(path.join(bin, 'pg_ctl'), ['-D', data, '-l', file('server.log'), '-w', '-t', '60', 'start']);
