@@ -43,15 +43,20 @@ createServer(async (req, res) => {
     }
     if (path === '/api/tasks' && req.method === 'POST') {
       const b = await body(req);
-      const created = await q.createTask(db, user, {
-        title: String(b.title).trim(),
-        description: (b.description as string) ?? null,
-        completed: false,
-        dueAt: null,
-        priority: 'none',
-        tags: [],
-        position: undefined,
-      }, 2_147_483_647);
+      const created = await q.createTask(
+        db,
+        user,
+        {
+          title: String(b.title).trim(),
+          description: (b.description as string) ?? null,
+          completed: false,
+          dueAt: null,
+          priority: 'none',
+          tags: [],
+          position: undefined,
+        },
+        2_147_483_647,
+      );
       if (!created) return send(res, 409, { detail: 'quota' });
       return send(res, 201, created.task, created.version);
     }

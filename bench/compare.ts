@@ -57,7 +57,9 @@ async function main() {
         const app = await startProcess([server], env, 8090, '/ready');
         const r = await measure(app, 8090, seeded);
         await stopProcess(app);
-        line.push(`${server} ${r.rate} req/s (${Math.round((100 * r.rate) / baseline.rate)} %), ${r.cpuUs} µs CPU/request${r.failed ? `, ${r.failed} failed` : ''}`);
+        line.push(
+          `${server} ${r.rate} req/s (${Math.round((100 * r.rate) / baseline.rate)} %), ${r.cpuUs} µs CPU/request${r.failed ? `, ${r.failed} failed` : ''}`,
+        );
       }
       console.log(line.join(' | '));
     }

@@ -36,7 +36,15 @@ async function timed(url: string, auth: string): Promise<{ ms: number; status: n
 }
 
 async function run(server: string, kind: string) {
-  const env: Record<string, string> = { NODE_ENV: 'production', JWT_SECRET: SECRET, WORKERS: '1', RATE_LIMIT_PER_USER: '0', RATE_LIMIT_IP_FAILURES: '0', LOG_LEVEL: 'warn', WARM_UP_REQUESTS: '0' };
+  const env: Record<string, string> = {
+    NODE_ENV: 'production',
+    JWT_SECRET: SECRET,
+    WORKERS: '1',
+    RATE_LIMIT_PER_USER: '0',
+    RATE_LIMIT_IP_FAILURES: '0',
+    LOG_LEVEL: 'warn',
+    WARM_UP_REQUESTS: '0',
+  };
   let cleanup = async () => {};
   if (kind === 'postgres') {
     const admin = new pg.Client({ connectionString: adminUrl });

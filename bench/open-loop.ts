@@ -80,7 +80,15 @@ export async function openLoop(opts: OpenLoopOptions): Promise<LoadResult> {
       if (scheduling === 0 && inFlight === 0) drained();
     };
     const req = http.request(
-      { host: target.hostname, port: target.port, method: r.method, path: r.path, headers: r.headers, agent: agents[user], timeout: timeoutMs },
+      {
+        host: target.hostname,
+        port: target.port,
+        method: r.method,
+        path: r.path,
+        headers: r.headers,
+        agent: agents[user],
+        timeout: timeoutMs,
+      },
       (res) => {
         let body = '';
         res.setEncoding('utf8');

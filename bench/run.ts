@@ -52,7 +52,9 @@ export async function resetToSeed(db: Database): Promise<() => Promise<void>> {
   const seededMax = rows[0]!.max;
   return async () => {
     await db.query('DELETE FROM tasks WHERE id > $1', [seededMax]);
-    await db.query("UPDATE tasks SET completed = (id % 4 = 0), description = CASE WHEN id % 3 = 0 THEN 'Some details' END WHERE user_id LIKE 'bench-user-%'");
+    await db.query(
+      "UPDATE tasks SET completed = (id % 4 = 0), description = CASE WHEN id % 3 = 0 THEN 'Some details' END WHERE user_id LIKE 'bench-user-%'",
+    );
     // VACUUM cannot run inside a transaction, which every db.query is (src/db/postgres.ts): a session's
     // plain script runs it on its own.
     await db.withSession((s) => s.exec('VACUUM ANALYZE tasks'));
@@ -69,9 +71,7 @@ export async function seed(db: Queryable): Promise<Seeded> {
      FROM generate_series(1, $1::int) u, generate_series(1, $2::int) t ORDER BY u, t`,
     [USERS, TASKS_PER_USER],
   );
-  await db.query(
-    `INSERT INTO tasks (user_id, title) SELECT 'bench-heavy', 'Heavy task ' || t FROM generate_series(1, 20000) t`,
-  );
+  await db.query(`INSERT INTO tasks (user_id, title) SELECT 'bench-heavy', 'Heavy task ' || t FROM generate_series(1, 20000) t`);
   const { rows } = await db.query<{ user_id: string; min: string; max: string }>(
     "SELECT user_id, min(id) AS min, max(id) AS max FROM tasks WHERE user_id LIKE 'bench-user-%' GROUP BY user_id",
   );
@@ -120,25 +120,32 @@ type Result = LoadResult;
  * The first `warmUp` seconds run at the same rate and are reported apart (`coldStart`): a fresh
  * Node process runs unoptimised code until the JIT has seen it, for the app and the baseline alike.
  */
-export async function loadA(url: string, opts: { duration: number; rate: number; seeded: Seeded; warmUp?: number }): Promise<Result & { coldStart?: Result }> {
+export async function loadA(
+  url: string,
+  opts: { duration: number; rate: number; seeded: Seeded; warmUp?: number },
+): Promise<Result & { coldStart?: Result }> {
   const w = workload(opts.seeded, true);
   const contexts = Array.from({ length: USERS }, (_, user): Context => ({ user }));
-  const run = (durationSec: number) => openLoop({
-    url,
-    users: USERS,
-    intervalMs: (USERS * 1000) / opts.rate,
-    durationSec,
-    plan: (user) => {
-      const r = w.setupRequest({} as autocannon.Request, contexts[user]!) as unknown as PlannedRequest;
-      return { method: r.method, path: r.path, headers: r.headers, body: r.body };
-    },
-    onResponse: (user, status, body) => w.onResponse(status, body, contexts[user]!),
-  });
+  const run = (durationSec: number) =>
+    openLoop({
+      url,
+      users: USERS,
+      intervalMs: (USERS * 1000) / opts.rate,
+      durationSec,
+      plan: (user) => {
+        const r = w.setupRequest({} as autocannon.Request, contexts[user]!) as unknown as PlannedRequest;
+        return { method: r.method, path: r.path, headers: r.headers, body: r.body };
+      },
+      onResponse: (user, status, body) => w.onResponse(status, body, contexts[user]!),
+    });
   const coldStart = opts.warmUp ? await run(opts.warmUp) : undefined;
   return { ...(await run(opts.duration)), ...(coldStart ? { coldStart } : {}) };
 }
 
-export async function load(url: string, opts: { connections: number; duration: number; rate?: number; seeded: Seeded; onePerConnection: boolean }): Promise<Result> {
+export async function load(
+  url: string,
+  opts: { connections: number; duration: number; rate?: number; seeded: Seeded; onePerConnection: boolean },
+): Promise<Result> {
   const w = workload(opts.seeded, opts.onePerConnection);
   const r = await autocannon({
     url,
@@ -245,12 +252,18 @@ async function main() {
     await stopProcess(app);
     await reset();
     const baseline = await startProcess(['--import', 'tsx', 'bench/baseline.ts'], { DATABASE_URL: benchUrl }, 8100, '/api/tasks');
-    B.baseline = better(B.baseline, await load('http://127.0.0.1:8100', { connections: 64, duration: durationB, seeded, onePerConnection: false }));
+    B.baseline = better(
+      B.baseline,
+      await load('http://127.0.0.1:8100', { connections: 64, duration: durationB, seeded, onePerConnection: false }),
+    );
     if (round === 0) {
       // The same scenario A against the baseline: what this machine allows at all.
       console.log('scenario A against the baseline');
       await reset();
-      results.baselineA = { offered: offeredRate, ...(await loadA('http://127.0.0.1:8100', { duration: durationA, rate: offeredRate, seeded, warmUp: WARM_UP_A })) };
+      results.baselineA = {
+        offered: offeredRate,
+        ...(await loadA('http://127.0.0.1:8100', { duration: durationA, rate: offeredRate, seeded, warmUp: WARM_UP_A })),
+      };
     }
     await stopProcess(baseline);
   }
@@ -278,14 +291,16 @@ async function main() {
   console.log('growth: users with 10, 1 000, 10 000 and 100 000 tasks');
   const sizes = [10, 1000, 10_000, 100_000];
   for (const n of sizes) {
-    await db.query(`INSERT INTO tasks (user_id, title) SELECT $1, 'Growth task ' || t FROM generate_series(1, $2::int) t`, [`growth-${n}`, n]);
+    await db.query(`INSERT INTO tasks (user_id, title) SELECT $1, 'Growth task ' || t FROM generate_series(1, $2::int) t`, [
+      `growth-${n}`,
+      n,
+    ]);
   }
   const { rows: countRows } = await db.query<{ n: string }>('SELECT count(*) AS n FROM tasks');
   const filler = Math.max(0, 1_000_000 - Number(countRows[0]!.n));
-  await db.query(
-    `INSERT INTO tasks (user_id, title) SELECT 'filler-' || (g % 5000), 'Filler ' || g FROM generate_series(1, $1::int) g`,
-    [filler],
-  );
+  await db.query(`INSERT INTO tasks (user_id, title) SELECT 'filler-' || (g % 5000), 'Filler ' || g FROM generate_series(1, $1::int) g`, [
+    filler,
+  ]);
   await db.query('ANALYZE tasks');
   const { rows: total } = await db.query<{ n: string }>('SELECT count(*) AS n FROM tasks');
   app = await server(pgEnv, 8090);
@@ -317,8 +332,18 @@ async function main() {
   const embedded: Record<string, Result> = {};
   embedded.A = await loadA('http://127.0.0.1:8091', { duration: quick ? 5 : 15, rate: offeredRate, seeded: liteSeeded, warmUp: WARM_UP_A });
   // Below the embedded database's saturation rate (B), for the latency it gives when not overloaded.
-  embedded.A_half = await loadA('http://127.0.0.1:8091', { duration: quick ? 5 : 15, rate: offeredRate / 2, seeded: liteSeeded, warmUp: WARM_UP_A });
-  embedded.B = await load('http://127.0.0.1:8091', { connections: 64, duration: durationVariant, seeded: liteSeeded, onePerConnection: false });
+  embedded.A_half = await loadA('http://127.0.0.1:8091', {
+    duration: quick ? 5 : 15,
+    rate: offeredRate / 2,
+    seeded: liteSeeded,
+    warmUp: WARM_UP_A,
+  });
+  embedded.B = await load('http://127.0.0.1:8091', {
+    connections: 64,
+    duration: durationVariant,
+    seeded: liteSeeded,
+    onePerConnection: false,
+  });
   await stopProcess(app);
   rmSync(dataDir, { recursive: true, force: true });
   results.embedded = embedded;
@@ -331,10 +356,19 @@ async function main() {
   console.log(`\n${md}`);
 }
 
-function markdown(r: { A: Result & { offered: number; coldStart?: Result }; baselineA: Result & { coldStart?: Result }; B: Record<string, Result>; growth: Record<string, { p50: number; p95: number }> & { totalRows: number; explain: string[] }; embedded: Record<string, Result>; startedAt: string; quick: boolean }): string {
+function markdown(r: {
+  A: Result & { offered: number; coldStart?: Result };
+  baselineA: Result & { coldStart?: Result };
+  B: Record<string, Result>;
+  growth: Record<string, { p50: number; p95: number }> & { totalRows: number; explain: string[] };
+  embedded: Record<string, Result>;
+  startedAt: string;
+  quick: boolean;
+}): string {
   const row = (name: string, x: Result) =>
     `| ${name} | ${x.rate} | ${x.p50} | ${x.p95} | ${x.p99} | ${x.max} | ${x.non2xx} | ${x.errors} |`;
-  const head = '| run | req/s | p50 ms | p95 ms | p99 ms | max ms | non-2xx | errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
+  const head =
+    '| run | req/s | p50 ms | p95 ms | p99 ms | max ms | non-2xx | errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |';
   const base = r.B.baseline!.rate;
   const lines = [
     `# Benchmark (${r.startedAt}${r.quick ? ', quick' : ''})`,
@@ -361,7 +395,8 @@ function markdown(r: { A: Result & { offered: number; coldStart?: Result }; base
     '',
     '| run | req/s | vs baseline | p50 ms | p95 ms | p99 ms | non-2xx | errors |\n| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
     ...Object.entries(r.B).map(
-      ([name, x]) => `| ${name} | ${x.rate} | ${((100 * x.rate) / base).toFixed(0)}% | ${x.p50} | ${x.p95} | ${x.p99} | ${x.non2xx} | ${x.errors} |`,
+      ([name, x]) =>
+        `| ${name} | ${x.rate} | ${((100 * x.rate) / base).toFixed(0)}% | ${x.p50} | ${x.p95} | ${x.p99} | ${x.non2xx} | ${x.errors} |`,
     ),
     '',
     `## Growth: first page (100 tasks) for one user, ${r.growth.totalRows.toLocaleString('en')} rows in all`,
@@ -379,7 +414,9 @@ function markdown(r: { A: Result & { offered: number; coldStart?: Result }; base
     '',
     head,
     row('A (1000 connections, offered rate)', r.embedded.A!),
-    ...((r.embedded.A as Result & { coldStart?: Result }).coldStart ? [row('A, cold start', (r.embedded.A as Result & { coldStart: Result }).coldStart)] : []),
+    ...((r.embedded.A as Result & { coldStart?: Result }).coldStart
+      ? [row('A, cold start', (r.embedded.A as Result & { coldStart: Result }).coldStart)]
+      : []),
     ...(r.embedded.A_half ? [row(`A at half the rate (${Math.round(r.A.offered / 2)} req/s offered)`, r.embedded.A_half)] : []),
     row('B (64 connections, saturation)', r.embedded.B!),
     '',

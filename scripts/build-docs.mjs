@@ -12,15 +12,7 @@ export const defaultDocsFile = path.join(root, 'dist', 'docs', 'index.html');
 export function buildDocs(output = defaultDocsFile) {
   execFileSync(
     path.join(root, 'node_modules', '.bin', 'redocly'),
-    [
-      'build-docs',
-      path.join(root, 'generated', 'openapi.json'),
-      '--output',
-      output,
-      '--inlineBundle',
-      '--title',
-      'Todo API reference',
-    ],
+    ['build-docs', path.join(root, 'generated', 'openapi.json'), '--output', output, '--inlineBundle', '--title', 'Todo API reference'],
     // Telemetry off, both for the build and in the page it produces (readers' browsers report nothing).
     { cwd: root, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, REDOCLY_TELEMETRY: 'off' } },
   );
@@ -31,7 +23,10 @@ export function buildDocs(output = defaultDocsFile) {
   writeFileSync(output, html);
   // Compressed once here, so serving the page costs no CPU per request (server: src/system/docs.ts).
   writeFileSync(`${output}.gz`, gzipSync(html, { level: 9 }));
-  writeFileSync(`${output}.br`, brotliCompressSync(html, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: html.length } }));
+  writeFileSync(
+    `${output}.br`,
+    brotliCompressSync(html, { params: { [constants.BROTLI_PARAM_QUALITY]: 11, [constants.BROTLI_PARAM_SIZE_HINT]: html.length } }),
+  );
   return output;
 }
 

@@ -21,7 +21,10 @@ const sources = ['src', 'generated/openapi.d.ts', 'tsconfig.json', 'tsconfig.bui
 const built = statSync(stamp, { throwIfNoEntry: false })?.mtimeMs ?? 0;
 if (Math.max(...sources.map((s) => newest(path.join(root, s)))) >= built) {
   console.error('compiling the server (src/ changed since the last build)…');
-  execFileSync(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], { cwd: root, stdio: ['ignore', process.stderr, process.stderr] });
+  execFileSync(path.join(root, 'node_modules', '.bin', 'tsc'), ['-p', 'tsconfig.build.json'], {
+    cwd: root,
+    stdio: ['ignore', process.stderr, process.stderr],
+  });
   // tsc leaves its own build info untouched when nothing changed, so the stamp is a file of ours.
   writeFileSync(stamp, `${new Date().toISOString()}\n`);
 }

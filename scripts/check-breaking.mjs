@@ -102,9 +102,13 @@ if (process.argv[1] === fileURLToPath(import.meta.url)) {
   if (changes.length === 0) {
     console.log(`No breaking changes since ${released.info.version} (now ${current.info.version}).`);
   } else if (allowed) {
-    console.log(`Breaking changes since ${released.info.version}, allowed by the major bump to ${current.info.version}:\n  ${changes.join('\n  ')}`);
+    console.log(
+      `Breaking changes since ${released.info.version}, allowed by the major bump to ${current.info.version}:\n  ${changes.join('\n  ')}`,
+    );
   } else {
-    console.error(`Breaking changes since ${released.info.version} without a major version bump (now ${current.info.version}):\n  ${changes.join('\n  ')}`);
+    console.error(
+      `Breaking changes since ${released.info.version} without a major version bump (now ${current.info.version}):\n  ${changes.join('\n  ')}`,
+    );
     process.exit(1);
   }
 }

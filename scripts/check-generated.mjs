@@ -17,12 +17,13 @@ try {
       return true;
     }
   });
-  if (readFileSync(path.join(fresh, 'openapi.d.ts'), 'utf8') !== readFileSync(sdkTypes, 'utf8')) stale.push('packages/client/src/openapi.d.ts');
+  if (readFileSync(path.join(fresh, 'openapi.d.ts'), 'utf8') !== readFileSync(sdkTypes, 'utf8'))
+    stale.push('packages/client/src/openapi.d.ts');
   if (stale.length) {
     console.error(`generated code is stale: ${stale.join(', ')}. Run \`npm run generate\` and commit the result.`);
     process.exit(1);
   }
-  console.log('generated/ and the SDK package\'s types match the contract');
+  console.log("generated/ and the SDK package's types match the contract");
 } finally {
   rmSync(fresh, { recursive: true, force: true });
 }

@@ -15,7 +15,19 @@ import { SignJWT } from 'jose';
 const root = fileURLToPath(new URL('../', import.meta.url));
 const bin = (name) => path.join(root, 'node_modules', '.bin', name);
 const work = mkdtempSync(path.join(tmpdir(), 'todo-sdk-consumer-'));
-const SERVER_PACKAGES = ['express', 'pg', '@electric-sql/pglite', 'redis', 'pino', 'helmet', 'prom-client', 'postgrator', 'express-openapi-validator', 'jose', '@types/node'];
+const SERVER_PACKAGES = [
+  'express',
+  'pg',
+  '@electric-sql/pglite',
+  'redis',
+  'pino',
+  'helmet',
+  'prom-client',
+  'postgrator',
+  'express-openapi-validator',
+  'jose',
+  '@types/node',
+];
 
 function sizeOf(dir) {
   let total = 0;
@@ -33,13 +45,17 @@ try {
   // 1. Pack (prepack builds dist/), and install only the tarball into an empty project.
   const packed = JSON.parse(run('npm', ['pack', '--json', '--workspace', '@todo-api/client', '--pack-destination', work], root))[0];
   const tarball = path.join(work, packed.filename);
-  console.log(`packed ${packed.filename}: ${(packed.size / 1024).toFixed(1)} KB, ${packed.entryCount} files (${packed.files.map((f) => f.path).join(', ')})`);
+  console.log(
+    `packed ${packed.filename}: ${(packed.size / 1024).toFixed(1)} KB, ${packed.entryCount} files (${packed.files.map((f) => f.path).join(', ')})`,
+  );
   const app = path.join(work, 'app');
   mkdirSync(app);
   writeFileSync(path.join(app, 'package.json'), JSON.stringify({ name: 'sdk-consumer', private: true, type: 'module' }, null, 2));
   run('npm', ['install', '--no-audit', '--no-fund', '--ignore-scripts', tarball], app);
   const modules = path.join(app, 'node_modules');
-  const installed = readdirSync(modules).flatMap((d) => (d.startsWith('@') ? readdirSync(path.join(modules, d)).map((n) => `${d}/${n}`) : d.startsWith('.') ? [] : [d]));
+  const installed = readdirSync(modules).flatMap((d) =>
+    d.startsWith('@') ? readdirSync(path.join(modules, d)).map((n) => `${d}/${n}`) : d.startsWith('.') ? [] : [d],
+  );
   const bytes = sizeOf(modules);
   console.log(`installed: ${installed.join(', ')}; node_modules ${(bytes / 1024).toFixed(0)} KB`);
   const leaked = installed.filter((p) => SERVER_PACKAGES.includes(p));
@@ -58,7 +74,16 @@ try {
     writeFileSync(
       config,
       JSON.stringify({
-        compilerOptions: { target: 'ES2022', module, moduleResolution, lib: ['ES2022', 'DOM'], types: [], strict: true, noEmit: true, skipLibCheck: false },
+        compilerOptions: {
+          target: 'ES2022',
+          module,
+          moduleResolution,
+          lib: ['ES2022', 'DOM'],
+          types: [],
+          strict: true,
+          noEmit: true,
+          skipLibCheck: false,
+        },
         include: ['src'],
       }),
     );
@@ -82,7 +107,16 @@ try {
   const dataDir = path.join(work, 'data');
   server = spawn(process.execPath, [path.join(root, 'dist', 'server.js')], {
     cwd: root,
-    env: { PATH: process.env.PATH, NODE_ENV: 'test', LOG_LEVEL: 'info', PORT: '0', HOST: '127.0.0.1', DATA_DIR: dataDir, JWT_SECRET: secret, WARM_UP_REQUESTS: '0' },
+    env: {
+      PATH: process.env.PATH,
+      NODE_ENV: 'test',
+      LOG_LEVEL: 'info',
+      PORT: '0',
+      HOST: '127.0.0.1',
+      DATA_DIR: dataDir,
+      JWT_SECRET: secret,
+      WARM_UP_REQUESTS: '0',
+    },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   const port = await new Promise((resolve, reject) => {
@@ -98,7 +132,12 @@ try {
       }
     });
   });
-  const token = await new SignJWT({}).setProtectedHeader({ alg: 'HS256' }).setSubject('sdk-consumer').setIssuedAt().setExpirationTime('10m').sign(new TextEncoder().encode(secret));
+  const token = await new SignJWT({})
+    .setProtectedHeader({ alg: 'HS256' })
+    .setSubject('sdk-consumer')
+    .setIssuedAt()
+    .setExpirationTime('10m')
+    .sign(new TextEncoder().encode(secret));
   const { run: consume } = await import(pathToFileURL(bundle).href);
   for (const line of await consume(`http://127.0.0.1:${port}`, token)) console.log(`live: ${line}`);
   console.log('the packed SDK works from a fresh project');

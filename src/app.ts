@@ -64,7 +64,17 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
       origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
       allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'If-Match', 'If-None-Match', 'Idempotency-Key'],
       // Without these a browser frontend cannot read pagination links, created tasks' URLs or limits.
-      exposedHeaders: ['Link', 'Location', 'ETag', 'Idempotent-Replayed', 'Retry-After', 'WWW-Authenticate', 'X-Request-Id', 'RateLimit', 'RateLimit-Policy'],
+      exposedHeaders: [
+        'Link',
+        'Location',
+        'ETag',
+        'Idempotent-Replayed',
+        'Retry-After',
+        'WWW-Authenticate',
+        'X-Request-Id',
+        'RateLimit',
+        'RateLimit-Policy',
+      ],
       maxAge: 600,
     }),
   );

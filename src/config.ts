@@ -210,9 +210,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('JWKS_URL must use https: when NODE_ENV=production (keys fetched over plain http can be forged)');
   }
   if (production && !auth.jwksUrl && !auth.secret) {
-    throw new ConfigError(
-      'JWKS_URL or JWT_SECRET must be set when NODE_ENV=production (the development secret is refused there)',
-    );
+    throw new ConfigError('JWKS_URL or JWT_SECRET must be set when NODE_ENV=production (the development secret is refused there)');
   }
 
   const database = databaseUrl(env);
@@ -241,7 +239,10 @@ export function loadConfig(env: Env = process.env): Config {
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     workers: workers(env, production, database !== undefined, redisUrl !== undefined, rateLimit.perUser > 0 || rateLimit.perIpFailures > 0),
     auth,
-    corsOrigins: origins.split(',').map((o) => o.trim()).filter(Boolean),
+    corsOrigins: origins
+      .split(',')
+      .map((o) => o.trim())
+      .filter(Boolean),
     bodyLimitBytes: int(env, 'BODY_LIMIT_BYTES', 64 * 1024, 1024, 10 * 1024 * 1024),
     tasksPerUser: int(env, 'TASKS_PER_USER_MAX', 5000, 1, 10_000_000),
     // Checking every response against the contract catches drift; in production it is opt-in.

@@ -13,7 +13,9 @@ function create(url: string, started: () => boolean) {
     socket: {
       // Once running, reconnect for as long as it takes (the limits let requests through meanwhile).
       reconnectStrategy: (retries: number, cause: Error) =>
-        started() || retries < START_ATTEMPTS ? Math.min(100 * 2 ** retries, 3000) : new Error(`Redis at REDIS_URL cannot be reached: ${cause.message}`),
+        started() || retries < START_ATTEMPTS
+          ? Math.min(100 * 2 ** retries, 3000)
+          : new Error(`Redis at REDIS_URL cannot be reached: ${cause.message}`),
     },
   });
 }

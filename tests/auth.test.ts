@@ -40,7 +40,10 @@ function betterAuthId(): string {
   return randomBytes(24).toString('base64url').slice(0, 32);
 }
 
-function betterAuthToken(key: SigningKey, overrides: { sub?: string | undefined; exp?: number; iss?: string; aud?: string; nbf?: number } = {}) {
+function betterAuthToken(
+  key: SigningKey,
+  overrides: { sub?: string | undefined; exp?: number; iss?: string; aud?: string; nbf?: number } = {},
+) {
   const now = Math.floor(Date.now() / 1000);
   const sub = 'sub' in overrides ? overrides.sub : betterAuthId();
   const payload: Record<string, unknown> = {
@@ -116,7 +119,10 @@ describe('accepted tokens', () => {
   it.each(ALGORITHMS)('a Better Auth %s token from the JWKS, and the user is its sub', async (alg) => {
     const { token, sub } = betterAuthToken(keys.get(alg)!);
     const auth = `Bearer ${await token}`;
-    const created = await request(app).post('/api/tasks').set('Authorization', auth).send({ title: `via ${alg}` });
+    const created = await request(app)
+      .post('/api/tasks')
+      .set('Authorization', auth)
+      .send({ title: `via ${alg}` });
     expect(created.status).toBe(201);
     const { rows } = await database.db.query('SELECT user_id FROM tasks WHERE id = $1', [created.body.id]);
     expect(rows).toEqual([{ user_id: sub }]);
@@ -126,11 +132,13 @@ describe('accepted tokens', () => {
   });
 
   it('an HS256 token signed with the shared secret', async () => {
-    const res = await get(`Bearer ${await new SignJWT({ sub: 'hs-user', iss: issuer, aud: issuer })
-      .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
-      .setIssuedAt()
-      .setExpirationTime('5m')
-      .sign(new TextEncoder().encode(TEST_SECRET))}`);
+    const res = await get(
+      `Bearer ${await new SignJWT({ sub: 'hs-user', iss: issuer, aud: issuer })
+        .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
+        .setIssuedAt()
+        .setExpirationTime('5m')
+        .sign(new TextEncoder().encode(TEST_SECRET))}`,
+    );
     expect(res.status).toBe(200);
   });
 
@@ -254,7 +262,9 @@ describe('refused tokens', () => {
 
   it('an HS256 token when only JWKS is configured', async () => {
     const jwksOnly = buildApp(database.db, { jwks: remoteJwks(`${issuer}/api/auth/jwks`), secret: '', issuer, audience: issuer }).app;
-    const res = await request(jwksOnly).get('/api/tasks').set('Authorization', await bearer('u'));
+    const res = await request(jwksOnly)
+      .get('/api/tasks')
+      .set('Authorization', await bearer('u'));
     expect401(res, 'token_invalid', /not accepted/);
   });
 });
@@ -263,7 +273,9 @@ describe('key source down', () => {
   it('503 auth_unavailable when the JWKS cannot be fetched, not a 401', async () => {
     const down = buildApp(database.db, { jwks: remoteJwks('http://127.0.0.1:1/api/auth/jwks'), secret: '', issuer, audience: issuer }).app;
     const { token } = betterAuthToken(keys.get('EdDSA')!);
-    const res = await request(down).get('/api/tasks').set('Authorization', `Bearer ${await token}`);
+    const res = await request(down)
+      .get('/api/tasks')
+      .set('Authorization', `Bearer ${await token}`);
     expect(res.status).toBe(503);
     expect(res.body.code).toBe('auth_unavailable');
     expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);

@@ -71,7 +71,10 @@ async function startBetterAuth(jwtOptions: Parameters<typeof jwt>[0]): Promise<I
       });
       expect(res.status, await res.clone().text()).toBe(200);
       const body = (await res.json()) as { user: { id: string } };
-      const cookie = res.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+      const cookie = res.headers
+        .getSetCookie()
+        .map((c) => c.split(';')[0])
+        .join('; ');
       return {
         userId: body.user.id,
         // Exactly what a frontend does: the session cookie buys a JWT at /api/auth/token.
@@ -123,7 +126,9 @@ describe.skipIf(skipReason !== '')('real Better Auth tokens', () => {
   }
 
   it.each(['EdDSA', 'ES256', 'RS256'] as const)('%s: two users, each sees only their own tasks', async (alg) => {
-    const idp = await startBetterAuth(alg === 'EdDSA' ? {} : { jwks: { keyPairConfig: alg === 'ES256' ? { alg: 'ES256' } : { alg: 'RS256', modulusLength: 2048 } } });
+    const idp = await startBetterAuth(
+      alg === 'EdDSA' ? {} : { jwks: { keyPairConfig: alg === 'ES256' ? { alg: 'ES256' } : { alg: 'RS256', modulusLength: 2048 } } },
+    );
     providers.push(idp);
     const app = apiFor(idp);
     const alice = await idp.signUp();
@@ -134,7 +139,10 @@ describe.skipIf(skipReason !== '')('real Better Auth tokens', () => {
       payload: { sub: alice.userId, iss: idp.baseURL, aud: idp.baseURL },
     });
 
-    const created = await request(app).post('/api/tasks').set('Authorization', `Bearer ${aliceToken}`).send({ title: `Alice via ${alg}` });
+    const created = await request(app)
+      .post('/api/tasks')
+      .set('Authorization', `Bearer ${aliceToken}`)
+      .send({ title: `Alice via ${alg}` });
     expect(created.status).toBe(201);
     const { rows } = await database.db.query('SELECT user_id FROM tasks WHERE id = $1', [created.body.id]);
     expect(rows).toEqual([{ user_id: alice.userId }]);

@@ -38,7 +38,11 @@ describe('series', () => {
     const rejected: RequestHandler = async () => {
       throw new Error('rejected');
     };
-    for (const [handler, message] of [[viaNext, 'passed'], [thrown, 'thrown'], [rejected, 'rejected']] as const) {
+    for (const [handler, message] of [
+      [viaNext, 'passed'],
+      [thrown, 'thrown'],
+      [rejected, 'rejected'],
+    ] as const) {
       const res = await request(appWith(chain(step('a'), handler, step('never')))).get('/');
       expect(res.status).toBe(500);
       expect(res.body).toEqual({ error: message, steps: ['a'] });

@@ -48,8 +48,14 @@ describe('createTodoClient, contract 1.1', () => {
   it('filters, sorts, counts, clears, and writes with ETags and idempotency keys', async () => {
     const client = clientFor(newUser());
     const key = 'sdk-key-1';
-    const milk = await client.createTask({ title: 'Buy milk', tags: ['home', 'groceries'], priority: 'high', position: 10 }, { idempotencyKey: key });
-    const again = await client.createTask({ title: 'Buy milk', tags: ['home', 'groceries'], priority: 'high', position: 10 }, { idempotencyKey: key });
+    const milk = await client.createTask(
+      { title: 'Buy milk', tags: ['home', 'groceries'], priority: 'high', position: 10 },
+      { idempotencyKey: key },
+    );
+    const again = await client.createTask(
+      { title: 'Buy milk', tags: ['home', 'groceries'], priority: 'high', position: 10 },
+      { idempotencyKey: key },
+    );
     expect(again.id).toBe(milk.id);
     const reused = await caught(client.createTask({ title: 'Other' }, { idempotencyKey: key }));
     expect(reused).toMatchObject({ status: 422, code: 'idempotency_key_reused' });
@@ -164,7 +170,12 @@ describe('createTodoClient', () => {
     });
 
     it('503 with retryAfterSeconds when the database is down', async () => {
-      const down = createPostgresDatabase({ connectionString: 'postgres://x@127.0.0.1:1/x', poolMax: 1, statementTimeoutMs: 500, connectTimeoutMs: 500 });
+      const down = createPostgresDatabase({
+        connectionString: 'postgres://x@127.0.0.1:1/x',
+        poolMax: 1,
+        statementTimeoutMs: 500,
+        connectTimeoutMs: 500,
+      });
       const url = await listen(buildApp(down).app);
       const client = createTodoClient({ baseUrl: url, getToken: () => mintToken({ secret: TEST_SECRET, userId: 'u' }) });
       const err = await caught(client.listTasks());

@@ -19,7 +19,9 @@ function tolerant(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(tolerant);
   if (node && typeof node === 'object') {
     return Object.fromEntries(
-      Object.entries(node).filter(([k, v]) => !(k === 'additionalProperties' && v === false)).map(([k, v]) => [k, tolerant(v)]),
+      Object.entries(node)
+        .filter(([k, v]) => !(k === 'additionalProperties' && v === false))
+        .map(([k, v]) => [k, tolerant(v)]),
     );
   }
   return node;
@@ -92,7 +94,13 @@ describe(`a 1.0 client against this server (${dbKind})`, () => {
       expect(gone.body.detail).toEqual(expect.any(String));
       // 1.0's errors and paging as 1.0 knew them.
       expect((await call('createTask', request(ctx.app).post(root).send({ title: '' }))).status).toBe(422);
-      for (let i = 0; i < 3; i++) await call('createTask', request(ctx.app).post(root).send({ title: `t${i}` }));
+      for (let i = 0; i < 3; i++)
+        await call(
+          'createTask',
+          request(ctx.app)
+            .post(root)
+            .send({ title: `t${i}` }),
+        );
       const page = await call('listTasks', request(ctx.app).get(`${root}?limit=2`));
       const next = nextPageUrl(page)!;
       const second = await call('listTasks', request(ctx.app).get(next));
@@ -102,11 +110,19 @@ describe(`a 1.0 client against this server (${dbKind})`, () => {
 
   it('a cursor issued by a 1.0 server still pages on', async () => {
     const auth = await bearer(newUser());
-    for (let i = 0; i < 3; i++) await request(ctx.app).post('/api/tasks').set('Authorization', auth).send({ title: `t${i}` });
+    for (let i = 0; i < 3; i++)
+      await request(ctx.app)
+        .post('/api/tasks')
+        .set('Authorization', auth)
+        .send({ title: `t${i}` });
     const all = (await request(ctx.app).get('/api/tasks').set('Authorization', auth)).body as { id: number; created_at: string }[];
     // The cursor format 1.0 issued: the position after the first task, for status=all, created_at desc.
-    const v1Cursor = Buffer.from(JSON.stringify({ v: 1, st: 'all', s: 'created_at', o: 'desc', k: all[0]!.created_at, id: all[0]!.id })).toString('base64url');
-    const res = await request(ctx.app).get(`/api/tasks?status=all&sort=created_at&order=desc&limit=100&cursor=${v1Cursor}`).set('Authorization', auth);
+    const v1Cursor = Buffer.from(
+      JSON.stringify({ v: 1, st: 'all', s: 'created_at', o: 'desc', k: all[0]!.created_at, id: all[0]!.id }),
+    ).toString('base64url');
+    const res = await request(ctx.app)
+      .get(`/api/tasks?status=all&sort=created_at&order=desc&limit=100&cursor=${v1Cursor}`)
+      .set('Authorization', auth);
     expect(res.status).toBe(200);
     expect(res.body.map((t: { id: number }) => t.id)).toEqual(all.slice(1).map((t) => t.id));
   });

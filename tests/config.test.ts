@@ -64,9 +64,13 @@ describe('loadConfig', () => {
       expect(() => loadConfig({ NODE_ENV: 'production', JWT_SECRET: guessable })).toThrow(/looks guessable/);
     }
     // What `openssl rand -hex 32` and `openssl rand -base64 32` print.
-    expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: '3f9a1c07b2e84d6695a0c4e1f7d2b38a6c5e90f1d4a7b2c8e3f6a9d0c1b4e7f2' }).auth.secret).toBeDefined();
+    expect(
+      loadConfig({ NODE_ENV: 'production', JWT_SECRET: '3f9a1c07b2e84d6695a0c4e1f7d2b38a6c5e90f1d4a7b2c8e3f6a9d0c1b4e7f2' }).auth.secret,
+    ).toBeDefined();
     expect(loadConfig({ NODE_ENV: 'production', JWT_SECRET: 'q8Vx2Lr0TnW5yKc3Hb7Zp9Mf1Dg4Js6Ea0Uo8Ri2Yt4=' }).auth.secret).toBeDefined();
-    expect(loadConfig({ NODE_ENV: 'production', JWKS_URL: 'HTTPS://auth.example.com/api/auth/jwks' }).auth.jwksUrl).toBe('HTTPS://auth.example.com/api/auth/jwks');
+    expect(loadConfig({ NODE_ENV: 'production', JWKS_URL: 'HTTPS://auth.example.com/api/auth/jwks' }).auth.jwksUrl).toBe(
+      'HTTPS://auth.example.com/api/auth/jwks',
+    );
     expect(() => loadConfig({ NODE_ENV: 'production', JWKS_URL: 'HTTP://auth.example.com/api/auth/jwks' })).toThrow(/https/);
     expect(loadConfig({ JWT_MAX_AGE: '3600' }).auth.maxAgeSec).toBe(3600);
     expect(loadConfig({}).auth.maxAgeSec).toBeUndefined();
@@ -94,8 +98,12 @@ describe('loadConfig', () => {
   it("checks DATABASE_URL's TLS parameters as libpq reads them, without echoing the URL", () => {
     const neon = 'postgresql://u:p4ss@ep-x-pooler.eu-central-1.aws.neon.tech/neondb?sslmode=require&channel_binding=require';
     expect(loadConfig({ DATABASE_URL: neon }).databaseUrl).toBe(neon);
-    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p4ss@h/db?sslmode=required' })).toThrow(/DATABASE_URL: sslmode=required is not one of disable, allow, prefer, require, verify-ca, verify-full/);
-    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p4ss@h/db?sslmode=disable&channel_binding=require' })).toThrow(/channel_binding=require needs TLS/);
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p4ss@h/db?sslmode=required' })).toThrow(
+      /DATABASE_URL: sslmode=required is not one of disable, allow, prefer, require, verify-ca, verify-full/,
+    );
+    expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p4ss@h/db?sslmode=disable&channel_binding=require' })).toThrow(
+      /channel_binding=require needs TLS/,
+    );
     expect(() => loadConfig({ DATABASE_URL: 'postgres://u:p4ss@h/db?channel_binding=always' })).toThrow(/channel_binding=always/);
     try {
       loadConfig({ DATABASE_URL: 'mysql://u:p4ss@h/db' });

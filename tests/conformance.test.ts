@@ -44,7 +44,12 @@ let auth: string;
 beforeAll(async () => {
   [healthy, broken] = await Promise.all([createTestDatabase(), createTestDatabase()]);
   await broken.db.query('DROP TABLE tasks');
-  unreachable = createPostgresDatabase({ connectionString: 'postgres://x@127.0.0.1:1/x', poolMax: 1, statementTimeoutMs: 500, connectTimeoutMs: 500 });
+  unreachable = createPostgresDatabase({
+    connectionString: 'postgres://x@127.0.0.1:1/x',
+    poolMax: 1,
+    statementTimeoutMs: 500,
+    connectTimeoutMs: 500,
+  });
   const docsFile = buildDocs(path.join(docsDir, 'index.html')) as string;
   apps = {
     main: buildApp(healthy.db, { docsFile, bodyLimitBytes: 8192 }).app,
@@ -227,7 +232,8 @@ function parameterViolations(o: Operation): Violation[] {
       }
     }
     if (p.in === 'path' && p.name === 'taskId') {
-      for (const v of ['0', '-1', 'abc', '1.5', '9007199254740992', '1e3', '99999999999999999999999']) out.push({ label: `taskId ${v}`, taskId: v });
+      for (const v of ['0', '-1', 'abc', '1.5', '9007199254740992', '1e3', '99999999999999999999999'])
+        out.push({ label: `taskId ${v}`, taskId: v });
     }
   }
   out.push({ label: 'unknown query parameter', query: 'unexpected=1' });
@@ -235,7 +241,8 @@ function parameterViolations(o: Operation): Violation[] {
 }
 
 // ajv's own phrasing, or a pattern's source: what a field error must never show a person.
-const RAW_VALIDATOR_TEXT = /must match pattern|must NOT|must be equal to one of|must have required property|additional properties|must match format|must be (integer|string|boolean|number|array|object)\b|[\^$]|\\[sdwux]/;
+const RAW_VALIDATOR_TEXT =
+  /must match pattern|must NOT|must be equal to one of|must have required property|additional properties|must match format|must be (integer|string|boolean|number|array|object)\b|[\^$]|\\[sdwux]/;
 
 describe('field errors are written for people', () => {
   it('every pattern in the contract says in words what it requires (x-pattern-message)', () => {
@@ -253,14 +260,19 @@ describe('field errors are written for people', () => {
   });
 
   it('lists every rejected field of a request at once, one entry per field, in plain words', async () => {
-    const res = await request(apps.main).post('/api/tasks').set('Authorization', auth).send({ title: '', priority: 'urgent', tags: 'home' });
+    const res = await request(apps.main)
+      .post('/api/tasks')
+      .set('Authorization', auth)
+      .send({ title: '', priority: 'urgent', tags: 'home' });
     expect(res.status).toBe(422);
     expect(res.body.errors).toEqual([
       { path: '/body/title', message: 'must not be blank or contain NUL characters' },
       { path: '/body/priority', message: 'must be one of none, low, medium, high' },
       { path: '/body/tags', message: 'must be a list' },
     ]);
-    expect(res.body.detail).toBe('The request is invalid: title must not be blank or contain NUL characters; priority must be one of none, low, medium, high; tags must be a list.');
+    expect(res.body.detail).toBe(
+      'The request is invalid: title must not be blank or contain NUL characters; priority must be one of none, low, medium, high; tags must be a list.',
+    );
   });
 });
 
@@ -273,7 +285,9 @@ describe('negative pass: every constraint violated gives a documented 4xx proble
     it(`${o.id}: ${violations.length} violations`, async () => {
       const taskId = o.path.includes('{taskId}') ? await newTaskId() : undefined;
       for (const v of violations) {
-        let req = request(apps.main)[o.method](`${url(o, { taskId: v.taskId ?? taskId }, false)}${v.query ? `?${v.query}` : ''}`).set('Authorization', auth);
+        let req = request(apps.main)
+          [o.method](`${url(o, { taskId: v.taskId ?? taskId }, false)}${v.query ? `?${v.query}` : ''}`)
+          .set('Authorization', auth);
         if (v.body !== undefined) req = req.send(v.body as object);
         else if (o.hasBody && o.op.requestBody.required) req = req.send(VALID_BODY[baseId(o)]!);
         const res = await req;
@@ -284,7 +298,10 @@ describe('negative pass: every constraint violated gives a documented 4xx proble
         for (const e of (res.body.errors ?? []) as { path: string; message: string }[]) {
           expect(e.message, `${o.id} with ${v.label}: ${e.path}`).not.toMatch(RAW_VALIDATOR_TEXT);
         }
-        expect(new Set(((res.body.errors ?? []) as { path: string }[]).map((e) => e.path)).size, `${o.id} with ${v.label}: one entry per field`).toBe((res.body.errors ?? []).length);
+        expect(
+          new Set(((res.body.errors ?? []) as { path: string }[]).map((e) => e.path)).size,
+          `${o.id} with ${v.label}: one entry per field`,
+        ).toBe((res.body.errors ?? []).length);
         conform(o, res);
       }
     });

@@ -103,7 +103,9 @@ describe.runIf(dbKind === 'pglite')('embedded database thread', () => {
     expect(isDatabaseUnavailable(err)).toBe(true);
   });
 
-  it('ends a statement that runs past the timeout with 57014 and reopens the folder with the data intact', { timeout: 60_000 }, async () => {
+  it('ends a statement that runs past the timeout with 57014 and reopens the folder with the data intact', {
+    timeout: 60_000,
+  }, async () => {
     const dir = mkdtempSync(path.join(tmpdir(), 'todo-pglite-timeout-'));
     const restarts: string[] = [];
     const db = await createPGliteDatabase({ dataDir: dir, statementTimeoutMs: 300, onRestart: (r) => restarts.push(r) });

@@ -47,7 +47,10 @@ describe('client errors', () => {
 
   it('403 when the path user is not the token user, on every user-scoped operation', async () => {
     const owner = newUser();
-    const { body: task } = await request(ctx.app).post('/api/tasks').set('Authorization', await bearer(owner)).send({ title: 't' });
+    const { body: task } = await request(ctx.app)
+      .post('/api/tasks')
+      .set('Authorization', await bearer(owner))
+      .send({ title: 't' });
     const auth = await bearer(newUser());
     const base = `/api/${owner}/tasks`;
     const responses = await Promise.all([
@@ -65,7 +68,9 @@ describe('client errors', () => {
   });
 
   it('404 for an unknown path', async () => {
-    const res = await request(ctx.app).get('/api/nothing-here/at-all').set('Authorization', await bearer(newUser()));
+    const res = await request(ctx.app)
+      .get('/api/nothing-here/at-all')
+      .set('Authorization', await bearer(newUser()));
     expectProblem(res, 404, 'not_found');
     expectProblem(await request(ctx.app).get('/nope'), 404, 'not_found');
   });
@@ -162,7 +167,9 @@ describe('server errors', () => {
     try {
       await broken.db.query('DROP TABLE tasks'); // a real failure: the relation no longer exists
       const { app, logLines } = buildApp(broken.db);
-      const res = await request(app).get('/api/tasks').set('Authorization', await bearer(newUser()));
+      const res = await request(app)
+        .get('/api/tasks')
+        .set('Authorization', await bearer(newUser()));
       expectProblem(res, 500, 'internal_error');
       expect(res.body.detail).not.toMatch(/tasks|relation|exist/i);
       const logged = logLines.map((l) => JSON.parse(l)).find((l) => l.msg === 'unhandled error');
@@ -183,7 +190,9 @@ describe('server errors', () => {
     });
     try {
       const { app } = buildApp(unreachable);
-      const res = await request(app).get('/api/tasks').set('Authorization', await bearer(newUser()));
+      const res = await request(app)
+        .get('/api/tasks')
+        .set('Authorization', await bearer(newUser()));
       expectProblem(res, 503, 'database_unavailable');
       expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
 
@@ -228,7 +237,10 @@ describe('public endpoints', () => {
     expect(res.headers['access-control-allow-origin']).toBe('http://localhost:3000');
     expect(res.headers['access-control-allow-headers']).toMatch(/Authorization/i);
 
-    const get = await request(ctx.app).get('/api/tasks').set('Origin', 'http://localhost:3000').set('Authorization', await bearer(newUser()));
+    const get = await request(ctx.app)
+      .get('/api/tasks')
+      .set('Origin', 'http://localhost:3000')
+      .set('Authorization', await bearer(newUser()));
     expect(get.headers['access-control-expose-headers']).toMatch(/Link/);
     expect(get.headers['access-control-expose-headers']).toMatch(/Location/);
     // 1.1: a browser frontend must be able to send preconditions and keys, and read ETags.
@@ -237,7 +249,8 @@ describe('public endpoints', () => {
       .set('Origin', 'http://localhost:3000')
       .set('Access-Control-Request-Method', 'PATCH')
       .set('Access-Control-Request-Headers', 'authorization,content-type,if-match,if-none-match,idempotency-key');
-    for (const h of ['If-Match', 'If-None-Match', 'Idempotency-Key']) expect(preflight.headers['access-control-allow-headers']).toContain(h);
+    for (const h of ['If-Match', 'If-None-Match', 'Idempotency-Key'])
+      expect(preflight.headers['access-control-allow-headers']).toContain(h);
     expect(preflight.headers['access-control-allow-methods']).toMatch(/PATCH/);
     expect(get.headers['access-control-expose-headers']).toMatch(/\bETag\b/);
     expect(get.headers['access-control-expose-headers']).toMatch(/Idempotent-Replayed/);
@@ -257,7 +270,9 @@ describe('public endpoints', () => {
     const health = await request(ctx.app).head('/health');
     expect(health.status).toBe(200);
     expect(health.text).toBeUndefined();
-    const list = await request(ctx.app).head('/api/tasks').set('Authorization', await bearer(newUser()));
+    const list = await request(ctx.app)
+      .head('/api/tasks')
+      .set('Authorization', await bearer(newUser()));
     expect(list.status).toBe(200);
     expect(list.headers['content-type']).toMatch(/^application\/json/);
     expect((await request(ctx.app).head('/api/tasks')).status).toBe(401);

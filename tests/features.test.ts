@@ -35,7 +35,13 @@ describe(`richer tasks (${dbKind})`, () => {
     const auth = await bearer(newUser());
     const plain = await create(auth, { title: 'plain' });
     expect(plain).toMatchObject({ due_at: null, priority: 'none', tags: [], position: 1024 });
-    const rich = await create(auth, { title: 'rich', due_at: '2026-12-01T09:00:00+01:00', priority: 'high', tags: ['home', 'x-1'], position: 5.5 });
+    const rich = await create(auth, {
+      title: 'rich',
+      due_at: '2026-12-01T09:00:00+01:00',
+      priority: 'high',
+      tags: ['home', 'x-1'],
+      position: 5.5,
+    });
     expect(rich).toMatchObject({ due_at: '2026-12-01T08:00:00.000000Z', priority: 'high', tags: ['home', 'x-1'], position: 5.5 });
     const next = await create(auth, { title: 'after the last' });
     expect(next.position).toBe(2048); // 1024 past the largest position
@@ -46,11 +52,24 @@ describe(`richer tasks (${dbKind})`, () => {
   it('PATCH sets and clears the new fields; PUT without them keeps them (1.0 clients erase nothing)', async () => {
     const auth = await bearer(newUser());
     const t = await create(auth, { title: 't', due_at: '2030-01-01T00:00:00Z', priority: 'low', tags: ['a'] });
-    const patched = await request(ctx.app).patch(`/api/tasks/${t.id}`).set('Authorization', auth).send({ due_at: null, tags: [], priority: 'medium', position: -3 });
+    const patched = await request(ctx.app)
+      .patch(`/api/tasks/${t.id}`)
+      .set('Authorization', auth)
+      .send({ due_at: null, tags: [], priority: 'medium', position: -3 });
     expect(patched.body).toMatchObject({ due_at: null, tags: [], priority: 'medium', position: -3 });
-    await request(ctx.app).patch(`/api/tasks/${t.id}`).set('Authorization', auth).send({ tags: ['keep'], due_at: '2031-01-01T00:00:00Z' });
+    await request(ctx.app)
+      .patch(`/api/tasks/${t.id}`)
+      .set('Authorization', auth)
+      .send({ tags: ['keep'], due_at: '2031-01-01T00:00:00Z' });
     const put = await request(ctx.app).put(`/api/tasks/${t.id}`).set('Authorization', auth).send({ title: 'renamed', description: 'd' });
-    expect(put.body).toMatchObject({ title: 'renamed', description: 'd', tags: ['keep'], due_at: '2031-01-01T00:00:00.000000Z', priority: 'medium', position: -3 });
+    expect(put.body).toMatchObject({
+      title: 'renamed',
+      description: 'd',
+      tags: ['keep'],
+      due_at: '2031-01-01T00:00:00.000000Z',
+      priority: 'medium',
+      position: -3,
+    });
   });
 
   it.each([
@@ -64,7 +83,10 @@ describe(`richer tasks (${dbKind})`, () => {
     [{ position: 'first' }, '/body/position'],
   ])('refuses %j with 422 naming %s, storing nothing', async (extra, path) => {
     const auth = await bearer(newUser());
-    const res = await request(ctx.app).post('/api/tasks').set('Authorization', auth).send({ title: 'x', ...extra });
+    const res = await request(ctx.app)
+      .post('/api/tasks')
+      .set('Authorization', auth)
+      .send({ title: 'x', ...extra });
     expect(res.status).toBe(422);
     expect(res.body.errors.map((e: { path: string }) => e.path)).toContain(path);
     expect((await request(ctx.app).get('/api/tasks').set('Authorization', auth)).body).toEqual([]);
@@ -79,7 +101,13 @@ describe(`filters and search (${dbKind})`, () => {
     const past = '2020-05-05T10:00:00Z';
     const future = '2099-01-01T00:00:00Z';
     t = {
-      milk: await create(auth, { title: 'Buy milk', description: 'semi-skimmed, two litres', tags: ['groceries', 'home'], priority: 'high', due_at: past }),
+      milk: await create(auth, {
+        title: 'Buy milk',
+        description: 'semi-skimmed, two litres',
+        tags: ['groceries', 'home'],
+        priority: 'high',
+        due_at: past,
+      }),
       bread: await create(auth, { title: 'Buy bread', tags: ['groceries'], priority: 'low', due_at: future }),
       report: await create(auth, { title: 'Quarterly report', description: 'for the board', tags: ['work'], priority: 'high' }),
       done: await create(auth, { title: 'Old milk receipt', completed: true, due_at: past, tags: ['home'] }),
@@ -124,7 +152,9 @@ describe(`filters and search (${dbKind})`, () => {
     // A user with 20 000 tasks, among 120 000, looking for the two that mention zebras.
     await db.query(`INSERT INTO tasks (user_id, title) SELECT 'search-heavy', 'Task ' || g FROM generate_series(1, 20000) g`);
     await db.query(`INSERT INTO tasks (user_id, title) VALUES ('search-heavy', 'Zebra crossing'), ('search-heavy', 'Paint the zebras')`);
-    await db.query(`INSERT INTO tasks (user_id, title) SELECT 'search-other-' || (g % 1000), 'Task ' || g FROM generate_series(1, 100000) g`);
+    await db.query(
+      `INSERT INTO tasks (user_id, title) SELECT 'search-other-' || (g % 1000), 'Task ' || g FROM generate_series(1, 100000) g`,
+    );
     await db.query('ANALYZE tasks');
     const { rows } = await db.query<Record<string, string>>(
       "EXPLAIN SELECT id FROM tasks WHERE user_id = 'search-heavy' AND search @@ to_tsquery('simple', 'zebra:*')",
@@ -149,7 +179,10 @@ describe(`keyset pagination under every sort and filter (${dbKind})`, () => {
       (i % 11) * 512 + (i % 2 ? 0.5 : 0),
     ]);
     for (const v of values) {
-      await ctx.database.db.query('INSERT INTO tasks (user_id, title, completed, due_at, priority, tags, position) VALUES ($1, $2, $3, $4, $5, $6, $7)', v);
+      await ctx.database.db.query(
+        'INSERT INTO tasks (user_id, title, completed, due_at, priority, tags, position) VALUES ($1, $2, $3, $4, $5, $6, $7)',
+        v,
+      );
     }
     const all = await walk(auth, 'limit=500');
     expect(all).toHaveLength(240);
@@ -166,14 +199,27 @@ describe(`keyset pagination under every sort and filter (${dbKind})`, () => {
         for (const filter of ['', '&status=pending', '&tag=odd', '&priority=high', '&q=task', '&overdue=false']) {
           const seen = await walk(auth, `sort=${sort}&order=${order}&limit=7${filter}`);
           const wanted = all
-            .filter((x) => (filter === '&status=pending' ? !x.completed : filter === '&tag=odd' ? x.tags.includes('odd') : filter === '&priority=high' ? x.priority === 'high' : filter === '&overdue=false' ? !(x.due_at && !x.completed && x.due_at < new Date().toISOString()) : true))
+            .filter((x) =>
+              filter === '&status=pending'
+                ? !x.completed
+                : filter === '&tag=odd'
+                  ? x.tags.includes('odd')
+                  : filter === '&priority=high'
+                    ? x.priority === 'high'
+                    : filter === '&overdue=false'
+                      ? !(x.due_at && !x.completed && x.due_at < new Date().toISOString())
+                      : true,
+            )
             .sort((a, b) => {
               const ka = keyOf[sort]!(a);
               const kb = keyOf[sort]!(b);
               const c = ka < kb ? -1 : ka > kb ? 1 : a.id - b.id;
               return order === 'asc' ? c : -c;
             });
-          expect(seen.map((x) => x.id), `${sort} ${order}${filter}`).toEqual(wanted.map((x) => x.id));
+          expect(
+            seen.map((x) => x.id),
+            `${sort} ${order}${filter}`,
+          ).toEqual(wanted.map((x) => x.id));
         }
       }
     }
@@ -191,7 +237,8 @@ describe(`keyset pagination under every sort and filter (${dbKind})`, () => {
 });
 
 describe(`stats and clearing (${dbKind})`, () => {
-  const localDate = (tz: string, d: Date) => new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(d);
+  const localDate = (tz: string, d: Date) =>
+    new Intl.DateTimeFormat('en-CA', { timeZone: tz, year: 'numeric', month: '2-digit', day: '2-digit' }).format(d);
 
   it.each(['UTC', 'Europe/Paris', 'Pacific/Kiritimati', 'Pacific/Pago_Pago', 'America/St_Johns'])(
     'counts by status, overdue and due today in %s',
@@ -202,7 +249,9 @@ describe(`stats and clearing (${dbKind})`, () => {
       const dues = [-30, -13, -5, -1, 1, 5, 11, 13, 30].map((h) => new Date(now + h * hour));
       for (const [i, due] of dues.entries()) await create(auth, { title: `t${i}`, due_at: due.toISOString(), completed: i === 4 });
       await create(auth, { title: 'no due date' });
-      const res = await request(ctx.app).get(`/api/tasks/stats?tz=${encodeURIComponent(tz)}`).set('Authorization', auth);
+      const res = await request(ctx.app)
+        .get(`/api/tasks/stats?tz=${encodeURIComponent(tz)}`)
+        .set('Authorization', auth);
       expect(res.status).toBe(200);
       const today = localDate(tz, new Date());
       const pending = dues.filter((_, i) => i !== 4);
@@ -217,7 +266,9 @@ describe(`stats and clearing (${dbKind})`, () => {
   );
 
   it('refuses an unknown time zone with 422 naming tz', async () => {
-    const res = await request(ctx.app).get('/api/tasks/stats?tz=Mars/Olympus_Mons').set('Authorization', await bearer(newUser()));
+    const res = await request(ctx.app)
+      .get('/api/tasks/stats?tz=Mars/Olympus_Mons')
+      .set('Authorization', await bearer(newUser()));
     expect(res.status).toBe(422);
     expect(res.body.errors[0].path).toBe('/query/tz');
   });
@@ -258,7 +309,10 @@ describe(`ETags and preconditions (${dbKind})`, () => {
     expect(got.headers.etag).toBe(e1);
     const same = await request(ctx.app).patch(`/api/tasks/${created.body.id}`).set('Authorization', auth).send({ title: 'v1' });
     expect(same.headers.etag).toBe(e1); // nothing changed
-    const changed = await request(ctx.app).patch(`/api/tasks/${created.body.id}`).set('Authorization', auth).send({ tags: ['new'] });
+    const changed = await request(ctx.app)
+      .patch(`/api/tasks/${created.body.id}`)
+      .set('Authorization', auth)
+      .send({ tags: ['new'] });
     expect(changed.headers.etag).not.toBe(e1);
     const toggled = await request(ctx.app).patch(`/api/tasks/${created.body.id}/complete`).set('Authorization', auth);
     expect(toggled.headers.etag).not.toBe(changed.headers.etag);
@@ -275,7 +329,10 @@ describe(`ETags and preconditions (${dbKind})`, () => {
       expect(res.headers.etag).toBe(t.headers.etag);
     }
     await request(ctx.app).patch(url).set('Authorization', auth).send({ title: 'changed' });
-    const res = await request(ctx.app).get(url).set('Authorization', auth).set('If-None-Match', t.headers.etag as string);
+    const res = await request(ctx.app)
+      .get(url)
+      .set('Authorization', auth)
+      .set('If-None-Match', t.headers.etag as string);
     expect(res.status).toBe(200);
     expect(res.body.title).toBe('changed');
   });
@@ -303,7 +360,10 @@ describe(`ETags and preconditions (${dbKind})`, () => {
     }
     const now = await request(ctx.app).get(url).set('Authorization', auth);
     expect(now.body).toMatchObject({ title: 'v2', completed: false });
-    expect((await request(ctx.app).patch(url).set('Authorization', auth).set('If-Match', `"1", ${ok.headers.etag}`).send({ title: 'v3' })).status).toBe(200);
+    expect(
+      (await request(ctx.app).patch(url).set('Authorization', auth).set('If-Match', `"1", ${ok.headers.etag}`).send({ title: 'v3' }))
+        .status,
+    ).toBe(200);
     expect((await request(ctx.app).delete(url).set('Authorization', auth).set('If-Match', '*')).status).toBe(204);
   });
 
@@ -312,14 +372,19 @@ describe(`ETags and preconditions (${dbKind})`, () => {
     const t = await request(ctx.app).post('/api/tasks').set('Authorization', owner).send({ title: 'mine' });
     const intruder = await bearer(newUser());
     for (const ifMatch of ['"999"', t.headers.etag as string, '*']) {
-      const res = await request(ctx.app).patch(`/api/tasks/${t.body.id}`).set('Authorization', intruder).set('If-Match', ifMatch).send({ title: 'x' });
+      const res = await request(ctx.app)
+        .patch(`/api/tasks/${t.body.id}`)
+        .set('Authorization', intruder)
+        .set('If-Match', ifMatch)
+        .send({ title: 'x' });
       expect(res.status).toBe(404);
     }
   });
 });
 
 describe(`Idempotency-Key (${dbKind})`, () => {
-  const post = (auth: string, key: string, body: object) => request(ctx.app).post('/api/tasks').set('Authorization', auth).set('Idempotency-Key', key).send(body);
+  const post = (auth: string, key: string, body: object) =>
+    request(ctx.app).post('/api/tasks').set('Authorization', auth).set('Idempotency-Key', key).send(body);
 
   it('a retry returns the original response and creates nothing; another body is refused', async () => {
     const auth = await bearer(newUser());

@@ -42,12 +42,32 @@ const weirdText = fc.oneof(
   fc.constantFrom('\u0000', 'a\u0000b', '\u202e', '😀'.repeat(300), ' '.repeat(600), 'x'.repeat(2001), "'; DROP TABLE tasks; --"),
 );
 
-const idSegment = fc.oneof(
-  fc.constant(() => String(taskId)),
-  fc.constantFrom('0', '-1', '1.5', '1e3', '0x10', '00001', ' 1', '9007199254740992', '99999999999999999999999999', 'NaN', 'null', '..', '%00', '%', '%E0%A4%A', 'ⅷ', '١٢'),
-  fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
-  anyText.filter((s) => s !== '').map(encodeURIComponent),
-).map((v) => (typeof v === 'function' ? v : () => v));
+const idSegment = fc
+  .oneof(
+    fc.constant(() => String(taskId)),
+    fc.constantFrom(
+      '0',
+      '-1',
+      '1.5',
+      '1e3',
+      '0x10',
+      '00001',
+      ' 1',
+      '9007199254740992',
+      '99999999999999999999999999',
+      'NaN',
+      'null',
+      '..',
+      '%00',
+      '%',
+      '%E0%A4%A',
+      'ⅷ',
+      '١٢',
+    ),
+    fc.bigInt({ min: -(2n ** 70n), max: 2n ** 70n }).map(String),
+    anyText.filter((s) => s !== '').map(encodeURIComponent),
+  )
+  .map((v) => (typeof v === 'function' ? v : () => v));
 
 const userSegment = fc.oneof(
   fc.constant(() => encodeURIComponent(user)),
@@ -61,7 +81,33 @@ const queryString = fc
   .array(
     fc.tuple(
       fc.oneof(fc.constantFrom(...knownParams), printable),
-      fc.oneof(fc.constantFrom('all', 'pending', 'completed', 'title', 'asc', 'position', 'high', 'true', 'home', 'Europe/Paris', 'Mars/Base', '2026-01-01T00:00:00Z', '2026-02-30T00:00:00Z', '', '0', '501', '-1', '1.5', 'eyJ4Ijox', '[]', '%'), weirdText, fc.integer().map(String)),
+      fc.oneof(
+        fc.constantFrom(
+          'all',
+          'pending',
+          'completed',
+          'title',
+          'asc',
+          'position',
+          'high',
+          'true',
+          'home',
+          'Europe/Paris',
+          'Mars/Base',
+          '2026-01-01T00:00:00Z',
+          '2026-02-30T00:00:00Z',
+          '',
+          '0',
+          '501',
+          '-1',
+          '1.5',
+          'eyJ4Ijox',
+          '[]',
+          '%',
+        ),
+        weirdText,
+        fc.integer().map(String),
+      ),
     ),
     { maxLength: 5 },
   )
@@ -75,7 +121,11 @@ const taskLike = fc.record(
     completed: fc.oneof(fc.boolean(), jsonValue),
     due_at: fc.oneof(weirdText, jsonValue, fc.constantFrom('2026-01-01T00:00:00Z', '0000-01-01T00:00:00Z', '9999-12-31T23:59:59+14:00')),
     priority: fc.oneof(weirdText, fc.constantFrom('none', 'high')),
-    tags: fc.oneof(jsonValue, fc.array(fc.oneof(weirdText, fc.constantFrom('home', 'a-b'))), fc.constant(Array.from({ length: 25 }, (_, i) => `t${i}`))),
+    tags: fc.oneof(
+      jsonValue,
+      fc.array(fc.oneof(weirdText, fc.constantFrom('home', 'a-b'))),
+      fc.constant(Array.from({ length: 25 }, (_, i) => `t${i}`)),
+    ),
     position: fc.oneof(jsonValue, fc.double(), fc.constantFrom(1e308, -1e15, 5e-324)),
     id: jsonValue,
     user_id: weirdText,
@@ -91,7 +141,16 @@ const body = fc.oneof(
   deep,
   weirdText,
   fc.constant('{"title":"\\ud800 lone surrogate"}'),
-  fc.constantFrom('{', '{"title":', 'null', '""', '{"title":"a"}', '{"title":"a","title":"b"}', '\ufeff{"title":"a"}', '{"title":"a"}garbage'),
+  fc.constantFrom(
+    '{',
+    '{"title":',
+    'null',
+    '""',
+    '{"title":"a"}',
+    '{"title":"a","title":"b"}',
+    '\ufeff{"title":"a"}',
+    '{"title":"a"}garbage',
+  ),
 );
 const contentType = fc.constantFrom(
   undefined,
@@ -124,7 +183,11 @@ const authorization = fc.oneof(
   fc.constant(async () => `Bearer ${await sign({ sub: user }, { secret: 'another-secret-that-is-long-enough-000' })}`),
   fc.constant(async () => `Bearer ${await sign({ sub: user }, { exp: Math.floor(Date.now() / 1000) - 3600 })}`),
   fc.constant(async () => `Basic ${Buffer.from('user:pass').toString('base64')}`),
-  fc.tuple(jsonValue, jsonValue).map(([h, p]) => async () => `Bearer ${b64(h)}.${b64(p)}.${b64('sig')}`),
+  fc.tuple(jsonValue, jsonValue).map(
+    ([h, p]) =>
+      async () =>
+        `Bearer ${b64(h)}.${b64(p)}.${b64('sig')}`,
+  ),
   fc.oneof(weirdText, jsonValue).map((sub) => async () => `Bearer ${await sign({ sub })}`),
 );
 
@@ -155,30 +218,43 @@ const RUNS = Number(process.env.FUZZ_RUNS ?? 60);
 const tasksOperations = operations.filter((o) => o.path.startsWith('/api/'));
 
 describe(`fuzzing (${dbKind})`, () => {
-  it.each(tasksOperations.map((o) => [o.id, o] as const))('%s: never a 5xx, always a documented problem', { timeout: 120_000 }, async (_id, o) => {
-    await fc.assert(
-      fc.asyncProperty(idSegment, userSegment, queryString, body, contentType, authorization, extraHeaders, async (id, uid, qs, payload, type, token, headers) => {
-        const url = o.path.replace('{taskId}', id()).replace('{userId}', uid()) + (qs ? `?${qs}` : '');
-        let req = request(app)[o.method](url);
-        const value = await token();
-        if (value !== undefined) req = req.set('Authorization', value);
-        for (const [k, v] of Object.entries(headers)) req = req.set(k, v);
-        if (type) req = req.set('Content-Type', type);
-        if (payload !== undefined) req = req.send(payload);
-        const res = await req;
-        // Content-Encoding the server cannot decode is refused by the body parser with its own 415.
-        expectDocumentedAnswer(o, res);
-      }),
-      { numRuns: RUNS, seed: process.env.FC_SEED ? Number(process.env.FC_SEED) : undefined },
-    );
-  });
+  it.each(tasksOperations.map((o) => [o.id, o] as const))(
+    '%s: never a 5xx, always a documented problem',
+    { timeout: 120_000 },
+    async (_id, o) => {
+      await fc.assert(
+        fc.asyncProperty(
+          idSegment,
+          userSegment,
+          queryString,
+          body,
+          contentType,
+          authorization,
+          extraHeaders,
+          async (id, uid, qs, payload, type, token, headers) => {
+            const url = o.path.replace('{taskId}', id()).replace('{userId}', uid()) + (qs ? `?${qs}` : '');
+            let req = request(app)[o.method](url);
+            const value = await token();
+            if (value !== undefined) req = req.set('Authorization', value);
+            for (const [k, v] of Object.entries(headers)) req = req.set(k, v);
+            if (type) req = req.set('Content-Type', type);
+            if (payload !== undefined) req = req.send(payload);
+            const res = await req;
+            // Content-Encoding the server cannot decode is refused by the body parser with its own 415.
+            expectDocumentedAnswer(o, res);
+          },
+        ),
+        { numRuns: RUNS, seed: process.env.FC_SEED ? Number(process.env.FC_SEED) : undefined },
+      );
+    },
+  );
 
   it('any method on any path: never a 5xx; errors are problems, 405 names what is allowed', { timeout: 120_000 }, async () => {
     const paths = [...new Set(operations.map((o) => o.path))];
     await fc.assert(
       fc.asyncProperty(
         fc.constantFrom(...paths),
-        fc.constantFrom('get', 'post', 'put', 'patch', 'delete', 'options', 'head') ,
+        fc.constantFrom('get', 'post', 'put', 'patch', 'delete', 'options', 'head'),
         idSegment,
         authorization,
         async (p, method, id, token) => {

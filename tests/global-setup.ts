@@ -17,7 +17,9 @@ declare module 'vitest' {
 export default async function setup(project: TestProject): Promise<void> {
   execFileSync(process.execPath, ['scripts/build-if-stale.mjs'], { cwd: path.resolve(import.meta.dirname, '..'), stdio: 'inherit' });
   const modules = path.resolve(import.meta.dirname, '..', 'node_modules');
-  const { version } = JSON.parse(readFileSync(path.join(modules, '@electric-sql', 'pglite', 'package.json'), 'utf8')) as { version: string };
+  const { version } = JSON.parse(readFileSync(path.join(modules, '@electric-sql', 'pglite', 'package.json'), 'utf8')) as {
+    version: string;
+  };
   const dir = path.join(modules, '.cache', 'todo-api');
   const template = path.join(dir, `pglite-${version}-empty.tar`);
   if (!existsSync(template)) {

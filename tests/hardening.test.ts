@@ -52,7 +52,9 @@ async function create(auth: string, body: object, target: express.Express = app)
 describe('1. one stored user per token: ids and input must be well-formed Unicode', () => {
   it('refuses a sub with an unpaired surrogate (401), so "\\ud800victim" can never become "\\ufffdvictim"', async () => {
     for (const sub of ['\ud800victim', '\udc00victim', 'victim\udbff']) {
-      const res = await request(app).get('/api/tasks').set('Authorization', `Bearer ${rawToken({ alg: 'HS256' }, claims({ sub }))}`);
+      const res = await request(app)
+        .get('/api/tasks')
+        .set('Authorization', `Bearer ${rawToken({ alg: 'HS256' }, claims({ sub }))}`);
       expect(res.status).toBe(401);
       expect(res.body.code).toBe('token_invalid');
     }
@@ -76,12 +78,18 @@ describe('1. one stored user per token: ids and input must be well-formed Unicod
       { path: '/body/description', message: expect.stringMatching(/well-formed Unicode/) },
     ]);
     const id = (await create(auth, { title: 'to patch' })).body.id as number;
-    const patched = await request(app).patch(`/api/tasks/${id}`).set('Authorization', auth).set('Content-Type', 'application/json').send('{"title":"\\ud83d"}');
+    const patched = await request(app)
+      .patch(`/api/tasks/${id}`)
+      .set('Authorization', auth)
+      .set('Content-Type', 'application/json')
+      .send('{"title":"\\ud83d"}');
     expect(patched.status).toBe(422);
     expect(patched.body.errors).toEqual([{ path: '/body/title', message: expect.stringMatching(/well-formed Unicode/) }]);
     // A well-formed pair (an emoji) is text like any other.
     expect((await create(auth, { title: 'ok \ud83d\ude00' })).status).toBe(201);
-    const { rows } = await database.db.query<{ n: number }>("SELECT count(*)::int AS n FROM tasks WHERE title LIKE '%' || chr(65533) || '%'");
+    const { rows } = await database.db.query<{ n: number }>(
+      "SELECT count(*)::int AS n FROM tasks WHERE title LIKE '%' || chr(65533) || '%'",
+    );
     expect(rows).toEqual([{ n: 0 }]);
   });
 });
@@ -102,7 +110,9 @@ describe('1b. a URL that does not decode', () => {
 describe('2. nothing untrusted reaches a header; the error seam never falls through to HTML', () => {
   it('answers a token whose alg holds CR/LF, DEL or non-Latin-1 text with a plain 401 problem', async () => {
     for (const alg of ['HS256\r\nX-Injected: 1', 'HS\u007f256', 'HS256\u2028', 'ＨＳ２５６']) {
-      const res = await request(app).get('/api/tasks').set('Authorization', `Bearer ${rawToken({ alg }, claims({}))}`);
+      const res = await request(app)
+        .get('/api/tasks')
+        .set('Authorization', `Bearer ${rawToken({ alg }, claims({}))}`);
       expect(res.status).toBe(401);
       expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
       expect(res.headers['www-authenticate']).toMatch(/^Bearer realm="todo-api", error="invalid_token", error_description="[\x20-\x7E]*"$/);
@@ -111,7 +121,7 @@ describe('2. nothing untrusted reaches a header; the error seam never falls thro
     }
   });
 
-  it('sends a fixed problem+json 500 when a problem cannot be rendered, never Express\'s HTML page', async () => {
+  it("sends a fixed problem+json 500 when a problem cannot be rendered, never Express's HTML page", async () => {
     const bare = express();
     bare.get('/boom', () => {
       throw new HttpProblem({ status: 400, code: 'validation_failed', title: 'x', detail: 'x', headers: { 'X-Bad': 'line\nbreak' } });
@@ -131,7 +141,9 @@ describe('3. one user cannot slow everyone: quota, cheap substring search', () =
     const { app: small } = buildApp(database.db, { tasksPerUser: 5 });
     const user = newUser();
     const auth = await bearer(user);
-    const results = await Promise.all(Array.from({ length: 20 }, (_, i) => create(auth, { title: `t${i}`, completed: i % 2 === 0 }, small)));
+    const results = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => create(auth, { title: `t${i}`, completed: i % 2 === 0 }, small)),
+    );
     expect(results.filter((r) => r.status === 201)).toHaveLength(5);
     const refused = results.filter((r) => r.status === 409);
     expect(refused).toHaveLength(15);
@@ -160,10 +172,18 @@ describe('3. one user cannot slow everyone: quota, cheap substring search', () =
     const { app: one } = buildApp(database.db, { tasksPerUser: 1 });
     const auth = await bearer(newUser());
     const kept = await create(auth, { title: 'the one' }, one);
-    const refused = await request(one).post('/api/tasks').set('Authorization', auth).set('Idempotency-Key', 'k-1').send({ title: 'second' });
+    const refused = await request(one)
+      .post('/api/tasks')
+      .set('Authorization', auth)
+      .set('Idempotency-Key', 'k-1')
+      .send({ title: 'second' });
     expect(refused.status).toBe(409);
     await request(one).delete(`/api/tasks/${kept.body.id}`).set('Authorization', auth);
-    const retried = await request(one).post('/api/tasks').set('Authorization', auth).set('Idempotency-Key', 'k-1').send({ title: 'second' });
+    const retried = await request(one)
+      .post('/api/tasks')
+      .set('Authorization', auth)
+      .set('Idempotency-Key', 'k-1')
+      .send({ title: 'second' });
     expect(retried.status).toBe(201);
     expect(retried.headers['idempotent-replayed']).toBeUndefined();
   });
@@ -177,7 +197,10 @@ describe('3. one user cannot slow everyone: quota, cheap substring search', () =
     expect(pct.body.map((t: { title: string }) => t.title)).toEqual(['literal %_ here']);
     const bang = await request(app).get('/api/tasks').query({ q: '!?' }).set('Authorization', auth);
     expect(bang.body.map((t: { title: string }) => t.title)).toEqual(['other']);
-    const many = await request(app).get('/api/tasks').query({ q: '%'.repeat(200) }).set('Authorization', auth);
+    const many = await request(app)
+      .get('/api/tasks')
+      .query({ q: '%'.repeat(200) })
+      .set('Authorization', auth);
     expect(many.status).toBe(200);
     expect(many.body).toEqual([]);
   });
@@ -186,7 +209,9 @@ describe('3. one user cannot slow everyone: quota, cheap substring search', () =
 describe('4. logged URLs carry no credentials and no personal query text', () => {
   it('logs the switches, redacts search text, tags, cursors and anything unknown', async () => {
     const auth = await bearer(newUser());
-    await request(app).get('/api/tasks?access_token=eyJ.secret.value&q=my%20diagnosis&tag=medical&status=all&limit=5').set('Authorization', auth);
+    await request(app)
+      .get('/api/tasks?access_token=eyJ.secret.value&q=my%20diagnosis&tag=medical&status=all&limit=5')
+      .set('Authorization', auth);
     const line = lines.map((l) => JSON.parse(l) as { req?: { url?: string } }).find((l) => l.req?.url?.endsWith('limit=5'));
     expect(line?.req?.url).toBe('/api/tasks?[unknown]=[redacted]&q=[redacted]&tag=[redacted]&status=all&limit=5');
     expect(lines.join('\n')).not.toMatch(/eyJ\.secret|diagnosis|medical/);
@@ -209,9 +234,17 @@ describe('6. JSON is UTF-8 only', () => {
       expect(res.status).toBe(415);
       expect(res.body.code).toBe('unsupported_media_type');
     }
-    const utf8 = await request(app).post('/api/tasks').set('Authorization', auth).set('Content-Type', 'application/json; charset=UTF-8').send('{"title":"fine"}');
+    const utf8 = await request(app)
+      .post('/api/tasks')
+      .set('Authorization', auth)
+      .set('Content-Type', 'application/json; charset=UTF-8')
+      .send('{"title":"fine"}');
     expect(utf8.status).toBe(201);
-    const tooDeep = await request(app).post('/api/tasks').set('Authorization', auth).set('Content-Type', 'application/json; charset=utf-8').send(deep);
+    const tooDeep = await request(app)
+      .post('/api/tasks')
+      .set('Authorization', auth)
+      .set('Content-Type', 'application/json; charset=utf-8')
+      .send(deep);
     expect(tooDeep.status).toBe(400);
   });
 });
@@ -235,14 +268,18 @@ describe('7. due dates stay within what RFC 3339 and the contract can carry', ()
     expect(query.status).toBe(422);
     expect(query.body.errors[0].path).toBe('/query/due_before');
     // And the database holds any other writer to the same rule.
-    await expect(database.db.query("INSERT INTO tasks (user_id, title, due_at) VALUES ('u', 'x', '10000-01-01T00:00:00Z')")).rejects.toMatchObject({ code: '23514' });
+    await expect(
+      database.db.query("INSERT INTO tasks (user_id, title, due_at) VALUES ('u', 'x', '10000-01-01T00:00:00Z')"),
+    ).rejects.toMatchObject({ code: '23514' });
   });
 });
 
-describe('8. the per-address failure limit counts atomically and only the client\'s own failures', () => {
+describe("8. the per-address failure limit counts atomically and only the client's own failures", () => {
   it('lets at most the limit of concurrent failures through', async () => {
     const { app: limited } = buildApp(database.db, { rateLimit: { perIpFailures: 20 } });
-    const res = await Promise.all(Array.from({ length: 120 }, () => request(limited).get('/api/tasks').set('Authorization', 'Bearer nope')));
+    const res = await Promise.all(
+      Array.from({ length: 120 }, () => request(limited).get('/api/tasks').set('Authorization', 'Bearer nope')),
+    );
     const statuses = res.map((r) => r.status);
     expect(statuses.filter((s) => s === 401).length).toBeLessThanOrEqual(20);
     expect(statuses.filter((s) => s === 429).length).toBeGreaterThanOrEqual(100);
@@ -255,7 +292,13 @@ describe('8. the per-address failure limit counts atomically and only the client
     for (let i = 0; i < 10; i++) statuses.push((await request(limited).get('/api/tasks').set('Authorization', busy)).status);
     expect(statuses).toEqual([200, 200, 429, 429, 429, 429, 429, 429, 429, 429]);
     expect((await request(limited).get('/health')).status).toBe(200);
-    expect((await request(limited).get('/api/tasks').set('Authorization', await bearer(newUser()))).status).toBe(200);
+    expect(
+      (
+        await request(limited)
+          .get('/api/tasks')
+          .set('Authorization', await bearer(newUser()))
+      ).status,
+    ).toBe(200);
   });
 });
 
@@ -266,11 +309,15 @@ describe('9. /docs is compressed, cacheable and loads nothing from elsewhere', (
     const brotliCompressedSize = readFileSync(`${docsFile}.br`).length;
     expect(brotliDecompressSync(readFileSync(`${docsFile}.br`)).toString('utf8')).toBe(html);
     expect(html).not.toMatch(/cdn\.redoc\.ly/);
-    const br = await request(withDocs).get('/docs').set('Accept-Encoding', 'gzip, br').buffer(true).parse((res, done) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => done(null, Buffer.concat(chunks)));
-    });
+    const br = await request(withDocs)
+      .get('/docs')
+      .set('Accept-Encoding', 'gzip, br')
+      .buffer(true)
+      .parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      });
     expect(br.headers['content-encoding']).toBe('br');
     expect(br.headers['cache-control']).toBe('public, max-age=300');
     expect(br.headers.vary).toMatch(/Accept-Encoding/);
@@ -278,18 +325,24 @@ describe('9. /docs is compressed, cacheable and loads nothing from elsewhere', (
     expect((br.body as Buffer).toString('utf8')).toBe(html);
     expect(Number(br.headers['content-length'])).toBe(brotliCompressedSize);
     expect(brotliCompressedSize).toBeLessThan(html.length / 3);
-    const gz = await request(withDocs).get('/docs').set('Accept-Encoding', 'gzip').buffer(true).parse((res, done) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => done(null, Buffer.concat(chunks)));
-    });
+    const gz = await request(withDocs)
+      .get('/docs')
+      .set('Accept-Encoding', 'gzip')
+      .buffer(true)
+      .parse((res, done) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => done(null, Buffer.concat(chunks)));
+      });
     expect(gz.headers['content-encoding']).toBe('gzip');
     expect((gz.body as Buffer).toString('utf8')).toBe(html);
     expect(gunzipSync(readFileSync(`${docsFile}.gz`)).toString('utf8')).toBe(html);
     const plain = await request(withDocs).get('/docs').set('Accept-Encoding', 'identity');
     expect(plain.headers['content-encoding']).toBeUndefined();
     expect(plain.text).toBe(html);
-    const again = await request(withDocs).get('/docs').set('If-None-Match', br.headers.etag as string);
+    const again = await request(withDocs)
+      .get('/docs')
+      .set('If-None-Match', br.headers.etag as string);
     expect(again.status).toBe(304);
   });
 });
@@ -310,7 +363,10 @@ describe('10. expired idempotency keys are purged for every user', () => {
       );
     }
     expect(await purgeIdempotencyKeys(database.db)).toBeGreaterThanOrEqual(2);
-    const { rows } = await database.db.query<{ user_id: string }>('SELECT user_id FROM idempotency_keys WHERE user_id IN ($1, $2)', [stale, fresh]);
+    const { rows } = await database.db.query<{ user_id: string }>('SELECT user_id FROM idempotency_keys WHERE user_id IN ($1, $2)', [
+      stale,
+      fresh,
+    ]);
     expect(rows).toEqual([{ user_id: fresh }]);
   });
 });
@@ -330,17 +386,34 @@ describe('12–13. ids and preconditions are read one way only', () => {
     const auth = await bearer(newUser());
     const id = (await create(auth, { title: 'canonical' })).body.id as number;
     expect((await request(app).get(`/api/tasks/${id}`).set('Authorization', auth)).status).toBe(200);
-    for (const form of [`0x${id.toString(16)}`, `+${id}`, `${id}.0`, `${id}e0`, `%20${id}`, `0${id}`, 'Infinity', '9'.repeat(400), '9007199254740992']) {
+    for (const form of [
+      `0x${id.toString(16)}`,
+      `+${id}`,
+      `${id}.0`,
+      `${id}e0`,
+      `%20${id}`,
+      `0${id}`,
+      'Infinity',
+      '9'.repeat(400),
+      '9007199254740992',
+    ]) {
       const res = await request(app).get(`/api/tasks/${form}`).set('Authorization', auth);
       expect(res.status, form).toBe(422);
-      expect(res.body.errors.map((e: { path: string }) => e.path), form).toEqual(['/path/taskId']);
+      expect(
+        res.body.errors.map((e: { path: string }) => e.path),
+        form,
+      ).toEqual(['/path/taskId']);
     }
   });
 
   it('answers If-Match with a version beyond the integer range with 412, not 422', async () => {
     const auth = await bearer(newUser());
     const id = (await create(auth, { title: 'versioned' })).body.id as number;
-    const res = await request(app).patch(`/api/tasks/${id}`).set('Authorization', auth).set('If-Match', '"2147483648"').send({ title: 'x' });
+    const res = await request(app)
+      .patch(`/api/tasks/${id}`)
+      .set('Authorization', auth)
+      .set('If-Match', '"2147483648"')
+      .send({ title: 'x' });
     expect(res.status).toBe(412);
     expect(res.body.code).toBe('precondition_failed');
   });
@@ -361,8 +434,12 @@ describe('14. token times are finite, not in the future, and bounded when config
     const verifier = createTokenVerifier({ secret: TEST_SECRET, clockToleranceSec: 5, maxAgeSec: 900 });
     await expect(verifier.verify(rawToken({ alg: 'HS256' }, claims({ exp: now() + 600 })))).resolves.toMatchObject({ userId: 'someone' });
     await expect(verifier.verify(rawToken({ alg: 'HS256' }, claims({ exp: now() + 86_400 })))).rejects.toMatchObject({ reason: 'too_old' });
-    await expect(verifier.verify(rawToken({ alg: 'HS256' }, claims({ iat: now() - 3600, exp: now() + 60 })))).rejects.toMatchObject({ reason: 'too_old' });
-    await expect(verifier.verify(rawToken({ alg: 'HS256' }, JSON.stringify({ sub: 'x', exp: now() + 60 })))).rejects.toMatchObject({ reason: 'too_old' });
+    await expect(verifier.verify(rawToken({ alg: 'HS256' }, claims({ iat: now() - 3600, exp: now() + 60 })))).rejects.toMatchObject({
+      reason: 'too_old',
+    });
+    await expect(verifier.verify(rawToken({ alg: 'HS256' }, JSON.stringify({ sub: 'x', exp: now() + 60 })))).rejects.toMatchObject({
+      reason: 'too_old',
+    });
   });
 });
 

@@ -10,7 +10,10 @@ let aliceTask: { id: number; title: string; description: string | null; complete
 
 beforeAll(async () => {
   ctx = await setupApp();
-  const res = await request(ctx.app).post('/api/tasks').set('Authorization', await bearer(alice)).send({ title: 'Alice only', description: 'secret plans' });
+  const res = await request(ctx.app)
+    .post('/api/tasks')
+    .set('Authorization', await bearer(alice))
+    .send({ title: 'Alice only', description: 'secret plans' });
   aliceTask = res.body;
 });
 afterAll(() => ctx.close());
@@ -46,22 +49,32 @@ describe.each([
   });
 
   it('listing never includes Alice’s task', async () => {
-    const res = await request(ctx.app).get(`${base}?limit=500`).set('Authorization', await bearer(bob));
+    const res = await request(ctx.app)
+      .get(`${base}?limit=500`)
+      .set('Authorization', await bearer(bob));
     expect(res.status).toBe(200);
     expect(res.body.map((t: { id: number }) => t.id)).not.toContain(aliceTask.id);
   });
 
   it('creating puts the task in Bob’s name, whatever the body says', async () => {
-    const res = await request(ctx.app).post(base).set('Authorization', await bearer(bob)).send({ title: 'Bob’s', user_id: alice });
+    const res = await request(ctx.app)
+      .post(base)
+      .set('Authorization', await bearer(bob))
+      .send({ title: 'Bob’s', user_id: alice });
     expect(res.status).toBe(422); // unknown properties are refused, so no owner can be smuggled in
-    const ok = await request(ctx.app).post(base).set('Authorization', await bearer(bob)).send({ title: 'Bob’s' });
+    const ok = await request(ctx.app)
+      .post(base)
+      .set('Authorization', await bearer(bob))
+      .send({ title: 'Bob’s' });
     const { rows } = await ctx.database.db.query('SELECT user_id FROM tasks WHERE id = $1', [ok.body.id]);
     expect(rows).toEqual([{ user_id: bob }]);
   });
 });
 
 it('Bob cannot use Alice’s path even with his own valid token', async () => {
-  const res = await request(ctx.app).get(`/api/${alice}/tasks/${aliceTask.id}`).set('Authorization', await bearer(bob));
+  const res = await request(ctx.app)
+    .get(`/api/${alice}/tasks/${aliceTask.id}`)
+    .set('Authorization', await bearer(bob));
   expect(res.status).toBe(403);
   expect(res.body.code).toBe('user_mismatch');
   expect(JSON.stringify(res.body)).not.toContain('Alice only');

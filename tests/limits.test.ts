@@ -36,7 +36,13 @@ describe('per-user rate limit', () => {
     }
     expect429(await request(app).get('/api/tasks').set('Authorization', alice));
     expect429(await request(app).post('/api/tasks').set('Authorization', alice).send({ title: 'x' }));
-    expect((await request(app).get('/api/tasks').set('Authorization', await bearer(newUser()))).status).toBe(200);
+    expect(
+      (
+        await request(app)
+          .get('/api/tasks')
+          .set('Authorization', await bearer(newUser()))
+      ).status,
+    ).toBe(200);
   });
 });
 
@@ -134,13 +140,17 @@ describe('request limits', () => {
     expect(res.status).toBe(400);
     expect(res.body).toMatchObject({ code: 'invalid_json', detail: expect.stringMatching(/nested deeper than 32/) });
     const brackets = `{"title":"${'['.repeat(100)}"}`; // brackets inside a string are not nesting
-    expect((await request(app).post('/api/tasks').set('Authorization', auth).set('Content-Type', 'application/json').send(brackets)).status).toBe(201);
+    expect(
+      (await request(app).post('/api/tasks').set('Authorization', auth).set('Content-Type', 'application/json').send(brackets)).status,
+    ).toBe(201);
   });
 
   it('reads at most 32 query parameters', async () => {
     const { app } = buildApp(database.db);
     const many = Array.from({ length: 200 }, (_, i) => `p${i}=1`).join('&');
-    const res = await request(app).get(`/api/tasks?${many}`).set('Authorization', await bearer(newUser()));
+    const res = await request(app)
+      .get(`/api/tasks?${many}`)
+      .set('Authorization', await bearer(newUser()));
     expect(res.status).toBe(422);
     expect(res.body.errors.length).toBeLessThanOrEqual(32);
   });
@@ -179,14 +189,22 @@ describe('request limits', () => {
 describe('security headers', () => {
   it('sends what a JSON API should, and no X-Powered-By', async () => {
     const { app } = buildApp(database.db);
-    const res = await request(app).get('/api/tasks').set('Authorization', await bearer(newUser()));
+    const res = await request(app)
+      .get('/api/tasks')
+      .set('Authorization', await bearer(newUser()));
     expect(res.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
     expect(res.headers['x-content-type-options']).toBe('nosniff');
     expect(res.headers['x-frame-options']).toBe('DENY');
     expect(res.headers['strict-transport-security']).toMatch(/max-age=\d+/);
     expect(res.headers['cross-origin-resource-policy']).toBe('same-origin');
     // HTML-only headers are left out of a JSON API's responses.
-    for (const name of ['x-dns-prefetch-control', 'x-download-options', 'origin-agent-cluster', 'x-permitted-cross-domain-policies', 'x-xss-protection']) {
+    for (const name of [
+      'x-dns-prefetch-control',
+      'x-download-options',
+      'origin-agent-cluster',
+      'x-permitted-cross-domain-policies',
+      'x-xss-protection',
+    ]) {
       expect(res.headers[name], name).toBeUndefined();
     }
     expect(res.headers['x-powered-by']).toBeUndefined();

@@ -33,7 +33,10 @@ beforeAll(async () => {
   // Touch a few so updated_at order differs from created_at order.
   const { body } = await request(ctx.app).get('/api/tasks?limit=500').set('Authorization', auth);
   for (const t of (body as Task[]).filter((_, i) => i % 4 === 1)) {
-    await request(ctx.app).patch(`/api/tasks/${t.id}`).set('Authorization', auth).send({ title: `${t.title} (edited)` });
+    await request(ctx.app)
+      .patch(`/api/tasks/${t.id}`)
+      .set('Authorization', auth)
+      .send({ title: `${t.title} (edited)` });
   }
   all = (await request(ctx.app).get('/api/tasks?limit=500').set('Authorization', auth)).body;
   expect(all).toHaveLength(titles.length);

@@ -25,7 +25,9 @@ describe('/metrics', () => {
     await request(app).get(`/api/tasks/${task.id}`).set('Authorization', auth);
     await request(app).get('/api/tasks/987654').set('Authorization', auth);
     const user = newUser();
-    await request(app).get(`/api/${user}/tasks`).set('Authorization', await bearer(user));
+    await request(app)
+      .get(`/api/${user}/tasks`)
+      .set('Authorization', await bearer(user));
 
     expect((await request(app).get('/metrics')).status).toBe(401);
     expect((await request(app).get('/metrics').set('Authorization', auth)).status).toBe(401);
@@ -35,7 +37,9 @@ describe('/metrics', () => {
     expect(res.text).toMatch(/http_requests_total\{method="POST",route="\/api\/tasks\/",status="201"\} 1/);
     expect(res.text).toMatch(/http_requests_total\{method="GET",route="\/api\/tasks\/:taskId",status="404"\} 1/);
     // Counted in the latency histogram, whichever bucket a busy machine puts it in.
-    expect(res.text).toMatch(/http_request_duration_seconds_bucket\{le="\+Inf",method="GET",route="\/api\/tasks\/:taskId",status="200"\} 1/);
+    expect(res.text).toMatch(
+      /http_request_duration_seconds_bucket\{le="\+Inf",method="GET",route="\/api\/tasks\/:taskId",status="200"\} 1/,
+    );
     expect(res.text).toMatch(/http_request_duration_seconds_count\{method="GET",route="\/api\/tasks\/:taskId",status="200"\} 1/);
     expect(res.text).toMatch(/db_pool_connections\{state="total"\} \d+/);
     expect(res.text).toMatch(/nodejs_eventloop_lag_seconds \d/);

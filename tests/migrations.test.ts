@@ -58,14 +58,17 @@ describe('migrations', () => {
 
   it('002 keeps existing tasks whole, down and up again, and orders them by creation', async () => {
     await migrate(t.db, { dir, target: 1 });
-    await t.db.query("INSERT INTO tasks (user_id, title, description, completed) VALUES ('u', 'first', 'd1', true), ('u', 'second', NULL, false), ('v', 'other', NULL, false)");
+    await t.db.query(
+      "INSERT INTO tasks (user_id, title, description, completed) VALUES ('u', 'first', 'd1', true), ('u', 'second', NULL, false), ('v', 'other', NULL, false)",
+    );
     await migrate(t.db, { dir });
     // 003 counts the tasks that were there, for the per-user quota.
     expect((await t.db.query('SELECT user_id, tasks FROM task_counts ORDER BY user_id')).rows).toEqual([
       { user_id: 'u', tasks: 2 },
       { user_id: 'v', tasks: 1 },
     ]);
-    const read = () => t.db.query<Record<string, unknown>>("SELECT title, description, completed, priority, tags, position, due_at FROM tasks ORDER BY id");
+    const read = () =>
+      t.db.query<Record<string, unknown>>('SELECT title, description, completed, priority, tags, position, due_at FROM tasks ORDER BY id');
     expect((await read()).rows).toEqual([
       { title: 'first', description: 'd1', completed: true, priority: 0, tags: [], position: 1024, due_at: null },
       { title: 'second', description: null, completed: false, priority: 0, tags: [], position: 2048, due_at: null },

@@ -194,7 +194,9 @@ class Create implements fc.AsyncCommand<Model, Real> {
     if (this.description !== undefined) body.description = this.description;
     if (this.completed !== undefined) body.completed = this.completed;
     withExtras(body, this.extras);
-    let req = request(r.app).post(base(r, this.user, this.scoped)).set('Authorization', r.auth[this.user]!);
+    let req = request(r.app)
+      .post(base(r, this.user, this.scoped))
+      .set('Authorization', r.auth[this.user]!);
     if (this.key) req = req.set('Idempotency-Key', this.key);
     const res = await req.send(body);
     checkResponse(operationById(opId('createTask', this.scoped)), res);
@@ -233,18 +235,26 @@ class Create implements fc.AsyncCommand<Model, Real> {
     expect(m.tasks.has(t.id)).toBe(false);
     m.ids.push(t.id);
     m.tasks.set(t.id, { ...t, owner: this.user, version: 1 });
-    if (this.key) m.keys.set(`${this.user}:${this.key}`, { body: canonical(body), response: t, etag: '"1"', location: res.headers.location as string });
+    if (this.key)
+      m.keys.set(`${this.user}:${this.key}`, { body: canonical(body), response: t, etag: '"1"', location: res.headers.location as string });
   }
   toString = () =>
     `create(u${this.user}${this.scoped ? ' scoped' : ''}, title=${json(this.title)}, description=${json(this.description)}, completed=${json(this.completed)}, ${json(this.extras)}, key=${json(this.key)})`;
 }
 
 class Get implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly user: number, readonly scoped: boolean, readonly n: number, readonly noneMatch: Condition) {}
+  constructor(
+    readonly user: number,
+    readonly scoped: boolean,
+    readonly n: number,
+    readonly noneMatch: Condition,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const id = pick(m, this.user, this.n);
-    let req = request(r.app).get(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!);
+    let req = request(r.app)
+      .get(`${base(r, this.user, this.scoped)}/${id}`)
+      .set('Authorization', r.auth[this.user]!);
     const known = m.tasks.get(id);
     if (this.noneMatch === 'current') req = req.set('If-None-Match', known ? etag(known) : '"1"');
     if (this.noneMatch === 'stale') req = req.set('If-None-Match', `"${(known?.version ?? 0) + 1000}"`);
@@ -281,7 +291,9 @@ class Replace implements fc.AsyncCommand<Model, Real> {
     if (this.description !== undefined) body.description = this.description;
     if (this.completed !== undefined) body.completed = this.completed;
     withExtras(body, this.extras);
-    const req = request(r.app).put(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!);
+    const req = request(r.app)
+      .put(`${base(r, this.user, this.scoped)}/${id}`)
+      .set('Authorization', r.auth[this.user]!);
     const res = await ifMatch(req, m, id, this.condition).send(body);
     checkResponse(operationById(opId('replaceTask', this.scoped)), res);
     const t = owned(m, this.user, id);
@@ -321,7 +333,9 @@ class Update implements fc.AsyncCommand<Model, Real> {
   check = () => true;
   async run(m: Model, r: Real) {
     const id = pick(m, this.user, this.n);
-    const req = request(r.app).patch(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!);
+    const req = request(r.app)
+      .patch(`${base(r, this.user, this.scoped)}/${id}`)
+      .set('Authorization', r.auth[this.user]!);
     const res = await ifMatch(req, m, id, this.condition).send(this.changes);
     checkResponse(operationById(opId('updateTask', this.scoped)), res);
     const t = owned(m, this.user, id);
@@ -344,7 +358,8 @@ class Update implements fc.AsyncCommand<Model, Real> {
       res,
     );
   }
-  toString = () => `update(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, ${JSON.stringify(this.changes)}, if-match=${this.condition})`;
+  toString = () =>
+    `update(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, ${JSON.stringify(this.changes)}, if-match=${this.condition})`;
 }
 
 class Complete implements fc.AsyncCommand<Model, Real> {
@@ -359,7 +374,14 @@ class Complete implements fc.AsyncCommand<Model, Real> {
   check = () => true;
   async run(m: Model, r: Real) {
     const id = pick(m, this.user, this.n);
-    let req = ifMatch(request(r.app).patch(`${base(r, this.user, this.scoped)}/${id}/complete`).set('Authorization', r.auth[this.user]!), m, id, this.condition);
+    let req = ifMatch(
+      request(r.app)
+        .patch(`${base(r, this.user, this.scoped)}/${id}/complete`)
+        .set('Authorization', r.auth[this.user]!),
+      m,
+      id,
+      this.condition,
+    );
     if (this.body === 'empty') req = req.send({});
     else if (typeof this.body === 'boolean') req = req.send({ completed: this.body });
     const res = await req;
@@ -369,15 +391,23 @@ class Complete implements fc.AsyncCommand<Model, Real> {
     if (this.condition === 'stale') return expectStale(res, t);
     applyWrite(m, id, { ...t, completed: typeof this.body === 'boolean' ? this.body : !t.completed }, res);
   }
-  toString = () => `complete(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, body=${json(this.body)}, if-match=${this.condition})`;
+  toString = () =>
+    `complete(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, body=${json(this.body)}, if-match=${this.condition})`;
 }
 
 class Delete implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly user: number, readonly scoped: boolean, readonly n: number, readonly condition: Condition) {}
+  constructor(
+    readonly user: number,
+    readonly scoped: boolean,
+    readonly n: number,
+    readonly condition: Condition,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const id = pick(m, this.user, this.n);
-    const req = request(r.app).delete(`${base(r, this.user, this.scoped)}/${id}`).set('Authorization', r.auth[this.user]!);
+    const req = request(r.app)
+      .delete(`${base(r, this.user, this.scoped)}/${id}`)
+      .set('Authorization', r.auth[this.user]!);
     const res = await ifMatch(req, m, id, this.condition);
     checkResponse(operationById(opId('deleteTask', this.scoped)), res);
     const t = owned(m, this.user, id);
@@ -390,10 +420,15 @@ class Delete implements fc.AsyncCommand<Model, Real> {
 }
 
 class ClearCompleted implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly user: number, readonly scoped: boolean) {}
+  constructor(
+    readonly user: number,
+    readonly scoped: boolean,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real) {
-    const res = await request(r.app).delete(`${base(r, this.user, this.scoped)}?status=completed`).set('Authorization', r.auth[this.user]!);
+    const res = await request(r.app)
+      .delete(`${base(r, this.user, this.scoped)}?status=completed`)
+      .set('Authorization', r.auth[this.user]!);
     checkResponse(operationById(opId('clearCompletedTasks', this.scoped)), res);
     const done = [...m.tasks.values()].filter((t) => t.owner === this.user && t.completed);
     expect(res.status).toBe(200);
@@ -404,7 +439,11 @@ class ClearCompleted implements fc.AsyncCommand<Model, Real> {
 }
 
 class Stats implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly user: number, readonly scoped: boolean, readonly tz: string | undefined) {}
+  constructor(
+    readonly user: number,
+    readonly scoped: boolean,
+    readonly tz: string | undefined,
+  ) {}
   check = () => true;
   async run(m: Model, r: Real) {
     const res = await request(r.app)
@@ -462,7 +501,11 @@ const filtersArb = fc.record(
   },
   { requiredKeys: [] },
 );
-const words = (s: string) => s.toLowerCase().split(/[^a-z0-9]+/).filter(Boolean);
+const words = (s: string) =>
+  s
+    .toLowerCase()
+    .split(/[^a-z0-9]+/)
+    .filter(Boolean);
 function matchesQ(t: ModelTask, q: string): boolean {
   const text = `${t.title} ${t.description ?? ''}`;
   const terms = q.toLowerCase().match(/[a-z0-9]+/g);
@@ -533,10 +576,15 @@ class List implements fc.AsyncCommand<Model, Real> {
 }
 
 class OtherUsersPath implements fc.AsyncCommand<Model, Real> {
-  constructor(readonly user: number, readonly other: number) {}
+  constructor(
+    readonly user: number,
+    readonly other: number,
+  ) {}
   check = () => this.user !== this.other;
   async run(_m: Model, r: Real) {
-    const res = await request(r.app).get(base(r, this.other, true)).set('Authorization', r.auth[this.user]!);
+    const res = await request(r.app)
+      .get(base(r, this.other, true))
+      .set('Authorization', r.auth[this.user]!);
     checkResponse(operationById('listTasksForUser'), res);
     expect(res.status).toBe(403);
   }
@@ -568,7 +616,9 @@ const commands = fc.commands(
     fc.tuple(userArb, scopedArb, pickArb, conditionArb).map((a) => new Get(...a)),
     fc.tuple(userArb, scopedArb, pickArb, titleArb, descriptionArb, completedArb, extrasArb, conditionArb).map((a) => new Replace(...a)),
     fc.tuple(userArb, scopedArb, pickArb, changesArb, conditionArb).map((a) => new Update(...a)),
-    fc.tuple(userArb, scopedArb, pickArb, fc.constantFrom('none' as const, 'empty' as const, true, false), conditionArb).map((a) => new Complete(...a)),
+    fc
+      .tuple(userArb, scopedArb, pickArb, fc.constantFrom('none' as const, 'empty' as const, true, false), conditionArb)
+      .map((a) => new Complete(...a)),
     fc.tuple(userArb, scopedArb, pickArb, conditionArb).map((a) => new Delete(...a)),
     fc.tuple(userArb, scopedArb).map((a) => new ClearCompleted(...a)),
     fc.tuple(userArb, scopedArb, fc.constantFrom(undefined, 'UTC', 'Europe/Paris', 'Pacific/Kiritimati')).map((a) => new Stats(...a)),
@@ -577,7 +627,15 @@ const commands = fc.commands(
         userArb,
         scopedArb,
         fc.constantFrom(undefined, 'all' as const, 'pending' as const, 'completed' as const),
-        fc.constantFrom(undefined, 'created_at' as const, 'updated_at' as const, 'title' as const, 'due_at' as const, 'priority' as const, 'position' as const),
+        fc.constantFrom(
+          undefined,
+          'created_at' as const,
+          'updated_at' as const,
+          'title' as const,
+          'due_at' as const,
+          'priority' as const,
+          'position' as const,
+        ),
         fc.constantFrom(undefined, 'asc' as const, 'desc' as const),
         fc.constantFrom(undefined, 1, 2, 3, 5),
         fc.oneof(fc.constant({}), filtersArb),

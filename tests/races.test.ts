@@ -92,11 +92,16 @@ describe(`races (${dbKind})`, () => {
     const path = `/api/tasks/${task.id}`;
     const results = await Promise.all(
       Array.from({ length: 40 }, (_, i) =>
-        i % 2 ? call(auth, 'PUT', path, { title: `w${i}`, description: `w${i}`, completed: i % 4 === 1 }) : call(auth, 'PATCH', path, { title: `w${i}`, description: `w${i}` }),
+        i % 2
+          ? call(auth, 'PUT', path, { title: `w${i}`, description: `w${i}`, completed: i % 4 === 1 })
+          : call(auth, 'PATCH', path, { title: `w${i}`, description: `w${i}` }),
       ),
     );
     expect(results.every((r) => r.status === 200)).toBe(true);
-    const { rows } = await ctx.database.db.query<{ title: string; description: string }>('SELECT title, description FROM tasks WHERE id = $1', [task.id]);
+    const { rows } = await ctx.database.db.query<{ title: string; description: string }>(
+      'SELECT title, description FROM tasks WHERE id = $1',
+      [task.id],
+    );
     expect(rows[0]!.description).toBe(rows[0]!.title);
   });
 });

@@ -16,9 +16,7 @@ beforeAll(async () => {
 afterAll(() => database.drop());
 
 function events(name: string): Record<string, unknown>[] {
-  return lines
-    .map((l) => JSON.parse(l) as Record<string, unknown>)
-    .filter((l) => l.stream === 'security' && l.event === name);
+  return lines.map((l) => JSON.parse(l) as Record<string, unknown>).filter((l) => l.stream === 'security' && l.event === name);
 }
 
 async function eventually<T>(fn: () => T | undefined): Promise<T> {
@@ -56,7 +54,9 @@ describe('security events', () => {
 
   it('user_mismatch, naming both users', async () => {
     const me = newUser();
-    const res = await request(app).get('/api/victim-id/tasks').set('Authorization', await bearer(me, { audience: 'todo-api' }));
+    const res = await request(app)
+      .get('/api/victim-id/tasks')
+      .set('Authorization', await bearer(me, { audience: 'todo-api' }));
     expect(res.status).toBe(403);
     expect(events('user_mismatch').at(-1)).toMatchObject({ userId: me, pathUserId: 'victim-id', requestId: res.headers['x-request-id'] });
   });
@@ -65,13 +65,17 @@ describe('security events', () => {
     const owner = await bearer(newUser(), { audience: 'todo-api' });
     const { body: task } = await request(app).post('/api/tasks').set('Authorization', owner).send({ title: 'mine' });
     const prober = newUser();
-    const res = await request(app).get(`/api/tasks/${task.id}`).set('Authorization', await bearer(prober, { audience: 'todo-api' }));
+    const res = await request(app)
+      .get(`/api/tasks/${task.id}`)
+      .set('Authorization', await bearer(prober, { audience: 'todo-api' }));
     expect(res.status).toBe(404);
     expect(res.body.code).toBe('task_not_found');
     const event = await eventually(() => events('cross_user_access').find((e) => e.taskId === task.id));
     expect(event).toMatchObject({ userId: prober, requestId: res.headers['x-request-id'] });
 
-    const missing = await request(app).get('/api/tasks/999999999').set('Authorization', await bearer(prober, { audience: 'todo-api' }));
+    const missing = await request(app)
+      .get('/api/tasks/999999999')
+      .set('Authorization', await bearer(prober, { audience: 'todo-api' }));
     expect(missing.status).toBe(404);
     await new Promise((r) => setTimeout(r, 100));
     expect(events('cross_user_access').find((e) => e.taskId === 999999999)).toBeUndefined();

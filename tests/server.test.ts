@@ -53,7 +53,15 @@ interface Started {
 function start(env: Record<string, string>): Promise<Started> {
   const child = spawn(node[0]!, ['dist/server.js'], {
     cwd: root,
-    env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', LOG_LEVEL: 'warn', PORT: '0', DATA_DIR: dataDir, WARM_UP_REQUESTS: '0', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      NODE_ENV: 'development',
+      LOG_LEVEL: 'warn',
+      PORT: '0',
+      DATA_DIR: dataDir,
+      WARM_UP_REQUESTS: '0',
+      ...env,
+    },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -91,7 +99,11 @@ describe(`the server process (${dbKind})`, () => {
       env.DATABASE_URL = database.url!;
     }
     const first = await start(env);
-    const lines = first.output().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; requests?: number });
+    const lines = first
+      .output()
+      .split('\n')
+      .filter((l) => l.startsWith('{'))
+      .map((l) => JSON.parse(l) as { msg: string; requests?: number });
     const warmed = lines.findIndex((l) => l.msg === 'warmed up');
     expect(warmed, first.output()).toBeGreaterThanOrEqual(0);
     expect(lines[warmed]!.requests).toBeGreaterThan(0);
@@ -124,7 +136,10 @@ describe(`the server process (${dbKind})`, () => {
       expect(await stop(second.child)).toBe(0);
     }
     // The warm-up's throwaway user left nothing behind, not even a zero count.
-    const storage = dbKind === 'postgres' ? createPostgresDatabase({ connectionString: database!.url!, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 5000 }) : await createPGliteDatabase({ dataDir: path.join(dataDir, 'pglite') });
+    const storage =
+      dbKind === 'postgres'
+        ? createPostgresDatabase({ connectionString: database!.url!, poolMax: 1, statementTimeoutMs: 5000, connectTimeoutMs: 5000 })
+        : await createPGliteDatabase({ dataDir: path.join(dataDir, 'pglite') });
     try {
       const { rows } = await storage.query("SELECT count(*)::int AS n FROM tasks WHERE user_id LIKE 'warm-up:%'");
       expect(rows).toEqual([{ n: 0 }]);
@@ -135,25 +150,37 @@ describe(`the server process (${dbKind})`, () => {
     }
   });
 
-  it.skipIf(dbKind !== 'postgres' || !redisUrl)(`serves from several workers with WORKERS=2 and stops them all on SIGTERM${redisUrl ? '' : ' (skipped: no Redis at TEST_REDIS_URL or 127.0.0.1:6379 to share the limits)'}`, async () => {
-    const workersDb = await createTestDatabase();
-    await workersDb.db.close();
-    try {
-      // Each worker warms up on a private port first; the banner and the log name the real one.
-      const port = await freePort();
-      const started = await start({ DATABASE_URL: workersDb.url!, WORKERS: '2', LOG_LEVEL: 'info', PORT: String(port), WARM_UP_REQUESTS: '16', REDIS_URL: redisUrl! });
-      expect(started.base).toBe(`http://localhost:${port}`);
-      const auth = { Authorization: `Bearer ${started.token}` };
-      const results = await Promise.all(Array.from({ length: 20 }, () => fetch(`${started.base}/api/tasks`, { headers: auth })));
-      expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
-      expect(started.output().match(/"msg":"listening"/g)?.length).toBe(2);
-      expect(started.output()).toMatch(new RegExp(`"port":${port},"workers":2,"msg":"workers listening"`));
-      expect(started.output()).toContain('"workers":2,"poolMax":10,"connections":20,"msg":"database connection budget: workers × DB_POOL_MAX"');
-      expect(await stop(started.child)).toBe(0);
-    } finally {
-      await workersDb.drop();
-    }
-  });
+  it.skipIf(dbKind !== 'postgres' || !redisUrl)(
+    `serves from several workers with WORKERS=2 and stops them all on SIGTERM${redisUrl ? '' : ' (skipped: no Redis at TEST_REDIS_URL or 127.0.0.1:6379 to share the limits)'}`,
+    async () => {
+      const workersDb = await createTestDatabase();
+      await workersDb.db.close();
+      try {
+        // Each worker warms up on a private port first; the banner and the log name the real one.
+        const port = await freePort();
+        const started = await start({
+          DATABASE_URL: workersDb.url!,
+          WORKERS: '2',
+          LOG_LEVEL: 'info',
+          PORT: String(port),
+          WARM_UP_REQUESTS: '16',
+          REDIS_URL: redisUrl!,
+        });
+        expect(started.base).toBe(`http://localhost:${port}`);
+        const auth = { Authorization: `Bearer ${started.token}` };
+        const results = await Promise.all(Array.from({ length: 20 }, () => fetch(`${started.base}/api/tasks`, { headers: auth })));
+        expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+        expect(started.output().match(/"msg":"listening"/g)?.length).toBe(2);
+        expect(started.output()).toMatch(new RegExp(`"port":${port},"workers":2,"msg":"workers listening"`));
+        expect(started.output()).toContain(
+          '"workers":2,"poolMax":10,"connections":20,"msg":"database connection budget: workers × DB_POOL_MAX"',
+        );
+        expect(await stop(started.child)).toBe(0);
+      } finally {
+        await workersDb.drop();
+      }
+    },
+  );
 
   it('starts cold, quickly, when the database is down during the warm-up', async () => {
     const begun = performance.now();
@@ -175,7 +202,11 @@ describe(`the server process (${dbKind})`, () => {
 
   /** Runs the server with env and returns how it ended: for start-up refusals. */
   async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-    const child = spawn(node[0]!, ['dist/server.js'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, WARM_UP_REQUESTS: '0', ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(node[0]!, ['dist/server.js'], {
+      cwd: root,
+      env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, WARM_UP_REQUESTS: '0', ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stderr = '';
     let stdout = '';
     child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
@@ -187,7 +218,15 @@ describe(`the server process (${dbKind})`, () => {
   it('prints no token for a configured secret, only for the generated development one (security item 5)', async () => {
     const child = spawn(node[0]!, ['dist/server.js'], {
       cwd: root,
-      env: { PATH: process.env.PATH ?? '', NODE_ENV: 'development', LOG_LEVEL: 'warn', PORT: '0', DATA_DIR: dataDir, WARM_UP_REQUESTS: '0', JWT_SECRET: 'a-configured-secret-that-works-elsewhere-too' },
+      env: {
+        PATH: process.env.PATH ?? '',
+        NODE_ENV: 'development',
+        LOG_LEVEL: 'warn',
+        PORT: '0',
+        DATA_DIR: dataDir,
+        WARM_UP_REQUESTS: '0',
+        JWT_SECRET: 'a-configured-secret-that-works-elsewhere-too',
+      },
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let out = '';
@@ -209,7 +248,11 @@ describe(`the server process (${dbKind})`, () => {
 
   it('npm run token signs with the secret the server uses, and refuses when the server takes Better Auth tokens only', async () => {
     const cli = (env: Record<string, string>) =>
-      spawnSync(node[0]!, ['dist/cli/token.js', 'alice', '600'], { cwd: root, env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, ...env }, encoding: 'utf8' });
+      spawnSync(node[0]!, ['dist/cli/token.js', 'alice', '600'], {
+        cwd: root,
+        env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, ...env },
+        encoding: 'utf8',
+      });
     const configured = cli({ JWT_SECRET: 'a-configured-secret-that-works-elsewhere-too' });
     expect(configured.status).toBe(0);
     const token = configured.stdout.trim();
@@ -235,23 +278,27 @@ describe(`the server process (${dbKind})`, () => {
     }
   });
 
-  it.runIf(dbKind === 'postgres')('restarts dying workers with a growing pause, and stops with their error when they keep dying before they listen', { timeout: 90_000 }, async () => {
-    // Workers that cannot reach Redis fail their start; the primary itself never needs it.
-    const { code, stderr, stdout } = await runToExit({
-      DATABASE_URL: serverUrl!,
-      MIGRATE_ON_START: 'false',
-      WORKERS: '2',
-      PORT: '0',
-      REDIS_URL: 'redis://127.0.0.1:1',
-      LOG_LEVEL: 'info',
-    });
-    expect(code).toBe(1);
-    expect(stderr).toContain('Failed to start: Redis at REDIS_URL cannot be reached');
-    const pauses = [...stdout.matchAll(/"restartInMs":(\d+)/g)].map((m) => Number(m[1]));
-    expect(pauses.length).toBeGreaterThanOrEqual(3);
-    expect(pauses.slice(0, 3)).toEqual([250, 500, 1000]);
-    expect(stdout).toContain('workers keep dying before they listen; stopping');
-  });
+  it.runIf(dbKind === 'postgres')(
+    'restarts dying workers with a growing pause, and stops with their error when they keep dying before they listen',
+    { timeout: 90_000 },
+    async () => {
+      // Workers that cannot reach Redis fail their start; the primary itself never needs it.
+      const { code, stderr, stdout } = await runToExit({
+        DATABASE_URL: serverUrl!,
+        MIGRATE_ON_START: 'false',
+        WORKERS: '2',
+        PORT: '0',
+        REDIS_URL: 'redis://127.0.0.1:1',
+        LOG_LEVEL: 'info',
+      });
+      expect(code).toBe(1);
+      expect(stderr).toContain('Failed to start: Redis at REDIS_URL cannot be reached');
+      const pauses = [...stdout.matchAll(/"restartInMs":(\d+)/g)].map((m) => Number(m[1]));
+      expect(pauses.length).toBeGreaterThanOrEqual(3);
+      expect(pauses.slice(0, 3)).toEqual([250, 500, 1000]);
+      expect(stdout).toContain('workers keep dying before they listen; stopping');
+    },
+  );
 
   it('refuses a bad variable at start, naming it', async () => {
     const { code, stderr } = await runToExit({ PORT: 'eighty' });
@@ -265,25 +312,29 @@ describe(`the server process (${dbKind})`, () => {
     expect(stderr).toMatch(/JWKS_URL or JWT_SECRET/);
   });
 
-  it.runIf(dbKind === 'pglite')('refuses a second process on the same embedded data folder, and takes over after a kill -9', { timeout: 120_000 }, async () => {
-    const ownDir = mkdtempSync(path.join(tmpdir(), 'todo-lock-'));
-    try {
-      const first = await start({ DATA_DIR: ownDir });
-      const second = await runToExit({ DATA_DIR: ownDir, PORT: '0', NODE_ENV: 'development' });
-      expect(second.code).toBe(1);
-      expect(second.stderr).toMatch(new RegExp(`Another process \\(pid ${first.child.pid}\\) is using the embedded database`));
-      // The first one is unharmed.
-      const res = await fetch(`${first.base}/api/tasks`, { headers: { Authorization: `Bearer ${first.token}` } });
-      expect(res.status).toBe(200);
-      // A crash leaves the lock file behind; the next start sees its owner is gone and takes over.
-      first.child.removeAllListeners('exit');
-      const killed = new Promise((resolve) => first.child.on('exit', resolve));
-      first.child.kill('SIGKILL');
-      await killed;
-      const third = await start({ DATA_DIR: ownDir });
-      expect(await stop(third.child)).toBe(0);
-    } finally {
-      rmSync(ownDir, { recursive: true, force: true });
-    }
-  });
+  it.runIf(dbKind === 'pglite')(
+    'refuses a second process on the same embedded data folder, and takes over after a kill -9',
+    { timeout: 120_000 },
+    async () => {
+      const ownDir = mkdtempSync(path.join(tmpdir(), 'todo-lock-'));
+      try {
+        const first = await start({ DATA_DIR: ownDir });
+        const second = await runToExit({ DATA_DIR: ownDir, PORT: '0', NODE_ENV: 'development' });
+        expect(second.code).toBe(1);
+        expect(second.stderr).toMatch(new RegExp(`Another process \\(pid ${first.child.pid}\\) is using the embedded database`));
+        // The first one is unharmed.
+        const res = await fetch(`${first.base}/api/tasks`, { headers: { Authorization: `Bearer ${first.token}` } });
+        expect(res.status).toBe(200);
+        // A crash leaves the lock file behind; the next start sees its owner is gone and takes over.
+        first.child.removeAllListeners('exit');
+        const killed = new Promise((resolve) => first.child.on('exit', resolve));
+        first.child.kill('SIGKILL');
+        await killed;
+        const third = await start({ DATA_DIR: ownDir });
+        expect(await stop(third.child)).toBe(0);
+      } finally {
+        rmSync(ownDir, { recursive: true, force: true });
+      }
+    },
+  );
 });

@@ -35,10 +35,7 @@ describe.each(families)('$name', ({ base }) => {
     expect(empty.status).toBe(200);
     expect(empty.body).toEqual([]);
 
-    const created = await request(ctx.app)
-      .post(root)
-      .set('Authorization', auth)
-      .send({ title: 'Buy milk', description: 'Two litres' });
+    const created = await request(ctx.app).post(root).set('Authorization', auth).send({ title: 'Buy milk', description: 'Two litres' });
     expect(created.status).toBe(201);
     expect(created.body).toMatchObject({ title: 'Buy milk', description: 'Two litres', completed: false });
     expect(created.body.id).toBeTypeOf('number');
@@ -97,7 +94,9 @@ describe.each(families)('$name', ({ base }) => {
     const user = newUser();
     const auth = await bearer(user);
     const created = await request(ctx.app).post(base(user)).set('Authorization', auth).send({ title: 'One' });
-    const res = await request(ctx.app).get(`${base(user)}/${created.body.id}`).set('Authorization', auth);
+    const res = await request(ctx.app)
+      .get(`${base(user)}/${created.body.id}`)
+      .set('Authorization', auth);
     expect(res.status).toBe(200);
     expect(res.body).toEqual(created.body);
   });
@@ -110,7 +109,10 @@ describe.each(families)('$name', ({ base }) => {
       .set('Authorization', auth)
       .send({ title: 'Old', description: 'old text', completed: true });
 
-    const noDescription = await request(ctx.app).put(`${base(user)}/${task.id}`).set('Authorization', auth).send({ title: ' New ' });
+    const noDescription = await request(ctx.app)
+      .put(`${base(user)}/${task.id}`)
+      .set('Authorization', auth)
+      .send({ title: ' New ' });
     expect(noDescription.status).toBe(200);
     expect(noDescription.body).toMatchObject({ title: 'New', description: null, completed: true });
 
@@ -125,10 +127,7 @@ describe.each(families)('$name', ({ base }) => {
   it('PATCH changes only what is sent; null clears the description; {} changes nothing', async () => {
     const user = newUser();
     const auth = await bearer(user);
-    const { body: task } = await request(ctx.app)
-      .post(base(user))
-      .set('Authorization', auth)
-      .send({ title: 'Title', description: 'Desc' });
+    const { body: task } = await request(ctx.app).post(base(user)).set('Authorization', auth).send({ title: 'Title', description: 'Desc' });
     const url = `${base(user)}/${task.id}`;
 
     const title = await request(ctx.app).patch(url).set('Authorization', auth).send({ title: 'Renamed' });
@@ -187,7 +186,10 @@ describe('boundaries of a task', () => {
     const user = newUser();
     const title = 'é'.repeat(500);
     const description = '😀'.repeat(2000);
-    const res = await request(ctx.app).post('/api/tasks').set('Authorization', await bearer(user)).send({ title, description });
+    const res = await request(ctx.app)
+      .post('/api/tasks')
+      .set('Authorization', await bearer(user))
+      .send({ title, description });
     expect(res.status).toBe(201);
     expect(await stored(res.body.id)).toMatchObject({ title, description });
   });
@@ -204,7 +206,10 @@ describe('boundaries of a task', () => {
     ['an unknown property', { title: 'ok', owner: 'someone-else' }, '/body/owner'],
   ])('refuses %s with 422 and names the field, storing nothing', async (_name, body, path) => {
     const user = newUser();
-    const res = await request(ctx.app).post('/api/tasks').set('Authorization', await bearer(user)).send(body);
+    const res = await request(ctx.app)
+      .post('/api/tasks')
+      .set('Authorization', await bearer(user))
+      .send(body);
     expect(res.status).toBe(422);
     expect(res.headers['content-type']).toMatch(/^application\/problem\+json/);
     expect(res.body.code).toBe('validation_failed');

@@ -9,10 +9,13 @@ function counting(inner: TokenVerifier) {
   const calls = { n: 0 };
   return {
     calls,
-    verifier: { algorithms: inner.algorithms, verify: (t: string) => {
+    verifier: {
+      algorithms: inner.algorithms,
+      verify: (t: string) => {
         calls.n++;
         return inner.verify(t);
-      } } satisfies TokenVerifier,
+      },
+    } satisfies TokenVerifier,
   };
 }
 

@@ -24,7 +24,10 @@ export function loadOrCreateDevSecret(dataDir: string): { secret: string; file: 
  * one; else, when no Better Auth JWKS is configured either (development), the generated one; else
  * none — that server verifies Better Auth's tokens only, and minting an HS256 token is pointless.
  */
-export function secretInForce(auth: { secret: string | undefined; jwksUrl: string | undefined }, dataDir: string): { secret: string | undefined; devSecretFile?: string } {
+export function secretInForce(
+  auth: { secret: string | undefined; jwksUrl: string | undefined },
+  dataDir: string,
+): { secret: string | undefined; devSecretFile?: string } {
   if (auth.secret || auth.jwksUrl) return { secret: auth.secret };
   // loadConfig refuses production without configured auth, so this is development or test.
   const dev = loadOrCreateDevSecret(dataDir);

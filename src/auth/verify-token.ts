@@ -138,7 +138,13 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     checkTimes(payload, opts.clockToleranceSec, opts.maxAgeSec);
     const sub = payload.sub;
     // NUL cannot be stored in a PostgreSQL text column, so no user could ever own such an id.
-    if (typeof sub !== 'string' || sub.trim() === '' || sub.length > MAX_SUBJECT_LENGTH || sub.includes('\u0000') || LONE_SURROGATE.test(sub)) {
+    if (
+      typeof sub !== 'string' ||
+      sub.trim() === '' ||
+      sub.length > MAX_SUBJECT_LENGTH ||
+      sub.includes('\u0000') ||
+      LONE_SURROGATE.test(sub)
+    ) {
       throw new TokenError('invalid_subject', 'The token has no usable `sub` claim (the user id).');
     }
     const validUntil = opts.maxAgeSec === undefined ? payload.exp! : Math.min(payload.exp!, payload.iat! + opts.maxAgeSec);

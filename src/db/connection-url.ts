@@ -129,7 +129,7 @@ export function describeConnectError(err: unknown, settings: Pick<PostgresUrlSet
     case '3D000':
       return `${message}: check the database name in DATABASE_URL`;
     case 'ECONNREFUSED':
-      return 'connection refused: nothing listens at DATABASE_URL\'s host and port';
+      return "connection refused: nothing listens at DATABASE_URL's host and port";
     case 'ENOTFOUND':
     case 'EAI_AGAIN':
       return 'the host in DATABASE_URL cannot be resolved';

@@ -41,7 +41,12 @@ export function isDatabaseUnavailable(err: unknown): boolean {
   const code = codeOf(err);
   if (code && (UNREACHABLE_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08'))) return true;
   // node-postgres's own failures carry no code: a connection that ended, or its client-side guard.
-  return !isSqlState(code) && /^(Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error|.*not queryable)/.test(err.message);
+  return (
+    !isSqlState(code) &&
+    /^(Connection terminated|Query read timeout|timeout exceeded when trying to connect|Client has encountered a connection error|.*not queryable)/.test(
+      err.message,
+    )
+  );
 }
 
 /** The database refused a value (data exception, check violation): bad input, not a server fault. */

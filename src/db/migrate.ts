@@ -62,10 +62,7 @@ function applied(list: Postgrator.Migration[]): AppliedMigration[] {
 }
 
 /** Moves the schema to `target` (default: the latest version). Returns what ran, in order. */
-export function migrate(
-  db: Database,
-  opts: { target?: number; dir?: string } = {},
-): Promise<AppliedMigration[]> {
+export function migrate(db: Database, opts: { target?: number; dir?: string } = {}): Promise<AppliedMigration[]> {
   return locked(db, async (session) => {
     const migrator = createMigrator(session, opts.dir ?? defaultMigrationsDir);
     return applied(await migrator.migrate(opts.target === undefined ? 'max' : String(opts.target)));
@@ -87,9 +84,7 @@ export function migrationStatus(db: Database, opts: { dir?: string } = {}): Prom
     const migrator = createMigrator(session, opts.dir ?? defaultMigrationsDir);
     const migrations = await migrator.getMigrations();
     const current = await migrator.getDatabaseVersion();
-    const versions = [...new Set(migrations.filter((m) => m.action === 'do').map((m) => m.version))].sort(
-      (a, b) => a - b,
-    );
+    const versions = [...new Set(migrations.filter((m) => m.action === 'do').map((m) => m.version))].sort((a, b) => a - b);
     return {
       current,
       latest: versions.at(-1) ?? 0,

@@ -77,7 +77,9 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
       () =>
         new Promise<void>((resolve, reject) => {
           thread.pending.set(0, { resolve: () => resolve(), reject });
-          const worker = new Worker(new URL('./pglite-thread.js', import.meta.url), { workerData: { dataDir: opts.dataDir, template: opts.dataDir ? undefined : opts.template } });
+          const worker = new Worker(new URL('./pglite-thread.js', import.meta.url), {
+            workerData: { dataDir: opts.dataDir, template: opts.dataDir ? undefined : opts.template },
+          });
           thread.worker = worker;
           worker.on('message', (m: Reply) => {
             const call = thread.pending.get(m.id);

@@ -31,9 +31,7 @@ export type OperationId = keyof operations;
 
 type JsonContent<T> = T extends { content: { 'application/json': infer C } } ? C : never;
 
-export type Body<Op extends OperationId> = operations[Op] extends { requestBody?: infer B }
-  ? JsonContent<NonNullable<B>>
-  : never;
+export type Body<Op extends OperationId> = operations[Op] extends { requestBody?: infer B } ? JsonContent<NonNullable<B>> : never;
 export type Query<Op extends OperationId> = NonNullable<operations[Op]['parameters']['query']>;
 /**
  * A request part as a handler sees it: the validator (ajv's useDefaults) has filled in each of the

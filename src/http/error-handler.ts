@@ -105,8 +105,8 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) 
   else if (isBodyParserError(err)) problem = fromBodyParser(err);
   else if (isUndecodableBody(err)) {
     problem = problems.invalidJson('The request body could not be decoded with the Content-Encoding it was sent with.');
-  }
-  else if (isValidatorError(err)) problem = fromValidator(err, req.method, req.path, (req as { openapi?: { schema?: OperationLike } }).openapi?.schema);
+  } else if (isValidatorError(err))
+    problem = fromValidator(err, req.method, req.path, (req as { openapi?: { schema?: OperationLike } }).openapi?.schema);
   else if (isDatabaseUnavailable(err)) {
     req.log?.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'database unavailable');
     problem = problems.unavailable('database_unavailable', 'The database is not reachable right now. Try again shortly.');
@@ -143,6 +143,10 @@ function sendLastResort(res: Parameters<ErrorRequestHandler>[2]): void {
     detail: 'Something went wrong on our side.',
     code: 'internal_error',
   });
-  res.writeHead(500, { 'Content-Type': 'application/problem+json', 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store' });
+  res.writeHead(500, {
+    'Content-Type': 'application/problem+json',
+    'Content-Length': Buffer.byteLength(body),
+    'Cache-Control': 'no-store',
+  });
   res.end(body);
 }

@@ -63,7 +63,11 @@ const MESSAGES: ReadonlyArray<readonly [RegExp, (m: RegExpExecArray, schema: Sch
   [/^must match format "(.+)"$/, (m) => `must be a valid ${m[1]}`],
   [
     new RegExp(`^must be (${TYPES}(?:(?:,| or )${TYPES})*)$`),
-    (m) => `must be ${m[1]!.split(/,| or /).map((t) => TYPE_WORDS[t]).join(' or ')}`,
+    (m) =>
+      `must be ${m[1]!
+        .split(/,| or /)
+        .map((t) => TYPE_WORDS[t])
+        .join(' or ')}`,
   ],
 ];
 
@@ -80,7 +84,8 @@ export function humanMessage(message: string, schema: Schema | undefined): strin
 export function fieldLabel(pointer: string): string {
   const [, where, ...rest] = pointer.split('/').map(unescapeSegment);
   if (!where) return 'the request';
-  if (where === 'body') return rest.length ? rest.map((s, i) => (/^\d+$/.test(s) && i > 0 ? `[${s}]` : i > 0 ? `.${s}` : s)).join('') : 'the body';
+  if (where === 'body')
+    return rest.length ? rest.map((s, i) => (/^\d+$/.test(s) && i > 0 ? `[${s}]` : i > 0 ? `.${s}` : s)).join('') : 'the body';
   const name = rest.join('/');
   return where === 'header' ? `the ${name} header` : `${name} (${where})`;
 }

@@ -55,7 +55,11 @@ export function metricsRouter(metrics: Metrics | undefined, token: string | unde
   router.get('/metrics', async (req, res) => {
     if (!metrics) throw problems.notFound('Metrics are turned off on this server (METRICS).');
     if (token && req.headers.authorization !== `Bearer ${token}`) {
-      throw problems.unauthorized('token_invalid', 'Metrics need `Authorization: Bearer <METRICS_TOKEN>`.', 'Bearer realm="todo-api-metrics"');
+      throw problems.unauthorized(
+        'token_invalid',
+        'Metrics need `Authorization: Bearer <METRICS_TOKEN>`.',
+        'Bearer realm="todo-api-metrics"',
+      );
     }
     res.type(metrics.registry.contentType).send(await metrics.registry.metrics());
   });

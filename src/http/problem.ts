@@ -65,7 +65,8 @@ export const problems = {
       detail: `${method} is not allowed on ${path}; use ${allow}.`,
       headers: { Allow: allow },
     }),
-  invalidJson: (detail = 'The request body is not valid JSON.') => new HttpProblem({ status: 400, code: 'invalid_json', title: 'Malformed JSON', detail }),
+  invalidJson: (detail = 'The request body is not valid JSON.') =>
+    new HttpProblem({ status: 400, code: 'invalid_json', title: 'Malformed JSON', detail }),
   unauthorized: (code: 'token_missing' | 'token_invalid' | 'token_expired', detail: string, challenge: string) =>
     new HttpProblem({ status: 401, code, title: 'Unauthorized', detail, headers: { 'WWW-Authenticate': challenge } }),
   rateLimited: (detail: string) => new HttpProblem({ status: 429, code: 'rate_limited', title: 'Too many requests', detail }),

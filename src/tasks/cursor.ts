@@ -21,7 +21,15 @@ interface CursorPayload {
 
 /** A digest of the filters, independent of the order they were given in. */
 function filtersDigest(f: ListFilters): string {
-  const canonical = [f.status, f.priority ?? null, f.tags ? [...f.tags].sort() : null, f.dueBefore ?? null, f.dueAfter ?? null, f.overdue ?? null, f.q ?? null];
+  const canonical = [
+    f.status,
+    f.priority ?? null,
+    f.tags ? [...f.tags].sort() : null,
+    f.dueBefore ?? null,
+    f.dueAfter ?? null,
+    f.overdue ?? null,
+    f.q ?? null,
+  ];
   return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, 16);
 }
 
@@ -43,7 +51,13 @@ export function decodeCursor(cursor: string, scope: CursorScope): Position {
   } catch {
     throw new InvalidCursorError(NOT_OURS);
   }
-  if (payload === null || typeof payload !== 'object' || typeof payload.k !== 'string' || !Number.isSafeInteger(payload.id) || (payload.id as number) < 1) {
+  if (
+    payload === null ||
+    typeof payload !== 'object' ||
+    typeof payload.k !== 'string' ||
+    !Number.isSafeInteger(payload.id) ||
+    (payload.id as number) < 1
+  ) {
     throw new InvalidCursorError(NOT_OURS);
   }
   let sameQuery: boolean;
@@ -52,7 +66,13 @@ export function decodeCursor(cursor: string, scope: CursorScope): Position {
   } else if (payload.v === 1) {
     // Issued by 1.0, which filtered by status alone; still honoured for the same query.
     const f = scope.filters;
-    const onlyStatus = f.priority === undefined && !f.tags?.length && f.dueBefore === undefined && f.dueAfter === undefined && f.overdue === undefined && f.q === undefined;
+    const onlyStatus =
+      f.priority === undefined &&
+      !f.tags?.length &&
+      f.dueBefore === undefined &&
+      f.dueAfter === undefined &&
+      f.overdue === undefined &&
+      f.q === undefined;
     sameQuery = onlyStatus && payload.st === f.status && payload.s === scope.sort && payload.o === scope.order;
   } else {
     throw new InvalidCursorError(NOT_OURS);
@@ -67,8 +87,7 @@ export function decodeCursor(cursor: string, scope: CursorScope): Position {
 // Keys go to the database as parameters; refusing what it would reject keeps a forged cursor a 422.
 const isTitleKey = (key: string) => key.length <= 4000 && !key.includes('\u0000');
 const isPriorityKey = (key: string) => /^[0-3]$/.test(key);
-const isPositionKey = (key: string) =>
-  /^-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i.test(key) && Math.abs(Number(key)) <= 1e15;
+const isPositionKey = (key: string) => /^-?(\d+(\.\d*)?|\.\d+)(e[+-]?\d+)?$/i.test(key) && Math.abs(Number(key)) <= 1e15;
 
 const TIMESTAMP = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})\.\d{6}Z$/;
 

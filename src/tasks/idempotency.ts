@@ -18,11 +18,17 @@ export function requestHash(body: unknown): string {
   const canonical = (v: unknown): unknown => {
     if (Array.isArray(v)) return v.map(canonical);
     if (v && typeof v === 'object') {
-      return Object.fromEntries(Object.keys(v).sort().map((k) => [k, canonical((v as Record<string, unknown>)[k])]));
+      return Object.fromEntries(
+        Object.keys(v)
+          .sort()
+          .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+      );
     }
     return v;
   };
-  return createHash('sha256').update(JSON.stringify(canonical(body ?? null))).digest('base64url');
+  return createHash('sha256')
+    .update(JSON.stringify(canonical(body ?? null)))
+    .digest('base64url');
 }
 
 /**

@@ -174,8 +174,7 @@ function toTask(row: RawTask): TaskRow {
   };
 }
 
-const versioned = (row: RawTask | undefined): VersionedTask | undefined =>
-  row && { task: toTask(row), version: row.version };
+const versioned = (row: RawTask | undefined): VersionedTask | undefined => row && { task: toTask(row), version: row.version };
 
 export interface TaskPage {
   tasks: TaskRow[];
@@ -236,7 +235,17 @@ export async function createTask(db: Queryable, userId: string, task: NewTask, q
        coalesce($8, (SELECT coalesce(max(position), 0) + ${POSITION_GAP} FROM tasks WHERE user_id = $1))
      FROM slot
      RETURNING ${COLUMNS}`,
-    [userId, task.title, task.description, task.completed, task.dueAt, PRIORITIES.indexOf(task.priority), task.tags, task.position ?? null, quota],
+    [
+      userId,
+      task.title,
+      task.description,
+      task.completed,
+      task.dueAt,
+      PRIORITIES.indexOf(task.priority),
+      task.tags,
+      task.position ?? null,
+      quota,
+    ],
   );
   return versioned(rows[0]);
 }
@@ -314,10 +323,11 @@ export async function setCompletion(
 }
 
 export async function deleteTask(db: Queryable, userId: string, id: number, expected?: ExpectedVersions): Promise<boolean> {
-  const { rowCount } = await db.query(
-    'DELETE FROM tasks WHERE user_id = $1 AND id = $2 AND ($3::integer[] IS NULL OR version = ANY($3))',
-    [userId, id, expected ?? null],
-  );
+  const { rowCount } = await db.query('DELETE FROM tasks WHERE user_id = $1 AND id = $2 AND ($3::integer[] IS NULL OR version = ANY($3))', [
+    userId,
+    id,
+    expected ?? null,
+  ]);
   return rowCount > 0;
 }
 
@@ -382,7 +392,11 @@ export async function claimKey(db: Queryable, userId: string, key: string, hash:
   return rows.length > 0;
 }
 
-export async function storedResponse(db: Queryable, userId: string, key: string): Promise<(StoredResponse & { request_hash: string }) | undefined> {
+export async function storedResponse(
+  db: Queryable,
+  userId: string,
+  key: string,
+): Promise<(StoredResponse & { request_hash: string }) | undefined> {
   const { rows } = await db.query<StoredResponse & { request_hash: string }>(
     'SELECT request_hash, status, etag, location, body FROM idempotency_keys WHERE user_id = $1 AND key = $2',
     [userId, key],

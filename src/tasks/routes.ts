@@ -74,7 +74,13 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
   }
 
   /** Sends a task with its ETag, or the right refusal when the write found nothing to change. */
-  async function sendWritten(req: Request, res: Response<TaskJson>, id: number, written: queries.VersionedTask | undefined, expected: queries.ExpectedVersions) {
+  async function sendWritten(
+    req: Request,
+    res: Response<TaskJson>,
+    id: number,
+    written: queries.VersionedTask | undefined,
+    expected: queries.ExpectedVersions,
+  ) {
     if (!written) return unwritten(req, res, id, expected);
     res.set('ETag', etagOf(written.version)).json(written.task);
   }
@@ -121,15 +127,20 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     const body = req.body as Defaulted<Body<'createTask'>, 'completed'>;
     const userId: string = res.locals.userId;
     const create = async (tx: Queryable) => {
-      const created = await queries.createTask(tx, userId, {
-        title: body.title.trim(),
-        description: body.description ?? null,
-        completed: body.completed,
-        dueAt: body.due_at ?? null,
-        priority: body.priority ?? 'none',
-        tags: body.tags ?? [],
-        position: body.position,
-      }, limits.tasksPerUser);
+      const created = await queries.createTask(
+        tx,
+        userId,
+        {
+          title: body.title.trim(),
+          description: body.description ?? null,
+          completed: body.completed,
+          dueAt: body.due_at ?? null,
+          priority: body.priority ?? 'none',
+          tags: body.tags ?? [],
+          position: body.position,
+        },
+        limits.tasksPerUser,
+      );
       // Thrown inside the idempotent create's transaction, so its key is not kept either.
       if (!created) throw problems.quotaExceeded(limits.tasksPerUser);
       const { task, version } = created;
@@ -194,7 +205,12 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
   router.put('/:taskId', async (req: Request, res: Response<Json<'replaceTask', 200>>) => {
     const body = req.body as Body<'replaceTask'>;
     // Replace: an absent description is cleared; absent `completed` and 1.1 fields keep theirs.
-    await update(req, res, { ...laterFields(body), title: body.title.trim(), description: body.description ?? null, completed: body.completed });
+    await update(req, res, {
+      ...laterFields(body),
+      title: body.title.trim(),
+      description: body.description ?? null,
+      completed: body.completed,
+    });
   });
 
   router.patch('/:taskId', async (req: Request, res: Response<Json<'updateTask', 200>>) => {
@@ -220,4 +236,3 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
 
   return router;
 }
-

@@ -20,7 +20,14 @@ interface Tracked {
 const content = (name: string, n: number) => ({ title: `${name} v${n}`, description: `v${n}`, completed: n % 2 === 1 });
 
 /** One client: creates tasks and replaces its own, one request at a time, until told to stop. */
-async function writer(base: string, auth: string, name: string, stop: { now: boolean }, created: Map<string, Tracked>, unacked: Set<string>) {
+async function writer(
+  base: string,
+  auth: string,
+  name: string,
+  stop: { now: boolean },
+  created: Map<string, Tracked>,
+  unacked: Set<string>,
+) {
   const headers = { Authorization: auth, 'Content-Type': 'application/json' };
   for (let i = 0; !stop.now; i++) {
     try {

@@ -134,7 +134,15 @@ describe(`database outage under load (${dbKind === 'postgres' ? 'postgres' : 'sk
         (['forward', 'refuse', 'blackhole', 'recovered'] as const).map((p) => {
           const of = outcomes.filter((o) => o.phase === p);
           const count = (pred: (o: Outcome) => boolean) => of.filter(pred).length;
-          return [p, { requests: of.length, ok: count((o) => o.status === 200 || o.status === 201), unavailable: count((o) => o.status === 503), maxMs: Math.round(Math.max(0, ...of.map((o) => o.ms))) }];
+          return [
+            p,
+            {
+              requests: of.length,
+              ok: count((o) => o.status === 200 || o.status === 201),
+              unavailable: count((o) => o.status === 503),
+              maxMs: Math.round(Math.max(0, ...of.map((o) => o.ms))),
+            },
+          ];
         }),
       );
       console.log(`outage test: ${JSON.stringify(summary)}; ${acked.size} creates acknowledged`);
@@ -143,7 +151,10 @@ describe(`database outage under load (${dbKind === 'postgres' ? 'postgres' : 'sk
       const odd = outcomes.filter((o) => o.status !== 200 && o.status !== 201 && o.status !== 503);
       expect(odd).toEqual([]);
       for (const o of outcomes.filter((o) => o.status === 503)) {
-        expect(o.problem).toMatchObject({ contentType: expect.stringMatching(/^application\/problem\+json/), code: 'database_unavailable' });
+        expect(o.problem).toMatchObject({
+          contentType: expect.stringMatching(/^application\/problem\+json/),
+          code: 'database_unavailable',
+        });
         expect(Number(o.problem!.retryAfter)).toBeGreaterThan(0);
       }
       for (const cut of ['refuse', 'blackhole'] as const) {

@@ -14,7 +14,8 @@ import { cleanupsAfterAll, logLines, startServer, type ServerProcess } from './p
 
 const poolerUrl = process.env.TEST_POOLER_URL || undefined;
 // CI must run it: there, a missing pooler is a failure, not a skip.
-if (!poolerUrl && process.env.CI === 'true' && dbKind === 'postgres') throw new Error('TEST_POOLER_URL is not set; .ci/pgbouncer starts a PgBouncer');
+if (!poolerUrl && process.env.CI === 'true' && dbKind === 'postgres')
+  throw new Error('TEST_POOLER_URL is not set; .ci/pgbouncer starts a PgBouncer');
 const cleanups = cleanupsAfterAll();
 // Create rounds of the mixed load (each: a create, a list, a toggle, and a delete every fourth);
 // POOLER_LOAD raises it for a longer soak by hand.
@@ -53,151 +54,183 @@ function started(servers: ServerProcess[]): void {
 
 const migrationCount = readdirSync(defaultMigrationsDir).filter((f) => /^\d+\.do\./.test(f)).length;
 
-describe.skipIf(dbKind !== 'postgres' || !poolerUrl)(`through PgBouncer in transaction mode (${poolerUrl ? 'TEST_POOLER_URL' : 'skipped: set TEST_POOLER_URL; .ci/pgbouncer starts one'})`, () => {
-  it('instances racing on an empty database all start, each migration once; a fourth starts after; a mixed load loses nothing; nothing is left behind', { timeout: 180_000 }, async () => {
-    let last: { pooled: string; direct: string } | undefined;
-    let servers: ServerProcess[] = [];
-    for (let round = 0; round < 3; round++) {
-      const db = await emptyDatabase();
-      servers = await Promise.all([0, 1, 2].map(() => startServer({ DATABASE_URL: db.pooled, WARM_UP_REQUESTS: '40' })));
-      started(servers);
-      const { rows } = await withClient(db.direct, (c) =>
-        c.query<{ n: string }>('SELECT count(*) AS n FROM schemaversion WHERE version > 0 GROUP BY version ORDER BY version'),
+describe.skipIf(dbKind !== 'postgres' || !poolerUrl)(
+  `through PgBouncer in transaction mode (${poolerUrl ? 'TEST_POOLER_URL' : 'skipped: set TEST_POOLER_URL; .ci/pgbouncer starts one'})`,
+  () => {
+    it('instances racing on an empty database all start, each migration once; a fourth starts after; a mixed load loses nothing; nothing is left behind', {
+      timeout: 180_000,
+    }, async () => {
+      let last: { pooled: string; direct: string } | undefined;
+      let servers: ServerProcess[] = [];
+      for (let round = 0; round < 3; round++) {
+        const db = await emptyDatabase();
+        servers = await Promise.all([0, 1, 2].map(() => startServer({ DATABASE_URL: db.pooled, WARM_UP_REQUESTS: '40' })));
+        started(servers);
+        const { rows } = await withClient(db.direct, (c) =>
+          c.query<{ n: string }>('SELECT count(*) AS n FROM schemaversion WHERE version > 0 GROUP BY version ORDER BY version'),
+        );
+        expect(
+          rows.map((r) => Number(r.n)),
+          `round ${round}`,
+        ).toEqual(Array(migrationCount).fill(1));
+        expect(servers.filter((s) => logLines(s).some((l) => l.msg === 'migrated'))).toHaveLength(1);
+        // Their first connections, all at once, found their way too (the warm-up stops at a 5xx).
+        for (const s of servers)
+          expect(
+            logLines(s).map((l) => l.msg),
+            s.output(),
+          ).toContain('warmed up');
+        last = db;
+        if (round < 2) for (const s of servers) s.child.kill('SIGKILL');
+      }
+      const fourth = await startServer({ DATABASE_URL: last!.pooled });
+      started([fourth]);
+      servers.push(fourth);
+
+      // A mixed load across the four: creates, reads, updates, completions and deletes.
+      const users = await Promise.all(
+        Array.from({ length: 8 }, async () => {
+          const id = newUser();
+          return { id, auth: await bearer(id) };
+        }),
       );
-      expect(rows.map((r) => Number(r.n)), `round ${round}`).toEqual(Array(migrationCount).fill(1));
-      expect(servers.filter((s) => logLines(s).some((l) => l.msg === 'migrated'))).toHaveLength(1);
-      // Their first connections, all at once, found their way too (the warm-up stops at a 5xx).
-      for (const s of servers) expect(logLines(s).map((l) => l.msg), s.output()).toContain('warmed up');
-      last = db;
-      if (round < 2) for (const s of servers) s.child.kill('SIGKILL');
-    }
-    const fourth = await startServer({ DATABASE_URL: last!.pooled });
-    started([fourth]);
-    servers.push(fourth);
-
-    // A mixed load across the four: creates, reads, updates, completions and deletes.
-    const users = await Promise.all(
-      Array.from({ length: 8 }, async () => {
-        const id = newUser();
-        return { id, auth: await bearer(id) };
-      }),
-    );
-    const acknowledged = new Map<number, { user: string; title: string }>();
-    const deleted = new Set<number>();
-    const statuses: number[] = [];
-    let n = 0;
-    const worker = async (w: number) => {
-      const user = users[w % users.length]!;
-      const headers = { Authorization: user.auth, 'Content-Type': 'application/json' };
-      while (n < LOAD) {
-        const i = n++;
-        const base = servers[i % servers.length]!.base;
-        const title = `load ${i}`;
-        const created = await fetch(`${base}/api/tasks`, { method: 'POST', headers, body: JSON.stringify({ title }) });
-        statuses.push(created.status);
-        if (created.status !== 201) continue;
-        const task = (await created.json()) as { id: number };
-        acknowledged.set(task.id, { user: user.id, title });
-        const other = servers[(i + 1) % servers.length]!.base;
-        for (const res of await Promise.all([
-          fetch(`${other}/api/tasks?limit=20`, { headers }),
-          fetch(`${other}/api/tasks/${task.id}/complete`, { method: 'PATCH', headers }),
-        ]))
-          statuses.push(res.status);
-        if (i % 4 === 0) {
-          const gone = await fetch(`${base}/api/tasks/${task.id}`, { method: 'DELETE', headers });
-          statuses.push(gone.status);
-          if (gone.status === 204) deleted.add(task.id);
+      const acknowledged = new Map<number, { user: string; title: string }>();
+      const deleted = new Set<number>();
+      const statuses: number[] = [];
+      let n = 0;
+      const worker = async (w: number) => {
+        const user = users[w % users.length]!;
+        const headers = { Authorization: user.auth, 'Content-Type': 'application/json' };
+        while (n < LOAD) {
+          const i = n++;
+          const base = servers[i % servers.length]!.base;
+          const title = `load ${i}`;
+          const created = await fetch(`${base}/api/tasks`, { method: 'POST', headers, body: JSON.stringify({ title }) });
+          statuses.push(created.status);
+          if (created.status !== 201) continue;
+          const task = (await created.json()) as { id: number };
+          acknowledged.set(task.id, { user: user.id, title });
+          const other = servers[(i + 1) % servers.length]!.base;
+          for (const res of await Promise.all([
+            fetch(`${other}/api/tasks?limit=20`, { headers }),
+            fetch(`${other}/api/tasks/${task.id}/complete`, { method: 'PATCH', headers }),
+          ]))
+            statuses.push(res.status);
+          if (i % 4 === 0) {
+            const gone = await fetch(`${base}/api/tasks/${task.id}`, { method: 'DELETE', headers });
+            statuses.push(gone.status);
+            if (gone.status === 204) deleted.add(task.id);
+          }
         }
-      }
-    };
-    const loadStarted = performance.now();
-    await Promise.all(Array.from({ length: 16 }, (_, w) => worker(w)));
-    expect(statuses.filter((s) => s >= 500)).toEqual([]);
-    expect(statuses.length).toBeGreaterThan(2 * LOAD);
-    console.log(`mixed load: ${statuses.length} requests across 4 instances in ${Math.round(performance.now() - loadStarted)} ms, none 5xx`);
+      };
+      const loadStarted = performance.now();
+      await Promise.all(Array.from({ length: 16 }, (_, w) => worker(w)));
+      expect(statuses.filter((s) => s >= 500)).toEqual([]);
+      expect(statuses.length).toBeGreaterThan(2 * LOAD);
+      console.log(
+        `mixed load: ${statuses.length} requests across 4 instances in ${Math.round(performance.now() - loadStarted)} ms, none 5xx`,
+      );
 
-    await withClient(last!.direct, async (c) => {
-      const { rows } = await c.query<{ id: string; user_id: string; title: string }>('SELECT id, user_id, title FROM tasks');
-      const stored = new Map(rows.map((r) => [Number(r.id), r]));
-      for (const [id, { user, title }] of acknowledged) {
-        if (deleted.has(id)) expect(stored.has(id)).toBe(false);
-        else expect(stored.get(id)).toMatchObject({ user_id: user, title });
+      await withClient(last!.direct, async (c) => {
+        const { rows } = await c.query<{ id: string; user_id: string; title: string }>('SELECT id, user_id, title FROM tasks');
+        const stored = new Map(rows.map((r) => [Number(r.id), r]));
+        for (const [id, { user, title }] of acknowledged) {
+          if (deleted.has(id)) expect(stored.has(id)).toBe(false);
+          else expect(stored.get(id)).toMatchObject({ user_id: user, title });
+        }
+        // No advisory lock outlives the migrations, on any server connection.
+        const locks = await c.query("SELECT pid FROM pg_locks WHERE locktype = 'advisory'");
+        expect(locks.rows).toEqual([]);
+      });
+      // A plain client of the same pooler meets the server's defaults: the app set nothing that stays.
+      const defaults = await withClient(serverUrl!, (c) =>
+        c.query(
+          "SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt, current_setting('plan_cache_mode') AS pc",
+        ),
+      );
+      for (let i = 0; i < 10; i++) {
+        const seen = await withClient(last!.pooled, (c) =>
+          c.query(
+            "SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt, current_setting('plan_cache_mode') AS pc",
+          ),
+        );
+        expect(seen.rows).toEqual(defaults.rows);
       }
-      // No advisory lock outlives the migrations, on any server connection.
-      const locks = await c.query("SELECT pid FROM pg_locks WHERE locktype = 'advisory'");
-      expect(locks.rows).toEqual([]);
     });
-    // A plain client of the same pooler meets the server's defaults: the app set nothing that stays.
-    const defaults = await withClient(serverUrl!, (c) => c.query("SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt, current_setting('plan_cache_mode') AS pc"));
-    for (let i = 0; i < 10; i++) {
-      const seen = await withClient(last!.pooled, (c) => c.query("SELECT current_setting('statement_timeout') AS st, current_setting('lock_timeout') AS lt, current_setting('plan_cache_mode') AS pc"));
-      expect(seen.rows).toEqual(defaults.rows);
-    }
-  });
 
-  it('a statement blocked by a lock ends with a prompt 503 and is cancelled on the server', { timeout: 120_000 }, async () => {
-    const db = await emptyDatabase();
-    const server = await startServer({ DATABASE_URL: db.pooled, DB_STATEMENT_TIMEOUT_MS: '1000' });
-    started([server]);
-    const auth = await bearer(newUser());
-    const headers = { Authorization: auth, 'Content-Type': 'application/json' };
-    const task = (await (await fetch(`${server.base}/api/tasks`, { method: 'POST', headers, body: '{"title":"locked"}' })).json()) as { id: number };
+    it('a statement blocked by a lock ends with a prompt 503 and is cancelled on the server', { timeout: 120_000 }, async () => {
+      const db = await emptyDatabase();
+      const server = await startServer({ DATABASE_URL: db.pooled, DB_STATEMENT_TIMEOUT_MS: '1000' });
+      started([server]);
+      const auth = await bearer(newUser());
+      const headers = { Authorization: auth, 'Content-Type': 'application/json' };
+      const task = (await (await fetch(`${server.base}/api/tasks`, { method: 'POST', headers, body: '{"title":"locked"}' })).json()) as {
+        id: number;
+      };
 
-    const locker = new pg.Client({ connectionString: db.direct });
-    await locker.connect();
-    cleanups.push(() => locker.end());
-    await locker.query('BEGIN');
-    await locker.query('LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE');
-    // The lock is released after the answers arrive, or at the latest after 30 s: an answer that
-    // only came once the lock was gone would have taken that long.
-    const safety = setTimeout(() => void locker.query('ROLLBACK'), 30_000);
-    try {
-      const begun = performance.now();
-      const [read, write] = await Promise.all([
-        fetch(`${server.base}/api/tasks`, { headers }),
-        fetch(`${server.base}/api/tasks/${task.id}`, { method: 'PATCH', headers, body: '{"title":"changed"}' }),
-      ]);
-      const ms = performance.now() - begun;
-      for (const res of [read, write]) {
-        expect(res.status).toBe(503);
-        expect(res.headers.get('retry-after')).toBeTruthy();
-        expect(((await res.json()) as { code: string }).code).toBe('database_unavailable');
-      }
-      expect(ms).toBeLessThan(25_000);
-      // Cancelled by the server itself: nothing of the app's still waits for the lock.
-      const waiting = await withClient(db.direct, (c) =>
-        c.query("SELECT query FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", [db.name]),
-      );
-      expect(waiting.rows).toEqual([]);
-    } finally {
-      clearTimeout(safety);
-      await locker.query('ROLLBACK').catch(() => {});
-    }
-    // And once the lock is gone, the same requests work; the write was not applied meanwhile.
-    const after = await fetch(`${server.base}/api/tasks/${task.id}`, { headers });
-    expect(((await after.json()) as { title: string }).title).toBe('locked');
-  });
-
-  it('prepared statements turned on through a pooler that cannot keep them: no request fails, the log names the setting', { timeout: 120_000 }, async () => {
-    const db = await emptyDatabase();
-    const server = await startServer({ DATABASE_URL: db.pooled, DB_PREPARED_STATEMENTS: 'true', DB_POOL_MAX: '8' });
-    started([server]);
-    const headers = { Authorization: await bearer(newUser()), 'Content-Type': 'application/json' };
-    const statuses: number[] = [];
-    let n = 0;
-    await Promise.all(
-      Array.from({ length: 12 }, async () => {
-        while (n++ < 300) {
-          const created = await fetch(`${server.base}/api/tasks`, { method: 'POST', headers, body: '{"title":"p"}' });
-          const listed = await fetch(`${server.base}/api/tasks?limit=5`, { headers });
-          statuses.push(created.status, listed.status);
+      const locker = new pg.Client({ connectionString: db.direct });
+      await locker.connect();
+      cleanups.push(() => locker.end());
+      await locker.query('BEGIN');
+      await locker.query('LOCK TABLE tasks IN ACCESS EXCLUSIVE MODE');
+      // The lock is released after the answers arrive, or at the latest after 30 s: an answer that
+      // only came once the lock was gone would have taken that long.
+      const safety = setTimeout(() => void locker.query('ROLLBACK'), 30_000);
+      try {
+        const begun = performance.now();
+        const [read, write] = await Promise.all([
+          fetch(`${server.base}/api/tasks`, { headers }),
+          fetch(`${server.base}/api/tasks/${task.id}`, { method: 'PATCH', headers, body: '{"title":"changed"}' }),
+        ]);
+        const ms = performance.now() - begun;
+        for (const res of [read, write]) {
+          expect(res.status).toBe(503);
+          expect(res.headers.get('retry-after')).toBeTruthy();
+          expect(((await res.json()) as { code: string }).code).toBe('database_unavailable');
         }
-      }),
-    );
-    expect(statuses.filter((s) => s >= 500), logLines(server).filter((l) => Number(l.level) >= 50).map((l) => JSON.stringify(l)).join('\n')).toEqual([]);
-    expect((await fetch(`${server.base}/ready`)).status).toBe(200);
-    const line = logLines(server).find((l) => String(l.msg).includes('DB_PREPARED_STATEMENTS'));
-    expect(line?.level).toBe(50); // error: an operator must see it
-  });
-});
+        expect(ms).toBeLessThan(25_000);
+        // Cancelled by the server itself: nothing of the app's still waits for the lock.
+        const waiting = await withClient(db.direct, (c) =>
+          c.query("SELECT query FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", [db.name]),
+        );
+        expect(waiting.rows).toEqual([]);
+      } finally {
+        clearTimeout(safety);
+        await locker.query('ROLLBACK').catch(() => {});
+      }
+      // And once the lock is gone, the same requests work; the write was not applied meanwhile.
+      const after = await fetch(`${server.base}/api/tasks/${task.id}`, { headers });
+      expect(((await after.json()) as { title: string }).title).toBe('locked');
+    });
+
+    it('prepared statements turned on through a pooler that cannot keep them: no request fails, the log names the setting', {
+      timeout: 120_000,
+    }, async () => {
+      const db = await emptyDatabase();
+      const server = await startServer({ DATABASE_URL: db.pooled, DB_PREPARED_STATEMENTS: 'true', DB_POOL_MAX: '8' });
+      started([server]);
+      const headers = { Authorization: await bearer(newUser()), 'Content-Type': 'application/json' };
+      const statuses: number[] = [];
+      let n = 0;
+      await Promise.all(
+        Array.from({ length: 12 }, async () => {
+          while (n++ < 300) {
+            const created = await fetch(`${server.base}/api/tasks`, { method: 'POST', headers, body: '{"title":"p"}' });
+            const listed = await fetch(`${server.base}/api/tasks?limit=5`, { headers });
+            statuses.push(created.status, listed.status);
+          }
+        }),
+      );
+      expect(
+        statuses.filter((s) => s >= 500),
+        logLines(server)
+          .filter((l) => Number(l.level) >= 50)
+          .map((l) => JSON.stringify(l))
+          .join('\n'),
+      ).toEqual([]);
+      expect((await fetch(`${server.base}/ready`)).status).toBe(200);
+      const line = logLines(server).find((l) => String(l.msg).includes('DB_PREPARED_STATEMENTS'));
+      expect(line?.level).toBe(50); // error: an operator must see it
+    });
+  },
+);

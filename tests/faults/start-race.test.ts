@@ -30,7 +30,11 @@ describe(`processes starting at once (${dbKind === 'postgres' ? 'postgres' : 'sk
 
     const auth = await bearer(newUser());
     for (const s of servers) {
-      const res = await fetch(`${s.base}/api/tasks`, { method: 'POST', headers: { Authorization: auth, 'Content-Type': 'application/json' }, body: '{"title":"x"}' });
+      const res = await fetch(`${s.base}/api/tasks`, {
+        method: 'POST',
+        headers: { Authorization: auth, 'Content-Type': 'application/json' },
+        body: '{"title":"x"}',
+      });
       expect(res.status).toBe(201);
     }
   });

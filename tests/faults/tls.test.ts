@@ -75,7 +75,9 @@ describe.skipIf(unavailable)(`a TLS-only PostgreSQL with a private CA${unavailab
     for (const f of failures) expect(f).not.toContain('\n');
   });
 
-  it("the server started with Neon's URL shape serves over TLS with channel binding, and says no SECURITY WARNING", { timeout: 90_000 }, async () => {
+  it("the server started with Neon's URL shape serves over TLS with channel binding, and says no SECURITY WARNING", {
+    timeout: 90_000,
+  }, async () => {
     const server = await startServer({ DATABASE_URL: url('sslmode=require&channel_binding=require') });
     try {
       const ready = await fetch(`${server.base}/ready`);

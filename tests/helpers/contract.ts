@@ -73,7 +73,8 @@ export function operationById(id: string): Operation {
 export function checkResponse(o: Operation, res: request.Response): void {
   const status = String(res.status);
   const documented = o.op.responses[status];
-  if (!documented) throw new UndocumentedResponse(`${o.id} answered ${status}, which the contract does not document: ${res.text.slice(0, 200)}`);
+  if (!documented)
+    throw new UndocumentedResponse(`${o.id} answered ${status}, which the contract does not document: ${res.text.slice(0, 200)}`);
   const response = deref(documented);
   for (const [name, header] of Object.entries((response.headers ?? {}) as Json)) {
     const h = deref(header);
@@ -91,7 +92,9 @@ export function checkResponse(o: Operation, res: request.Response): void {
     expect(res.text ?? '', `${o.id} ${status}: no body documented`).toBe('');
     return;
   }
-  const type = String(res.headers['content-type'] ?? '').split(';')[0]!.trim();
+  const type = String(res.headers['content-type'] ?? '')
+    .split(';')[0]!
+    .trim();
   expect(mediaTypes, `${o.id} ${status}: content-type ${type}`).toContain(type);
   if (type.endsWith('json')) {
     const pointer = `#/paths/${o.path.replace(/~/g, '~0').replace(/\//g, '~1')}/${o.method}/responses/${status}`;
@@ -103,4 +106,3 @@ export function checkResponse(o: Operation, res: request.Response): void {
     expect(validate(body), `${o.id} ${status}: ${ajv.errorsText(validate.errors)}`).toBe(true);
   }
 }
-

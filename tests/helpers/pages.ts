@@ -21,7 +21,12 @@ export interface WalkOptions {
 }
 
 /** Every item of every page from `firstUrl` on, as the caller with `authorization` sees them. */
-export async function walkPages<T>(app: Express, authorization: string, firstUrl: string, opts: WalkOptions = {}): Promise<{ items: T[]; pages: number }> {
+export async function walkPages<T>(
+  app: Express,
+  authorization: string,
+  firstUrl: string,
+  opts: WalkOptions = {},
+): Promise<{ items: T[]; pages: number }> {
   const items: T[] = [];
   let pages = 0;
   for (let url: string | undefined = firstUrl; url; url = nextPageUrl(await page(url))) {}
