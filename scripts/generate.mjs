@@ -6,6 +6,7 @@ import { copyFileSync, mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import openapiTS, { astToString } from 'openapi-typescript';
+import { userScopedPaths, userScopedPathsDir } from './user-scoped-paths.mjs';
 
 const root = fileURLToPath(new URL('../', import.meta.url));
 /** The SDK package carries its own copy of the types, so it installs without anything of the server. */
@@ -36,7 +37,8 @@ export async function generate(outDir = path.join(root, 'generated')) {
 }
 
 if (process.argv[1] === fileURLToPath(import.meta.url)) {
+  for (const [file, text] of Object.entries(userScopedPaths())) writeFileSync(path.join(userScopedPathsDir, file), text);
   await generate();
   copyFileSync(path.join(root, 'generated', 'openapi.d.ts'), sdkTypes);
-  console.log('generated/openapi.{json,yaml,d.ts} and packages/client/src/openapi.d.ts are up to date');
+  console.log('openapi/paths/api_{userId}_*.yaml, generated/openapi.{json,yaml,d.ts} and packages/client/src/openapi.d.ts are up to date');
 }
