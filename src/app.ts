@@ -18,7 +18,6 @@ import { jsonBody } from './http/json-body.js';
 import { createMetrics, metricsRouter } from './http/metrics.js';
 import { createRateLimiters, type RateLimitStores } from './http/rate-limit.js';
 import { securityHeaders } from './http/security-headers.js';
-import { chain } from './http/chain.js';
 import { createSecurityLog } from './http/security-log.js';
 import { storableInput } from './http/storable-input.js';
 import { createValidator } from './http/validator.js';
@@ -84,13 +83,13 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
 
   app.use(headAsGet);
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
-  app.use('/api', chain(authenticate(verifier, security), limits.user));
+  app.use('/api', authenticate(verifier, security), limits.user);
   app.use(jsonBody(config.bodyLimitBytes));
-  app.use(chain(...createValidator(contract.document, config.validateResponses), storableInput));
+  app.use(...createValidator(contract.document, config.validateResponses), storableInput);
 
   const tasks = tasksRouter(db, security, { tasksPerUser: config.tasksPerUser });
-  app.use('/api/tasks', chain(mountedAt('/api/tasks'), tasks));
-  app.use('/api/:userId/tasks', chain(mountedAt('/api/:userId/tasks'), requireSameUser(security), tasks));
+  app.use('/api/tasks', mountedAt('/api/tasks'), tasks);
+  app.use('/api/:userId/tasks', mountedAt('/api/:userId/tasks'), requireSameUser(security), tasks);
   // After the task routes, which carry nearly all traffic, so those never walk past these.
   app.use(systemRouter(db, contract, docsFile));
   app.use(metricsRouter(metrics, config.metrics.token));
