@@ -395,6 +395,85 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * MCP (Model Context Protocol) endpoint
+         * @description The task operations as MCP tools, for AI assistants: Streamable HTTP transport without
+         *     sessions (every request carries its bearer token; no `Mcp-Session-Id`), answers as JSON.
+         *     Send `Accept: application/json, text/event-stream`. Methods: `initialize`, `tools/list`,
+         *     `tools/call`, `ping`. The tools are generated from this contract's `/api/tasks` operations
+         *     (`list_tasks`, `create_task`, `get_task`, `replace_task`, `update_task`, `delete_task`,
+         *     `toggle_task_completion`, `get_task_stats`, `clear_completed_tasks`); each call runs as that
+         *     operation for the token's user — same validation, limits, ETags and idempotency — and a
+         *     problem becomes a tool result with `isError: true` carrying its `code`, `detail` and fields.
+         *     There is no user argument: the user is the token's `sub`.
+         *
+         *     An OAuth 2.1 protected resource: without a valid token the answer is `401` with
+         *     `WWW-Authenticate: Bearer realm="todo-api", resource_metadata="<metadata URL>"` (RFC 9728).
+         *     When the server sets `MCP_RESOURCE_URL`, tokens must carry it in `aud` (RFC 8707), so a token
+         *     minted for another resource is refused.
+         */
+        post: operations["callMcp"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-protected-resource": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Protected resource metadata (RFC 9728)
+         * @description What an MCP client needs to get a token for `/mcp`: this resource's identifier and the
+         *     authorization server (Better Auth) that issues its tokens. Served at both
+         *     `/.well-known/oauth-protected-resource` and `/.well-known/oauth-protected-resource/mcp`
+         *     (RFC 9728 §3.1 inserts the well-known path before the resource's path). No token needed.
+         */
+        get: operations["getProtectedResourceMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/.well-known/oauth-protected-resource/mcp": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Protected resource metadata (RFC 9728), at the MCP resource's path
+         * @description What an MCP client needs to get a token for `/mcp`: this resource's identifier and the
+         *     authorization server (Better Auth) that issues its tokens. Served at both
+         *     `/.well-known/oauth-protected-resource` and `/.well-known/oauth-protected-resource/mcp`
+         *     (RFC 9728 §3.1 inserts the well-known path before the resource's path). No token needed.
+         */
+        get: operations["getMcpProtectedResourceMetadata"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -707,6 +786,59 @@ export interface components {
             openapi: string;
             info: Record<string, never>;
             paths: Record<string, never>;
+        };
+        /**
+         * @description A JSON-RPC 2.0 message of the Model Context Protocol (a request, a notification, or — in an
+         *     answer — a response or an error). Its shapes are the MCP specification's
+         *     (https://modelcontextprotocol.io/specification); this contract checks only the envelope.
+         * @example {
+         *       "jsonrpc": "2.0",
+         *       "id": 1,
+         *       "method": "tools/call",
+         *       "params": {
+         *         "name": "create_task",
+         *         "arguments": {
+         *           "title": "Buy milk"
+         *         }
+         *       }
+         *     }
+         */
+        JsonRpcMessage: {
+            /** @enum {string} */
+            jsonrpc: "2.0";
+            /** @description The request's id (a string or an integer), echoed by its response; absent on a notification, `null` in an error about a message whose id could not be read. */
+            id?: unknown;
+            /** @description `initialize`, `tools/list`, `tools/call`, `ping`, or a notification such as `notifications/initialized`. */
+            method?: string;
+            params?: Record<string, never>;
+            result?: Record<string, never>;
+            error?: {
+                code: number;
+                message: string;
+            };
+        };
+        /**
+         * @description OAuth 2.0 Protected Resource Metadata (RFC 9728) of the MCP endpoint.
+         * @example {
+         *       "resource": "https://api.example.com/mcp",
+         *       "authorization_servers": [
+         *         "https://app.example.com"
+         *       ],
+         *       "bearer_methods_supported": [
+         *         "header"
+         *       ],
+         *       "resource_name": "Todo API (MCP)",
+         *       "resource_documentation": "https://api.example.com/docs"
+         *     }
+         */
+        ProtectedResourceMetadata: {
+            /** @description This resource's identifier: `MCP_RESOURCE_URL`, or the `/mcp` URL the request came to. Tokens for `/mcp` must carry it in `aud` when the server sets `MCP_RESOURCE_URL`. */
+            resource: string;
+            /** @description The authorization servers that issue tokens for it (Better Auth's URL, or `JWT_ISSUER`); absent when the server has none configured. */
+            authorization_servers?: string[];
+            bearer_methods_supported: "header"[];
+            resource_name?: string;
+            resource_documentation?: string;
         };
     };
     responses: {
@@ -2240,6 +2372,157 @@ export interface operations {
                      *     }
                      */
                     "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    callMcp: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["JsonRpcMessage"];
+            };
+        };
+        responses: {
+            /** @description The JSON-RPC response to a request. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "jsonrpc": "2.0",
+                     *       "id": 1,
+                     *       "result": {
+                     *         "structuredContent": {
+                     *           "task": {
+                     *             "id": 42,
+                     *             "title": "Buy milk",
+                     *             "description": null,
+                     *             "completed": false,
+                     *             "due_at": null,
+                     *             "priority": "none",
+                     *             "tags": [],
+                     *             "position": 1024,
+                     *             "created_at": "2026-11-28T09:00:00.000000Z",
+                     *             "updated_at": "2026-11-28T09:00:00.000000Z"
+                     *           },
+                     *           "etag": "\"1\""
+                     *         },
+                     *         "content": [
+                     *           {
+                     *             "type": "text",
+                     *             "text": "Created #42 \"Buy milk\", pending."
+                     *           }
+                     *         ]
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["JsonRpcMessage"];
+                };
+            };
+            /** @description A notification (a message without `id`) was accepted; no body. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /**
+             * @description The body is not JSON (`invalid_json`, a problem document), or the MCP transport cannot
+             *     process the message (a JSON-RPC error: not a request it knows, an unsupported
+             *     `MCP-Protocol-Version`).
+             */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                    /**
+                     * @example {
+                     *       "jsonrpc": "2.0",
+                     *       "id": null,
+                     *       "error": {
+                     *         "code": -32700,
+                     *         "message": "Parse error: Invalid JSON-RPC message"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["JsonRpcMessage"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            /** @description `Accept` does not list both `application/json` and `text/event-stream` (a JSON-RPC error). */
+            406: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "jsonrpc": "2.0",
+                     *       "id": null,
+                     *       "error": {
+                     *         "code": -32000,
+                     *         "message": "Not Acceptable: Client must accept both application/json and text/event-stream"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["JsonRpcMessage"];
+                };
+            };
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getProtectedResourceMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getMcpProtectedResourceMetadata: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The metadata. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ProtectedResourceMetadata"];
                 };
             };
             429: components["responses"]["TooManyRequests"];

@@ -22,12 +22,14 @@ import { createSecurityLog } from './http/security-log.js';
 import { storableInput } from './http/storable-input.js';
 import { createValidator } from './http/validator.js';
 import { mountedAt, useRequestLogging } from './logger.js';
+import { isMcpPath, mcpCors, mcpRouter } from './mcp/endpoint.js';
+import { selfDispatch } from './mcp/self-dispatch.js';
 import { systemRouter } from './system/routes.js';
 import { tasksRouter } from './tasks/routes.js';
 
 export type AppConfig = Pick<
   Config,
-  'corsOrigins' | 'bodyLimitBytes' | 'validateResponses' | 'rateLimit' | 'trustProxy' | 'metrics' | 'tasksPerUser'
+  'corsOrigins' | 'bodyLimitBytes' | 'validateResponses' | 'rateLimit' | 'trustProxy' | 'metrics' | 'tasksPerUser' | 'mcp'
 >;
 
 export interface AppDeps {
@@ -37,13 +39,15 @@ export interface AppDeps {
   config: AppConfig;
   /** The built HTML reference served at /docs (`npm run docs`); absent: /docs answers 404. */
   docsFile?: string | undefined;
+  /** Verifies tokens at /mcp (audience MCP_RESOURCE_URL when set); absent: `verifier`. */
+  mcpVerifier?: TokenVerifier | undefined;
   /** Shared rate-limit counters (Redis); absent: in this process's memory. */
   rateLimitStores?: RateLimitStores | undefined;
 }
 
 const MAX_QUERY_PARAMETERS = 32;
 
-export function createApp({ db, verifier, logger, config, docsFile, rateLimitStores }: AppDeps): Express {
+export function createApp({ db, verifier, mcpVerifier, logger, config, docsFile, rateLimitStores }: AppDeps): Express {
   const contract = loadContract();
   const security = createSecurityLog(logger);
   const limits = createRateLimiters(config.rateLimit, security, rateLimitStores);
@@ -58,25 +62,27 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
 
   useRequestLogging(app, logger);
   app.use(securityHeaders());
-  app.use(
-    cors({
-      origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
-      allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'If-Match', 'If-None-Match', 'Idempotency-Key'],
-      // Without these a browser frontend cannot read pagination links, created tasks' URLs or limits.
-      exposedHeaders: [
-        'Link',
-        'Location',
-        'ETag',
-        'Idempotent-Replayed',
-        'Retry-After',
-        'WWW-Authenticate',
-        'X-Request-Id',
-        'RateLimit',
-        'RateLimit-Policy',
-      ],
-      maxAge: 600,
-    }),
-  );
+  const restCors = cors({
+    origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+    allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'If-Match', 'If-None-Match', 'Idempotency-Key'],
+    // Without these a browser frontend cannot read pagination links, created tasks' URLs or limits.
+    exposedHeaders: [
+      'Link',
+      'Location',
+      'ETag',
+      'Idempotent-Replayed',
+      'Retry-After',
+      'WWW-Authenticate',
+      'X-Request-Id',
+      'RateLimit',
+      'RateLimit-Policy',
+    ],
+    maxAge: 600,
+  });
+  // The MCP endpoint has origins of its own (browser MCP clients), none unless configured.
+  const agentCors = mcpCors(config.mcp);
+  app.use((req, res, next) => (isMcpPath(req.path) ? agentCors : restCors)(req, res, next));
+
   const metrics = config.metrics.enabled ? createMetrics(db) : undefined;
   if (metrics) app.use(metrics.middleware);
   app.use(limits.ip);
@@ -93,6 +99,15 @@ export function createApp({ db, verifier, logger, config, docsFile, rateLimitSto
   // After the task routes, which carry nearly all traffic, so those never walk past these.
   app.use(systemRouter(db, contract, docsFile));
   app.use(metricsRouter(metrics, config.metrics.token));
+  app.use(
+    mcpRouter({
+      verifier: mcpVerifier ?? verifier,
+      security,
+      config: config.mcp,
+      dispatch: selfDispatch(app),
+      version: (contract.document.info as { version: string }).version,
+    }),
+  );
 
   app.use(notFoundHandler);
   app.use(errorHandler);

@@ -37,6 +37,20 @@ export interface Config {
   trustProxy: boolean | number | string;
   timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
   metrics: { enabled: boolean; token: string | undefined };
+  mcp: McpConfig;
+}
+
+export interface McpConfig {
+  /**
+   * MCP_RESOURCE_URL: this MCP server's resource identifier (RFC 8707/9728), e.g.
+   * https://api.example.com/mcp. Set: tokens at /mcp must carry it in `aud`. Unset: /mcp takes the
+   * tokens REST takes, and the metadata names the URL the request came to.
+   */
+  resourceUrl: string | undefined;
+  /** The authorization servers the metadata names (Better Auth's URL, or JWT_ISSUER). */
+  authorizationServers: string[];
+  /** MCP_CORS_ORIGINS: browser origins allowed to call /mcp; none unless configured. */
+  corsOrigins: string[];
 }
 
 export type LogFormat = 'json' | 'pretty';
@@ -260,5 +274,13 @@ export function loadConfig(env: Env = process.env): Config {
       keepAliveMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
     },
     metrics: { enabled: bool(env, 'METRICS', false) || read(env, 'METRICS_TOKEN') !== undefined, token: read(env, 'METRICS_TOKEN') },
+    mcp: {
+      resourceUrl: url(env, 'MCP_RESOURCE_URL', ['https:', 'http:']),
+      authorizationServers: auth.issuer ? [auth.issuer] : [],
+      corsOrigins: (read(env, 'MCP_CORS_ORIGINS') ?? '')
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    },
   };
 }

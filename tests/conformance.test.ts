@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { remoteJwks } from '../src/auth/verify-token.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import type { Database } from '../src/db/types.js';
 // @ts-expect-error -- a plain .mjs build script without type declarations
@@ -35,7 +36,7 @@ function conform(o: Operation, res: request.Response): void {
 let healthy: TestDatabase;
 let broken: TestDatabase;
 let unreachable: Database;
-let apps: Record<'main' | 'noDocs' | 'broken' | 'down' | 'limited' | 'metrics' | 'full', ReturnType<typeof buildApp>['app']>;
+let apps: Record<'main' | 'noDocs' | 'broken' | 'down' | 'limited' | 'metrics' | 'full' | 'noKeys', ReturnType<typeof buildApp>['app']>;
 const METRICS_TOKEN = 'metrics-token-for-conformance';
 const docsDir = mkdtempSync(path.join(tmpdir(), 'todo-conformance-'));
 const user = newUser();
@@ -60,6 +61,8 @@ beforeAll(async () => {
     metrics: buildApp(healthy.db, { metrics: { enabled: true, token: METRICS_TOKEN } }).app,
     // One task per user: the conformance user, who has tasks by then, is over it.
     full: buildApp(healthy.db, { tasksPerUser: 1 }).app,
+    // Its JWKS cannot be fetched: a token signed with a key of it answers 503 auth_unavailable.
+    noKeys: buildApp(healthy.db, { jwks: remoteJwks('http://127.0.0.1:1/jwks') }).app,
   };
   auth = await bearer(user);
   // Two failed requests from this address: it is now over its limit on `limited`, for every path.
@@ -120,6 +123,7 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
     if (o.hasBody && o.op.requestBody.required) return req.send(VALID_BODY[baseId(o)]!);
     return req;
   };
+  if (o.path === '/mcp') return produceMcp(status, send);
   const needsTask = o.path.includes('{taskId}');
   if (o.path === '/metrics') {
     if (status === '200') return send('metrics', o.path, { token: `Bearer ${METRICS_TOKEN}` });
@@ -165,6 +169,51 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
       return send('down', o.path.startsWith('/api') ? url(o) : o.path, o.path.startsWith('/api') ? {} : { token: null });
     default:
       throw new Error(`no scenario for ${o.id} ${status}`);
+  }
+}
+
+/** The MCP endpoint's answers: JSON-RPC through its transport, problems from the HTTP layer. */
+function produceMcp(
+  status: string,
+  send: (app: keyof typeof apps, target: string, opts?: Record<string, unknown>) => Promise<request.Response>,
+) {
+  const accept = { Accept: 'application/json, text/event-stream' };
+  const initialize = {
+    jsonrpc: '2.0',
+    id: 1,
+    method: 'initialize',
+    params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'conformance', version: '1' } },
+  };
+  const b64 = (o: object) => Buffer.from(JSON.stringify(o)).toString('base64url');
+  switch (status) {
+    case '200':
+      return send('main', '/mcp', { headers: accept, body: initialize });
+    case '202':
+      return send('main', '/mcp', { headers: accept, body: { jsonrpc: '2.0', method: 'notifications/initialized' } });
+    case '400':
+      return send('main', '/mcp', { headers: accept, body: { jsonrpc: '2.0', id: 1 } }); // neither a request nor a response
+    case '401':
+      return send('main', '/mcp', { headers: accept, body: initialize, token: null });
+    case '406':
+      return send('main', '/mcp', { headers: { Accept: 'application/json' }, body: initialize });
+    case '413':
+      return send('main', '/mcp', {
+        headers: accept,
+        body: { ...initialize, params: { ...initialize.params, padding: 'y'.repeat(9000) } },
+      });
+    case '415':
+      return send('main', '/mcp', { headers: accept, raw: 'jsonrpc=2.0', type: 'text/plain' });
+    case '422':
+      return send('main', '/mcp', { headers: accept, body: { ...initialize, jsonrpc: '1.0' } });
+    case '429':
+      return send('limited', '/mcp', { headers: accept, body: initialize });
+    case '503': {
+      const now = Math.floor(Date.now() / 1000);
+      const token = `${b64({ alg: 'ES256', kid: 'k1' })}.${b64({ sub: 'x', iat: now, exp: now + 60 })}.${b64({ sig: 1 })}`;
+      return send('noKeys', '/mcp', { headers: accept, body: initialize, token: `Bearer ${token}` });
+    }
+    default:
+      throw new Error(`no scenario for callMcp ${status}`);
   }
 }
 

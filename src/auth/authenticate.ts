@@ -1,5 +1,5 @@
 // Express middleware: the bearer token becomes res.locals.userId, or the request ends with 401.
-import type { RequestHandler } from 'express';
+import type { Request, RequestHandler } from 'express';
 import { type HttpProblem, problems } from '../http/problem.js';
 import type { SecurityLog } from '../http/security-log.js';
 import { KeySourceUnavailableError, TokenError, type TokenFailure, type TokenVerifier } from './verify-token.js';
@@ -11,12 +11,27 @@ const BEARER = /^Bearer +(\S+) *$/i;
 // escape the quoted string), no control character, nothing beyond Latin-1 (Node refuses it).
 const headerSafe = (text: string) => text.replace(/[^\x20-\x7E]|["\\`]/g, '');
 
-function unauthorized(code: 'token_missing' | 'token_invalid' | 'token_expired', detail: string, description = detail): HttpProblem {
+type Unauthorized = (code: 'token_missing' | 'token_invalid' | 'token_expired', detail: string, description?: string) => HttpProblem;
+
+/** 401s whose challenge carries `extra` auth-params too (the MCP endpoint's resource_metadata). */
+function unauthorizedWith(extra: string): Unauthorized {
+  const realm = extra ? `${REALM}, ${extra}` : REALM;
   // RFC 6750: no error code when no credentials were sent; invalid_token when they were refused.
   // The description is the server's own text, never a value taken from the token.
-  const challenge = code === 'token_missing' ? REALM : `${REALM}, error="invalid_token", error_description="${headerSafe(description)}"`;
-  return problems.unauthorized(code, detail, challenge);
+  return (code, detail, description = detail) =>
+    problems.unauthorized(
+      code,
+      detail,
+      code === 'token_missing' ? realm : `${realm}, error="invalid_token", error_description="${headerSafe(description)}"`,
+    );
 }
+
+/**
+ * Set by this process on a request it dispatches to itself (the MCP endpoint's tool calls), once
+ * it has verified the caller's token: the user id, taken as authenticated. A symbol-keyed property
+ * of the request object, which nothing received over the network can set.
+ */
+export const VERIFIED_USER = Symbol('verified user');
 
 /** The challenge's description per reason: fixed text, so nothing from the token reaches a header. */
 const TOKEN_FAILURES: Record<TokenFailure, string> = {
@@ -33,8 +48,19 @@ const TOKEN_FAILURES: Record<TokenFailure, string> = {
   too_old: 'The token is older than this server accepts.',
 };
 
-export function authenticate(verifier: TokenVerifier, security: SecurityLog): RequestHandler {
+export function authenticate(
+  verifier: TokenVerifier,
+  security: SecurityLog,
+  opts: { challenge?: (req: Request) => string } = {},
+): RequestHandler {
   return (req, res, next) => {
+    const verified = (req as Request & { [VERIFIED_USER]?: string })[VERIFIED_USER];
+    if (verified !== undefined) {
+      res.locals.userId = verified;
+      next();
+      return;
+    }
+    const unauthorized = unauthorizedWith(opts.challenge?.(req) ?? '');
     const header = req.headers.authorization;
     if (!header) {
       security(req, { event: 'auth_failed', reason: 'missing' });

@@ -28,22 +28,27 @@ export async function serve(config: Config): Promise<void> {
   await migrateOnStart(config, db, logger);
 
   const { secret, devSecretFile } = resolveSecret(config);
-  const verifier = cachedVerifier(
-    createTokenVerifier({
-      jwks: config.auth.jwksUrl ? remoteJwks(config.auth.jwksUrl) : undefined,
-      secret,
-      issuer: config.auth.issuer,
-      audience: config.auth.audience,
-      clockToleranceSec: config.auth.clockToleranceSec,
-      maxAgeSec: config.auth.maxAgeSec,
-    }),
-    { maxEntries: config.auth.tokenCacheSize },
-  );
+  const jwks = config.auth.jwksUrl ? remoteJwks(config.auth.jwksUrl) : undefined;
+  const verifierFor = (audience: string | undefined) =>
+    cachedVerifier(
+      createTokenVerifier({
+        jwks,
+        secret,
+        issuer: config.auth.issuer,
+        audience,
+        clockToleranceSec: config.auth.clockToleranceSec,
+        maxAgeSec: config.auth.maxAgeSec,
+      }),
+      { maxEntries: config.auth.tokenCacheSize },
+    );
+  const verifier = verifierFor(config.auth.audience);
+  // RFC 8707: with MCP_RESOURCE_URL, a token is good at /mcp only if it was issued for it.
+  const mcpVerifier = config.mcp.resourceUrl ? verifierFor(config.mcp.resourceUrl) : undefined;
 
   const docsFile = fileURLToPath(new URL('../../dist/docs/index.html', import.meta.url));
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const rateLimitStores = redis ? redisRateLimitStores(redis) : undefined;
-  const app = createApp({ db, verifier, logger, config, docsFile, rateLimitStores });
+  const app = createApp({ db, verifier, mcpVerifier, logger, config, docsFile, rateLimitStores });
   if (config.warmUpRequests > 0) {
     logger.info({ requests: config.warmUpRequests }, 'warming up');
     try {

@@ -26,6 +26,7 @@ export interface TestAppOptions {
   metrics?: AppConfig['metrics'];
   trustProxy?: AppConfig['trustProxy'];
   tasksPerUser?: number;
+  mcp?: Partial<AppConfig['mcp']>;
 }
 
 /** Every line any app in this test file logged, for the no-secrets check in tests/setup.ts. */
@@ -53,9 +54,21 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     audience: opts.audience,
     clockToleranceSec: 5,
   });
+  const mcp = { resourceUrl: undefined, authorizationServers: [], corsOrigins: [], ...opts.mcp };
+  // As src/start/serve.ts builds it: with MCP_RESOURCE_URL, /mcp takes tokens for that audience only.
+  const mcpVerifier = mcp.resourceUrl
+    ? createTokenVerifier({
+        jwks: opts.jwks,
+        secret: opts.secret ?? TEST_SECRET,
+        issuer: opts.issuer,
+        audience: mcp.resourceUrl,
+        clockToleranceSec: 5,
+      })
+    : undefined;
   const app = createApp({
     db,
     verifier,
+    mcpVerifier,
     logger,
     config: {
       corsOrigins: ['http://localhost:3000'],
@@ -66,6 +79,7 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
       rateLimit: { windowMs: 60_000, perUser: 0, perIpFailures: 0, ...opts.rateLimit },
       trustProxy: opts.trustProxy ?? false,
       metrics: opts.metrics ?? { enabled: false, token: undefined },
+      mcp,
     },
     docsFile: opts.docsFile,
     rateLimitStores: opts.rateLimitStores,

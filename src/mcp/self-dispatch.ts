@@ -1,0 +1,78 @@
+// Tool calls reach the REST app as real HTTP requests to a private listener of its own on
+// loopback, so every rule of the REST operation applies unchanged (Express's request and response
+// objects are its own; an in-process fake of them is not). Each call carries a one-time nonce that
+// stands for the caller already verified at /mcp: the listener takes the user and the client
+// address from it, and answers 404 to anything that does not carry one.
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { VERIFIED_USER } from '../auth/authenticate.js';
+
+export interface Caller {
+  userId: string;
+  /** The /mcp request's client address and id, so limits and logs see the real caller. */
+  ip: string;
+  requestId: string;
+}
+
+export interface RestRequest {
+  method: string;
+  url: string;
+  headers: Record<string, string>;
+  body?: unknown;
+}
+
+export interface RestResponse {
+  status: number;
+  headers: Headers;
+  text: string;
+}
+
+export type Dispatch = (request: RestRequest, caller: Caller) => Promise<RestResponse>;
+
+const NONCE_HEADER = 'x-todo-api-dispatch';
+
+export function selfDispatch(app: (req: IncomingMessage, res: ServerResponse) => void): Dispatch {
+  const callers = new Map<string, Caller>();
+  let origin: Promise<string> | undefined;
+  const listen = () =>
+    new Promise<string>((resolve, reject) => {
+      const server = createServer((req, res) => {
+        const nonce = req.headers[NONCE_HEADER];
+        const caller = typeof nonce === 'string' ? callers.get(nonce) : undefined;
+        if (!caller) {
+          res.writeHead(404).end();
+          return;
+        }
+        callers.delete(nonce as string);
+        (req as IncomingMessage & { [VERIFIED_USER]?: string })[VERIFIED_USER] = caller.userId;
+        Object.defineProperty(req, 'ip', { value: caller.ip });
+        app(req, res);
+      });
+      server.once('error', reject);
+      server.listen(0, '127.0.0.1', () => {
+        server.unref(); // it never keeps the process alive
+        resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+      });
+    });
+  return async ({ method, url, headers, body }, caller) => {
+    origin ??= listen();
+    const nonce = randomBytes(16).toString('base64url');
+    callers.set(nonce, caller);
+    try {
+      const res = await fetch(`${await origin}${url}`, {
+        method,
+        headers: {
+          ...headers,
+          [NONCE_HEADER]: nonce,
+          'x-request-id': caller.requestId,
+          ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        },
+        ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+      });
+      return { status: res.status, headers: res.headers, text: await res.text() };
+    } finally {
+      callers.delete(nonce);
+    }
+  };
+}
