@@ -61,8 +61,8 @@ const ANNOTATIONS = {
 };
 
 /** What a successful call returns, as an object (MCP's structuredContent is always one). */
-function output(op, method, spec) {
-  const [status, response] = Object.entries(op.responses).find(([code]) => /^2/.test(code));
+function output(op, spec) {
+  const [, response] = Object.entries(op.responses).find(([code]) => /^2/.test(code));
   const resolved = resolve(response, spec);
   const schema = resolved.content?.['application/json']?.schema && jsonSchema(resolved.content['application/json'].schema, spec);
   if (!schema) {
@@ -109,7 +109,6 @@ function output(op, method, spec) {
           },
         },
       },
-      status,
     };
   }
   return { result: 'object', schema };
@@ -154,11 +153,18 @@ export function mcpTools(spec) {
         }
         if (resolve(op.requestBody, spec).required) required.push(...(schema.required ?? []));
       }
-      const { result, schema: outputSchema } = output(op, method, spec);
+      const { result, schema: outputSchema } = output(op, spec);
+      // The REST description speaks of HTTP; what differs for a tool is said after it.
+      const asTool = {
+        list: 'As a tool, the answer is `{tasks, next_cursor}`: pass `next_cursor` back as `cursor`, with the same other arguments, for the next page.',
+        task: 'As a tool, the answer is `{task, etag}`; pass `etag` as `if_match` to change the task only if no one has since.',
+        deleted: 'As a tool, the answer is `{deleted: true, task_id}`.',
+        object: '',
+      }[result];
       tools.push({
         name: snake(op.operationId),
         title: op.summary,
-        description: `${op.summary}. ${(op.description ?? '').trim()}`.trim(),
+        description: [`${op.summary}.`, (op.description ?? '').trim(), asTool].filter(Boolean).join('\n\n'),
         inputSchema: { type: 'object', properties, ...(required.length ? { required } : {}), additionalProperties: false },
         outputSchema,
         annotations: { title: op.summary, ...ANNOTATIONS[method] },
