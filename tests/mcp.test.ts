@@ -208,6 +208,13 @@ describe(`MCP endpoint (${dbKind})`, () => {
       errors: [{ path: 'user_id', message: 'is not an argument of this tool' }],
     });
     expect(problemOf(await call(client, 'get_task', { task_id: 987_654_321 }))).toMatchObject({ status: 404, code: 'task_not_found' });
+    // A task id that a URL would turn into another path is refused, never sent.
+    for (const task_id of [[], '', '.', '..', '%2E', null]) {
+      expect(problemOf(await call(client, 'get_task', { task_id })), JSON.stringify(task_id)).toMatchObject({
+        status: 422,
+        errors: [{ path: 'task_id', message: expect.stringContaining('task id') }],
+      });
+    }
     const t = taskOf(await call(client, 'create_task', { title: 'x' }));
     await call(client, 'toggle_task_completion', { task_id: t.task.id });
     const stale = problemOf(await call(client, 'update_task', { task_id: t.task.id, if_match: t.etag, title: 'lost update' }));
@@ -412,6 +419,7 @@ describe(`MCP tool arguments, fuzzed (${dbKind})`, () => {
     const seed = taskOf(await call(client, 'create_task', { title: 'fuzz target' }));
     const value = fc.oneof(
       fc.constant(seed.task.id),
+      fc.constantFrom('.', '..', '', '%2e', '1/../..'),
       fc.integer(),
       fc.double(),
       fc.string(),

@@ -97,6 +97,21 @@ export async function callTool(dispatch: Dispatch, tool: Tool, args: Record<stri
       errors: unknown.map((arg) => ({ path: arg, message: 'is not an argument of this tool' })),
     });
   }
+  // A path argument names one resource: a value that is not a plain string or number, or that a
+  // URL would read as `.` or `..`, would name another path (the list, say), so it is refused here.
+  const unusable = Object.entries(tool.http.params)
+    .filter(([arg, p]) => p.in === 'path' && arg in args)
+    .filter(([arg]) => {
+      const value = args[arg];
+      return (typeof value !== 'string' && typeof value !== 'number') || /^(\.|%2e)*$/i.test(String(value));
+    });
+  if (unusable.length) {
+    return problemResult(tool, 422, {
+      code: 'validation_failed',
+      detail: `${unusable.map(([arg]) => arg).join(', ')} must be a task id: a whole number from 1.`,
+      errors: unusable.map(([arg]) => ({ path: arg, message: 'must be a task id: a whole number from 1' })),
+    });
+  }
   const res = await dispatch(restRequest(tool, args), caller);
   if (res.status >= 400) return problemResult(tool, res.status, res.text ? (JSON.parse(res.text) as Problem) : {});
   return successResult(tool, args, res.status, res.headers, res.text);
