@@ -1,18 +1,9 @@
-// Contract conformance, driven by the bundled spec alone: for every operation × every documented
-// status, a request that must produce it, checked with ajv (independent of the server's validator)
-// for status, media type, required headers and body. Then a negative pass derived from the schemas:
-// every constraint violated must give a documented 4xx problem, never a 5xx. Ends with a coverage
-// table and fails on any documented status never produced or any response the contract does not list.
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { remoteJwks } from '../src/auth/verify-token.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import type { Database } from '../src/db/types.js';
-// @ts-expect-error -- a plain .mjs build script without type declarations
-import { buildDocs } from '../scripts/build-docs.mjs';
 import { bearer, buildApp, newUser } from './helpers/app.js';
 import { checkResponse, deref, operations, spec, UndocumentedResponse, type Json, type Operation } from './helpers/contract.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -38,7 +29,6 @@ let broken: TestDatabase;
 let unreachable: Database;
 let apps: Record<'main' | 'noDocs' | 'broken' | 'down' | 'limited' | 'metrics' | 'full' | 'noKeys', ReturnType<typeof buildApp>['app']>;
 const METRICS_TOKEN = 'metrics-token-for-conformance';
-const docsDir = mkdtempSync(path.join(tmpdir(), 'todo-conformance-'));
 const user = newUser();
 let auth: string;
 
@@ -51,7 +41,7 @@ beforeAll(async () => {
     statementTimeoutMs: 500,
     connectTimeoutMs: 500,
   });
-  const docsFile = buildDocs(path.join(docsDir, 'index.html')) as string;
+  const docsFile = inject('docsFile');
   apps = {
     main: buildApp(healthy.db, { docsFile, bodyLimitBytes: 8192 }).app,
     noDocs: buildApp(healthy.db).app,
@@ -81,7 +71,6 @@ afterAll(async () => {
     `\nContract conformance coverage (operation × documented status): ${hits}/${total}, undocumented responses: ${undocumented.length}\n${rows.join('\n')}\n`,
   );
   await Promise.all([healthy.drop(), broken.drop(), unreachable.close()]);
-  rmSync(docsDir, { recursive: true, force: true });
 });
 
 async function newTaskId(): Promise<number> {

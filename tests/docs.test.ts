@@ -1,15 +1,11 @@
 // /docs in a real headless browser (Debian's chromium via playwright-core): the reference renders
 // every operation. Skips, saying why, on a machine without chromium; .ci/run installs it.
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { chromium, type Browser } from 'playwright-core';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error -- a plain .mjs build script without type declarations
-import { buildDocs } from '../scripts/build-docs.mjs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { buildApp } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
@@ -30,10 +26,9 @@ let database: TestDatabase;
 let server: Server;
 let base: string;
 let app: ReturnType<typeof buildApp>['app'];
-const dir = mkdtempSync(path.join(tmpdir(), 'todo-docs-'));
 
 beforeAll(async () => {
-  const docsFile = buildDocs(path.join(dir, 'index.html')) as string;
+  const docsFile = inject('docsFile');
   database = await createTestDatabase();
   app = buildApp(database.db, { docsFile }).app;
   server = createServer(app);
@@ -43,7 +38,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await new Promise((resolve) => server.close(resolve));
   await database.drop();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 describe('/docs', () => {

@@ -11,6 +11,8 @@ import type { TestProject } from 'vitest/node';
 declare module 'vitest' {
   export interface ProvidedContext {
     pgliteTemplate: string;
+    /** The API reference page as `npm start` serves it, built from the current contract. */
+    docsFile: string;
   }
 }
 
@@ -33,4 +35,5 @@ export default async function setup(project: TestProject): Promise<void> {
     renameSync(partial, template);
   }
   project.provide('pgliteTemplate', template);
+  project.provide('docsFile', path.resolve(import.meta.dirname, '..', 'dist', 'docs', 'index.html'));
 }

@@ -2,14 +2,10 @@
 // real database. docs/security.md maps each finding to its control and to the test here.
 import { createHmac } from 'node:crypto';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
+import { readFileSync, } from 'node:fs';
 import express from 'express';
 import request from 'supertest';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-// @ts-expect-error -- a plain .mjs build script without type declarations
-import { buildDocs } from '../scripts/build-docs.mjs';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { errorHandler } from '../src/http/error-handler.js';
 import { HttpProblem } from '../src/http/problem.js';
 import { loggedUrl } from '../src/logger.js';
@@ -21,17 +17,15 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 let database: TestDatabase;
 let app: ReturnType<typeof buildApp>['app'];
 let lines: string[];
-const docsDir = mkdtempSync(path.join(tmpdir(), 'todo-hardening-'));
 let docsFile: string;
 
 beforeAll(async () => {
   database = await createTestDatabase();
   ({ app, logLines: lines } = buildApp(database.db));
-  docsFile = buildDocs(path.join(docsDir, 'index.html')) as string;
+  docsFile = inject('docsFile');
 }, 90_000);
 afterAll(async () => {
   await database.drop();
-  rmSync(docsDir, { recursive: true, force: true });
 });
 
 const b64 = (v: unknown) => Buffer.from(typeof v === 'string' ? v : JSON.stringify(v)).toString('base64url');
