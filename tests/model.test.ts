@@ -2,7 +2,13 @@
 // checked step by step against a small in-memory model of what the contract promises (ownership,
 // trimming, toggles, partial updates, deletes, filters, search, sorts, keyset pages, counts,
 // clearing, ETags and If-Match / If-None-Match, idempotent creates). Every response is
-// also checked against the contract with an ajv of our own. Runs a fixed seed and a random one.
+// also checked against the contract with an ajv of our own. Reads and writes also go through the
+// MCP tools (src/mcp), interleaved with REST, against the same model. Runs a fixed seed and a random one.
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import fc from 'fast-check';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -45,6 +51,16 @@ interface Real {
   app: App;
   users: string[];
   auth: string[];
+  /** Each user's MCP client, on the same app. */
+  agents: Client[];
+}
+
+/** What the checks below read of an answer, REST or tool: status, body, ETag. */
+interface Answer {
+  status: number;
+  // biome-ignore lint/suspicious/noExplicitAny: a JSON body, read field by field by the checks
+  body: any;
+  headers: Record<string, unknown>;
 }
 
 const USERS = 3;
@@ -141,13 +157,13 @@ function ifMatch(req: request.Test, m: Model, id: number, c: Condition): request
   return req;
 }
 /** A stale If-Match on the caller's own task: 412, nothing written. */
-function expectStale(res: request.Response, t: ModelTask) {
+function expectStale(res: Answer, t: ModelTask) {
   expect(res.status).toBe(412);
   expect(res.body.code).toBe('precondition_failed');
   expect(res.body.detail).toContain(etag(t));
 }
 
-function expectNotFound(res: request.Response) {
+function expectNotFound(res: Answer) {
   expect(res.status).toBe(404);
   expect(res.body.code).toBe('task_not_found');
 }
@@ -156,7 +172,7 @@ function expectNotFound(res: request.Response) {
  * Applies a write's result to the model: the fields must be what the model predicts, created_at
  * never moves, updated_at stays put when nothing changed and never goes back when something did.
  */
-function applyWrite(m: Model, id: number, predicted: Omit<ModelTask, 'created_at' | 'updated_at' | 'version'>, res: request.Response) {
+function applyWrite(m: Model, id: number, predicted: Omit<ModelTask, 'created_at' | 'updated_at' | 'version'>, res: Answer) {
   const before = m.tasks.get(id)!;
   expect(res.status).toBe(200);
   const { created_at, updated_at, ...fields } = res.body;
@@ -604,6 +620,162 @@ const changesArb = fc.record(
   { requiredKeys: [] },
 );
 
+// ---- The same operations through the MCP tools: what a tool returns is read as the REST answer
+// it stands for (the task and its ETag, or the problem), and checked by the same predictions.
+
+async function viaTool(r: Real, user: number, name: string, args: Record<string, unknown>): Promise<Answer & { result: CallToolResult }> {
+  const result = (await r.agents[user]!.callTool({ name, arguments: args })) as CallToolResult;
+  if (result.isError) {
+    const problem = JSON.parse((result.content[1] as { text: string }).text) as { status: number };
+    return { status: problem.status, body: problem, headers: {}, result };
+  }
+  const out = result.structuredContent as { task?: unknown; etag?: string };
+  return { status: name === 'create_task' ? 201 : 200, body: out.task ?? out, headers: { etag: out.etag }, result };
+}
+
+/** The `if_match` argument a tool call sends for a condition, as ifMatch() sets the header. */
+function ifMatchArg(m: Model, id: number, c: Condition): { if_match?: string } {
+  const t = m.tasks.get(id);
+  if (c === 'current') return { if_match: t ? etag(t) : '"1"' };
+  if (c === 'stale') return { if_match: `"${(t?.version ?? 0) + 1000}"` };
+  return {};
+}
+
+class ToolCreate implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly user: number,
+    readonly title: string,
+    readonly completed: boolean | undefined,
+    readonly extras: Extras,
+    readonly key: string | undefined,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const body: Record<string, unknown> = withExtras({ title: this.title }, this.extras);
+    if (this.completed !== undefined) body.completed = this.completed;
+    const res = await viaTool(r, this.user, 'create_task', { ...body, ...(this.key ? { idempotency_key: this.key } : {}) });
+    const remembered = this.key ? m.keys.get(`${this.user}:${this.key}`) : undefined;
+    if (remembered) {
+      if (remembered.body !== canonical(body)) {
+        expect(res.status).toBe(422);
+        expect(res.body.code).toBe('idempotency_key_reused');
+        return;
+      }
+      expect(res.body).toEqual(remembered.response);
+      expect(res.headers.etag).toBe(remembered.etag);
+      return;
+    }
+    expect(res.status, JSON.stringify(res.result)).toBe(201);
+    const t = res.body;
+    expect(t).toMatchObject({ title: this.title.trim(), completed: this.completed ?? false, priority: this.extras.priority ?? 'none' });
+    expect(res.headers.etag).toBe('"1"');
+    expect(m.tasks.has(t.id)).toBe(false);
+    m.ids.push(t.id);
+    m.tasks.set(t.id, { ...t, owner: this.user, version: 1 });
+    if (this.key)
+      m.keys.set(`${this.user}:${this.key}`, { body: canonical(body), response: t, etag: '"1"', location: `/api/tasks/${t.id}` });
+  }
+  toString = () =>
+    `tool create_task(u${this.user}, title=${json(this.title)}, completed=${json(this.completed)}, ${json(this.extras)}, key=${json(this.key)})`;
+}
+
+class ToolGet implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly user: number,
+    readonly n: number,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const id = pick(m, this.user, this.n);
+    const res = await viaTool(r, this.user, 'get_task', { task_id: id });
+    const t = owned(m, this.user, id);
+    if (!t) return expectNotFound(res);
+    expect(res.status).toBe(200);
+    expect(res.body).toEqual(shown(t));
+    expect(res.headers.etag).toBe(etag(t));
+  }
+  toString = () => `tool get_task(u${this.user}, pick ${this.n})`;
+}
+
+class ToolUpdate implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly user: number,
+    readonly n: number,
+    readonly changes: { title?: string; description?: string | null; completed?: boolean } & Extras,
+    readonly condition: Condition,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const id = pick(m, this.user, this.n);
+    const res = await viaTool(r, this.user, 'update_task', { task_id: id, ...ifMatchArg(m, id, this.condition), ...this.changes });
+    const t = owned(m, this.user, id);
+    if (!t) return expectNotFound(res);
+    if (this.condition === 'stale') return expectStale(res, t);
+    const c = this.changes;
+    applyWrite(
+      m,
+      id,
+      {
+        ...t,
+        title: c.title !== undefined ? c.title.trim() : t.title,
+        description: 'description' in c ? (c.description ?? null) : t.description,
+        completed: c.completed ?? t.completed,
+        due_at: 'due_at' in c ? (c.due_at ?? null) : t.due_at,
+        priority: c.priority ?? t.priority,
+        tags: c.tags ?? t.tags,
+        position: c.position ?? t.position,
+      },
+      res,
+    );
+  }
+  toString = () => `tool update_task(u${this.user}, pick ${this.n}, ${JSON.stringify(this.changes)}, if_match=${this.condition})`;
+}
+
+class ToolComplete implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly user: number,
+    readonly n: number,
+    /** undefined: toggle; otherwise sets completed. */
+    readonly completed: boolean | undefined,
+    readonly condition: Condition,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const id = pick(m, this.user, this.n);
+    const args = {
+      task_id: id,
+      ...ifMatchArg(m, id, this.condition),
+      ...(this.completed === undefined ? {} : { completed: this.completed }),
+    };
+    const res = await viaTool(r, this.user, 'toggle_task_completion', args);
+    const t = owned(m, this.user, id);
+    if (!t) return expectNotFound(res);
+    if (this.condition === 'stale') return expectStale(res, t);
+    applyWrite(m, id, { ...t, completed: this.completed ?? !t.completed }, res);
+  }
+  toString = () =>
+    `tool toggle_task_completion(u${this.user}, pick ${this.n}, completed=${json(this.completed)}, if_match=${this.condition})`;
+}
+
+class ToolDelete implements fc.AsyncCommand<Model, Real> {
+  constructor(
+    readonly user: number,
+    readonly n: number,
+    readonly condition: Condition,
+  ) {}
+  check = () => true;
+  async run(m: Model, r: Real) {
+    const id = pick(m, this.user, this.n);
+    const res = await viaTool(r, this.user, 'delete_task', { task_id: id, ...ifMatchArg(m, id, this.condition) });
+    const t = owned(m, this.user, id);
+    if (!t) return expectNotFound(res);
+    if (this.condition === 'stale') return expectStale(res, t);
+    expect(res.result.structuredContent).toEqual({ deleted: true, task_id: id });
+    m.tasks.delete(id);
+  }
+  toString = () => `tool delete_task(u${this.user}, pick ${this.n}, if_match=${this.condition})`;
+}
+
 const keyArb = fc.option(fc.constantFrom('k1', 'k2'), { nil: undefined, freq: 3 });
 const createArb = fc.tuple(userArb, scopedArb, titleArb, descriptionArb, completedArb, extrasArb, keyArb).map((a) => new Create(...a));
 
@@ -642,24 +814,46 @@ const commands = fc.commands(
       )
       .map((a) => new List(...a)),
     fc.tuple(userArb, userArb).map((a) => new OtherUsersPath(...a)),
+    fc.tuple(userArb, titleArb, completedArb, extrasArb, keyArb).map((a) => new ToolCreate(...a)),
+    fc.tuple(userArb, pickArb).map((a) => new ToolGet(...a)),
+    fc.tuple(userArb, pickArb, changesArb, conditionArb).map((a) => new ToolUpdate(...a)),
+    fc.tuple(userArb, pickArb, completedArb, conditionArb).map((a) => new ToolComplete(...a)),
+    fc.tuple(userArb, pickArb, conditionArb).map((a) => new ToolDelete(...a)),
   ],
   { maxCommands: 60, size: 'medium' },
 );
 
 let database: TestDatabase;
 let app: App;
+let server: Server;
+let mcpUrl: URL;
+const agents: Client[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase();
   app = buildApp(database.db).app;
+  server = createServer(app);
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  mcpUrl = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
 });
-afterAll(() => database.drop());
+afterAll(async () => {
+  for (const a of agents) await a.close();
+  await new Promise((resolve) => server.close(resolve));
+  await database.drop();
+});
+
+async function agent(authorization: string): Promise<Client> {
+  const client = new Client({ name: 'model-test', version: '1.0.0' });
+  await client.connect(new StreamableHTTPClientTransport(mcpUrl, { requestInit: { headers: { Authorization: authorization } } }));
+  agents.push(client);
+  return client;
+}
 
 async function setup(): Promise<{ model: Model; real: Real }> {
   // Fresh users per run: runs share the database but never each other's tasks.
   const users = Array.from({ length: USERS }, () => newUser());
   const auth = await Promise.all(users.map((u) => bearer(u)));
-  return { model: { tasks: new Map(), ids: [], keys: new Map() }, real: { app, users, auth } };
+  return { model: { tasks: new Map(), ids: [], keys: new Map() }, real: { app, users, auth, agents: await Promise.all(auth.map(agent)) } };
 }
 
 const property = fc.asyncProperty(commands, (cmds) => fc.asyncModelRun(setup, cmds));
