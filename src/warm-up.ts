@@ -51,7 +51,9 @@ export async function warmUp(db: Database, config: AppConfig, requests: number):
     config: { ...config, rateLimit: { ...config.rateLimit, perUser: 0, perIpFailures: 0 }, metrics: { enabled: false, token: undefined } },
   });
   const server = createServer(app);
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  // exclusive: in a cluster worker a plain listen(0) would share one port among the workers, and
+  // this worker's requests could reach another worker's private copy.
+  await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve));
   const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/tasks`;
   const headers = {
     Authorization: `Bearer ${await mintToken({ secret, userId: `warm-up:${randomUUID()}`, ttlSec: 600 })}`,

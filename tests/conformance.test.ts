@@ -1,4 +1,3 @@
-
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { remoteJwks } from '../src/auth/verify-token.js';

@@ -2,7 +2,7 @@
 // real database. docs/security.md maps each finding to its control and to the test here.
 import { createHmac } from 'node:crypto';
 import { gunzipSync, brotliDecompressSync } from 'node:zlib';
-import { readFileSync, } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import express from 'express';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';

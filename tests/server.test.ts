@@ -167,9 +167,28 @@ describe(`the server process (${dbKind})`, () => {
           REDIS_URL: redisUrl!,
         });
         expect(started.base).toBe(`http://localhost:${port}`);
+        // The banner comes with the first worker listening; the second may still be warming up.
+        for (let waited = 0; (started.output().match(/"msg":"listening"/g)?.length ?? 0) < 2 && waited < 30_000; waited += 50) {
+          await new Promise((resolve) => setTimeout(resolve, 50));
+        }
         const auth = { Authorization: `Bearer ${started.token}` };
         const results = await Promise.all(Array.from({ length: 20 }, () => fetch(`${started.base}/api/tasks`, { headers: auth })));
         expect(results.map((r) => r.status)).toEqual(Array(20).fill(200));
+        // Each worker's private listeners (warm-up, MCP dispatch) are its own: every worker warmed
+        // up, and tool calls answered by either worker reach their own app.
+        expect(started.output().match(/"msg":"warmed up"/g)?.length).toBe(2);
+        expect(started.output()).not.toContain('warm-up failed');
+        const calls = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            fetch(`${started.base}/mcp`, {
+              method: 'POST',
+              headers: { ...auth, 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' },
+              body: JSON.stringify({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'list_tasks', arguments: {} } }),
+            }).then((r) => r.json() as Promise<{ result?: { isError?: boolean; structuredContent?: unknown } }>),
+          ),
+        );
+        expect(calls.map((c) => c.result?.isError ?? false)).toEqual(Array(20).fill(false));
+        expect(calls.map((c) => c.result?.structuredContent)).toEqual(Array(20).fill({ tasks: [], next_cursor: null }));
         expect(started.output().match(/"msg":"listening"/g)?.length).toBe(2);
         expect(started.output()).toMatch(new RegExp(`"port":${port},"workers":2,"msg":"workers listening"`));
         expect(started.output()).toContain(

@@ -50,7 +50,9 @@ export function selfDispatch(app: (req: IncomingMessage, res: ServerResponse) =>
         app(req, res);
       });
       server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => {
+      // exclusive: in a cluster worker a plain listen(0) would share one port among the workers,
+      // and a nonce minted here could reach another worker, which never heard of it.
+      server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, () => {
         server.unref(); // it never keeps the process alive
         resolve(`http://127.0.0.1:${(server.address() as AddressInfo).port}`);
       });
