@@ -1,0 +1,165 @@
+// npm run bench:paths — each of four paths (a list of 50 tasks, a get, a create, a toggle) at
+// saturation (64 connections, autocannon) against three servers in the same run, alternating,
+// round after round: the app (compiled, production, one worker, per-user limit off), the baseline
+// (bench/baseline.ts: the app's own SQL, no framework) and the physical limit (bench/physical.ts:
+// the simplest statement and a plain JSON.stringify). Before measuring, the list and get bodies of
+// the app and the physical limit are compared: same tasks, same fields, same size.
+// Writes bench/results/paths.{json,md}. Settings: BENCH_DATABASE_URL, PATHS_ROUNDS (3), PATHS_SECONDS (5).
+import type { ChildProcess } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import autocannon from 'autocannon';
+import pg from 'pg';
+import { mintToken } from '../src/auth/mint-token.js';
+import { migrate } from '../src/db/migrate.js';
+import { createPostgresDatabase } from '../src/db/postgres.js';
+import { startProcess, stopProcess } from './run.js';
+
+const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+const rounds = Number(process.env.PATHS_ROUNDS ?? 3);
+const seconds = Number(process.env.PATHS_SECONDS ?? 5);
+const SECRET = 'paths-bench-secret-paths-bench-secret-0123';
+
+interface PathLoad {
+  name: string;
+  method: 'GET' | 'POST' | 'PATCH';
+  path: string;
+  user: string;
+  body?: string;
+}
+
+const SERVERS = {
+  app: { args: ['dist/server.js'], port: 8090, ready: '/ready' },
+  baseline: { args: ['--import', 'tsx', 'bench/baseline.ts'], port: 8100, ready: '/api/tasks' },
+  physical: { args: ['--import', 'tsx', 'bench/physical.ts'], port: 8110, ready: '/api/tasks' },
+} as const;
+type ServerName = keyof typeof SERVERS;
+
+async function start(name: ServerName, dbUrl: string): Promise<ChildProcess> {
+  const s = SERVERS[name];
+  const env = {
+    DATABASE_URL: dbUrl,
+    NODE_ENV: 'production',
+    LOG_LEVEL: 'info',
+    MIGRATE_ON_START: 'false',
+    WORKERS: '1',
+    RATE_LIMIT_PER_USER: '0',
+    TASKS_PER_USER_MAX: '10000000',
+    WARM_UP_REQUESTS: '0',
+    JWT_SECRET: SECRET,
+    PORT: String(s.port),
+  };
+  return startProcess([...s.args], env, s.port, s.ready);
+}
+
+async function measure(port: number, load: PathLoad, token: string, duration = seconds) {
+  const r = await autocannon({
+    url: `http://127.0.0.1:${port}${load.path}`,
+    method: load.method,
+    connections: 64,
+    duration,
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+    ...(load.body ? { body: load.body } : {}),
+  });
+  return { rate: Math.round(r.requests.total / r.duration), failed: r.non2xx + r.errors + r.timeouts };
+}
+
+/** The app's and the physical limit's bodies of one request: same JSON, same size. */
+async function sameBody(path: string, token: string): Promise<string> {
+  const [a = '', p = ''] = await Promise.all(
+    [SERVERS.app.port, SERVERS.physical.port].map(async (port) =>
+      (await fetch(`http://127.0.0.1:${port}${path}`, { headers: { authorization: `Bearer ${token}` } })).text(),
+    ),
+  );
+  if (a !== p) throw new Error(`bodies differ for ${path}:\napp:      ${a.slice(0, 300)}\nphysical: ${p.slice(0, 300)}`);
+  return `${path}: ${JSON.parse(a).length ?? 1} task(s), ${Buffer.byteLength(a)} bytes, identical`;
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+async function main() {
+  const admin = new pg.Client({ connectionString: adminUrl });
+  await admin.connect();
+  await admin.query('DROP DATABASE IF EXISTS todo_paths WITH (FORCE)');
+  await admin.query('CREATE DATABASE todo_paths');
+  const dbUrl = Object.assign(new URL(adminUrl), { pathname: '/todo_paths' }).toString();
+  const db = createPostgresDatabase({ connectionString: dbUrl, poolMax: 2, statementTimeoutMs: 600_000, connectTimeoutMs: 5000 });
+  const children: ChildProcess[] = [];
+  try {
+    await migrate(db);
+    // One user with 50 tasks for the list; one task of another user for get and toggle.
+    await db.query(
+      `INSERT INTO tasks (user_id, title, description, tags, priority, position)
+       SELECT 'lister', 'Task ' || n, CASE WHEN n % 2 = 0 THEN 'Some words about task ' || n END,
+              CASE WHEN n % 3 = 0 THEN ARRAY['home'] ELSE '{}' END, n % 4, n * 1024
+       FROM generate_series(1, 50) AS n`,
+    );
+    const { rows } = await db.query<{ id: string }>(
+      `INSERT INTO tasks (user_id, title, position) VALUES ('getter', 'One task', 1024) RETURNING id`,
+    );
+    const taskId = rows[0]!.id;
+    const tokens = Object.fromEntries(
+      await Promise.all(
+        ['lister', 'getter', 'creator'].map(async (u) => [u, await mintToken({ secret: SECRET, userId: u, ttlSec: 3600 })]),
+      ),
+    ) as Record<string, string>;
+    const loads: PathLoad[] = [
+      { name: 'list (50 tasks)', method: 'GET', path: '/api/tasks', user: 'lister' },
+      { name: 'get', method: 'GET', path: `/api/tasks/${taskId}`, user: 'getter' },
+      { name: 'create', method: 'POST', path: '/api/tasks', user: 'creator', body: JSON.stringify({ title: 'Benchmark task' }) },
+      { name: 'toggle', method: 'PATCH', path: `/api/tasks/${taskId}/complete`, user: 'getter' },
+    ];
+
+    children.push(await start('app', dbUrl), await start('physical', dbUrl));
+    const checks = [await sameBody('/api/tasks', tokens.lister!), await sameBody(`/api/tasks/${taskId}`, tokens.getter!)];
+    for (const c of children.splice(0)) await stopProcess(c);
+    console.log(checks.join('\n'));
+
+    const results: Record<string, Record<ServerName, number[]>> = {};
+    for (let round = 1; round <= rounds; round++) {
+      for (const name of Object.keys(SERVERS) as ServerName[]) {
+        const child = await start(name, dbUrl);
+        children.push(child);
+        for (const load of loads) {
+          await measure(SERVERS[name].port, load, tokens[load.user]!, 3); // warm-up, not counted
+          const r = await measure(SERVERS[name].port, load, tokens[load.user]!);
+          if (r.failed) throw new Error(`${name} ${load.name}: ${r.failed} failed requests`);
+          if (!results[load.name]) results[load.name] = { app: [], baseline: [], physical: [] };
+          results[load.name]![name].push(r.rate);
+        }
+        await stopProcess(children.pop()!);
+      }
+      console.log(`round ${round} done`);
+    }
+    const lines = [
+      '| path | app req/s | baseline req/s | physical limit req/s | app / baseline | app / physical limit |',
+      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      ...Object.entries(results).map(([path, r]) => {
+        const [app, base, phys] = [median(r.app), median(r.baseline), median(r.physical)];
+        return `| ${path} | ${app} | ${base} | ${phys} | ${(app / base).toFixed(2)} | ${(app / phys).toFixed(2)} |`;
+      }),
+    ];
+    const md = [
+      `# Paths against the physical limit (${new Date().toISOString()})`,
+      '',
+      `64 connections, ${seconds} s a measurement after 3 s of warm-up, median of ${rounds} alternating rounds; app in production, one worker, per-user limit off; PostgreSQL on loopback.`,
+      '',
+      ...checks.map((c) => `- ${c}`),
+      '',
+      ...lines,
+      '',
+    ].join('\n');
+    writeFileSync('bench/results/paths.md', md);
+    writeFileSync('bench/results/paths.json', `${JSON.stringify({ seconds, rounds, checks, results }, null, 2)}\n`);
+    console.log(md);
+  } finally {
+    for (const c of children) await stopProcess(c);
+    await db.close();
+    await admin.query('DROP DATABASE IF EXISTS todo_paths WITH (FORCE)');
+    await admin.end();
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exitCode = 1;
+});

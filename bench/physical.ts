@@ -1,0 +1,104 @@
+// The physical limit the app is measured against (issue 18): bare node:http + pg, the simplest
+// statement that produces each response body the app sends — the same tasks, the same ten fields,
+// the same RFC 3339 text — and a plain JSON.stringify. No framework, validation, token
+// verification, limits or logging; the user is read from the token's payload unverified. It serves
+// the four paths bench/paths.ts measures. Never deploy this.
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import pg from 'pg';
+
+const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DB_POOL_MAX ?? 10) });
+const PRIORITIES = ['none', 'low', 'medium', 'high'];
+const utc = (c: string) => `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ${c}`;
+const COLUMNS = `id, title, description, completed, ${utc('due_at')}, priority, tags, position, ${utc('created_at')}, ${utc('updated_at')}`;
+
+interface Row {
+  id: string;
+  title: string;
+  description: string | null;
+  completed: boolean;
+  due_at: string | null;
+  priority: number;
+  tags: string[];
+  position: string;
+  created_at: string;
+  updated_at: string;
+  version?: number;
+}
+
+const task = (r: Row) => ({
+  id: Number(r.id),
+  title: r.title,
+  description: r.description,
+  completed: r.completed,
+  due_at: r.due_at,
+  priority: PRIORITIES[r.priority],
+  tags: r.tags,
+  position: Number(r.position),
+  created_at: r.created_at,
+  updated_at: r.updated_at,
+});
+
+function userOf(req: IncomingMessage): string {
+  const payload = (req.headers.authorization ?? '').split('.')[1] ?? '';
+  return (JSON.parse(Buffer.from(payload, 'base64url').toString()) as { sub: string }).sub;
+}
+
+async function body(req: IncomingMessage): Promise<{ title?: string }> {
+  let raw = '';
+  for await (const chunk of req) raw += chunk;
+  return raw ? (JSON.parse(raw) as { title?: string }) : {};
+}
+
+function send(res: ServerResponse, status: number, value: unknown, etag?: number) {
+  const text = JSON.stringify(value);
+  res.writeHead(status, {
+    'Content-Type': 'application/json',
+    'Content-Length': Buffer.byteLength(text),
+    ...(etag === undefined ? {} : { ETag: `"${etag}"` }),
+  });
+  res.end(text);
+}
+
+const ITEM = /^\/api\/tasks\/(\d+)(\/complete)?$/;
+
+createServer(async (req, res) => {
+  try {
+    const user = userOf(req);
+    const path = (req.url ?? '').split('?')[0]!;
+    if (path === '/api/tasks' && req.method === 'GET') {
+      const { rows } = await pool.query<Row>(
+        `SELECT ${COLUMNS} FROM tasks WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 100`,
+        [user],
+      );
+      return send(res, 200, rows.map(task));
+    }
+    if (path === '/api/tasks' && req.method === 'POST') {
+      const { title } = await body(req);
+      const { rows } = await pool.query<Row>(
+        `INSERT INTO tasks (user_id, title, position)
+         VALUES ($1, $2, COALESCE((SELECT max(position) FROM tasks WHERE user_id = $1), 0) + 1024)
+         RETURNING ${COLUMNS}, version`,
+        [user, String(title).trim()],
+      );
+      return send(res, 201, task(rows[0]!), rows[0]!.version);
+    }
+    const m = ITEM.exec(path);
+    if (m && req.method === 'GET' && !m[2]) {
+      const { rows } = await pool.query<Row>(`SELECT ${COLUMNS}, version FROM tasks WHERE user_id = $1 AND id = $2`, [user, m[1]]);
+      return rows[0] ? send(res, 200, task(rows[0]), rows[0].version) : send(res, 404, { detail: 'not found' });
+    }
+    if (m?.[2] && req.method === 'PATCH') {
+      const { rows } = await pool.query<Row>(
+        // The table's trigger moves version and updated_at, for the app and this alike.
+        `UPDATE tasks SET completed = NOT completed WHERE user_id = $1 AND id = $2 RETURNING ${COLUMNS}, version`,
+        [user, m[1]],
+      );
+      return rows[0] ? send(res, 200, task(rows[0]), rows[0].version) : send(res, 404, { detail: 'not found' });
+    }
+    send(res, 404, { detail: 'not found' });
+  } catch {
+    send(res, 500, { detail: 'error' });
+  }
+}).listen(Number(process.env.PORT ?? 8110), '127.0.0.1');
+
+process.on('SIGTERM', () => process.exit(0));
