@@ -11,19 +11,17 @@ const BEARER = /^Bearer +(\S+) *$/i;
 // escape the quoted string), no control character, nothing beyond Latin-1 (Node refuses it).
 const headerSafe = (text: string) => text.replace(/[^\x20-\x7E]|["\\`]/g, '');
 
-type Unauthorized = (code: 'token_missing' | 'token_invalid' | 'token_expired', detail: string, description?: string) => HttpProblem;
+type Failure = 'token_missing' | 'token_invalid' | 'token_expired';
 
-/** 401s whose challenge carries `extra` auth-params too (the MCP endpoint's resource_metadata). */
-function unauthorizedWith(extra: string): Unauthorized {
+/**
+ * The 401, its challenge carrying `extra` auth-params too (the MCP endpoint's resource_metadata).
+ * RFC 6750: no error code when no credentials were sent; invalid_token when they were refused.
+ * The description is the server's own text, never a value taken from the token.
+ */
+function unauthorized(extra: string | undefined, code: Failure, detail: string, description = detail): HttpProblem {
   const realm = extra ? `${REALM}, ${extra}` : REALM;
-  // RFC 6750: no error code when no credentials were sent; invalid_token when they were refused.
-  // The description is the server's own text, never a value taken from the token.
-  return (code, detail, description = detail) =>
-    problems.unauthorized(
-      code,
-      detail,
-      code === 'token_missing' ? realm : `${realm}, error="invalid_token", error_description="${headerSafe(description)}"`,
-    );
+  const challenge = code === 'token_missing' ? realm : `${realm}, error="invalid_token", error_description="${headerSafe(description)}"`;
+  return problems.unauthorized(code, detail, challenge);
 }
 
 /**
@@ -60,17 +58,16 @@ export function authenticate(
       next();
       return;
     }
-    const unauthorized = unauthorizedWith(opts.challenge?.(req) ?? '');
     const header = req.headers.authorization;
     if (!header) {
       security(req, { event: 'auth_failed', reason: 'missing' });
-      next(unauthorized('token_missing', 'Send a bearer token: `Authorization: Bearer <JWT>`.'));
+      next(unauthorized(opts.challenge?.(req), 'token_missing', 'Send a bearer token: `Authorization: Bearer <JWT>`.'));
       return;
     }
     const match = BEARER.exec(header);
     if (!match) {
       security(req, { event: 'auth_failed', reason: 'wrong_scheme' });
-      next(unauthorized('token_missing', 'The Authorization header must use the Bearer scheme: `Bearer <JWT>`.'));
+      next(unauthorized(opts.challenge?.(req), 'token_missing', 'The Authorization header must use the Bearer scheme: `Bearer <JWT>`.'));
       return;
     }
     verifier.verify(match[1]!).then(
@@ -81,7 +78,14 @@ export function authenticate(
       (err: unknown) => {
         if (err instanceof TokenError) {
           security(req, { event: 'auth_failed', reason: err.reason });
-          next(unauthorized(err.reason === 'expired' ? 'token_expired' : 'token_invalid', err.message, TOKEN_FAILURES[err.reason]));
+          next(
+            unauthorized(
+              opts.challenge?.(req),
+              err.reason === 'expired' ? 'token_expired' : 'token_invalid',
+              err.message,
+              TOKEN_FAILURES[err.reason],
+            ),
+          );
         } else if (err instanceof KeySourceUnavailableError) {
           req.log?.warn({ err: { message: err.message, cause: String(err.cause) } }, 'JWKS unavailable');
           next(problems.unavailable('auth_unavailable', 'The signing keys cannot be fetched right now. Try again shortly.'));
