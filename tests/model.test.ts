@@ -150,11 +150,16 @@ const etag = (t: ModelTask) => `"${t.version}"`;
 /** Which If-Match a write sends: none, the task's current ETag, or a stale one. */
 type Condition = 'none' | 'current' | 'stale';
 const conditionArb = fc.constantFrom<Condition>('none', 'none', 'current', 'stale');
-function ifMatch(req: request.Test, m: Model, id: number, c: Condition): request.Test {
+/** The ETag a condition names for task `id` (undefined: none is sent). */
+function ifMatchValue(m: Model, id: number, c: Condition): string | undefined {
   const t = m.tasks.get(id);
-  if (c === 'current') return req.set('If-Match', t ? etag(t) : '"1"');
-  if (c === 'stale') return req.set('If-Match', `"${(t?.version ?? 0) + 1000}"`);
-  return req;
+  if (c === 'current') return t ? etag(t) : '"1"';
+  if (c === 'stale') return `"${(t?.version ?? 0) + 1000}"`;
+  return undefined;
+}
+function ifMatch(req: request.Test, m: Model, id: number, c: Condition): request.Test {
+  const value = ifMatchValue(m, id, c);
+  return value === undefined ? req : req.set('If-Match', value);
 }
 /** A stale If-Match on the caller's own task: 412, nothing written. */
 function expectStale(res: Answer, t: ModelTask) {
@@ -166,6 +171,22 @@ function expectStale(res: Answer, t: ModelTask) {
 function expectNotFound(res: Answer) {
   expect(res.status).toBe(404);
   expect(res.body.code).toBe('task_not_found');
+}
+
+type Changes = { title?: string; description?: string | null; completed?: boolean } & Extras;
+
+/** A task after a PATCH of `c`: absent fields kept, `null` clears description and due date. */
+function patched(t: ModelTask, c: Changes): ModelTask {
+  return {
+    ...t,
+    title: c.title !== undefined ? c.title.trim() : t.title,
+    description: 'description' in c ? (c.description ?? null) : t.description,
+    completed: c.completed ?? t.completed,
+    due_at: 'due_at' in c ? (c.due_at ?? null) : t.due_at,
+    priority: c.priority ?? t.priority,
+    tags: c.tags ?? t.tags,
+    position: c.position ?? t.position,
+  };
 }
 
 /**
@@ -343,7 +364,7 @@ class Update implements fc.AsyncCommand<Model, Real> {
     readonly user: number,
     readonly scoped: boolean,
     readonly n: number,
-    readonly changes: { title?: string; description?: string | null; completed?: boolean } & Extras,
+    readonly changes: Changes,
     readonly condition: Condition,
   ) {}
   check = () => true;
@@ -357,22 +378,7 @@ class Update implements fc.AsyncCommand<Model, Real> {
     const t = owned(m, this.user, id);
     if (!t) return expectNotFound(res);
     if (this.condition === 'stale') return expectStale(res, t);
-    const c = this.changes;
-    applyWrite(
-      m,
-      id,
-      {
-        ...t,
-        title: c.title !== undefined ? c.title.trim() : t.title,
-        description: 'description' in c ? (c.description ?? null) : t.description,
-        completed: c.completed ?? t.completed,
-        due_at: 'due_at' in c ? (c.due_at ?? null) : t.due_at,
-        priority: c.priority ?? t.priority,
-        tags: c.tags ?? t.tags,
-        position: c.position ?? t.position,
-      },
-      res,
-    );
+    applyWrite(m, id, patched(t, this.changes), res);
   }
   toString = () =>
     `update(u${this.user}${this.scoped ? ' scoped' : ''}, pick ${this.n}, ${JSON.stringify(this.changes)}, if-match=${this.condition})`;
@@ -635,10 +641,8 @@ async function viaTool(r: Real, user: number, name: string, args: Record<string,
 
 /** The `if_match` argument a tool call sends for a condition, as ifMatch() sets the header. */
 function ifMatchArg(m: Model, id: number, c: Condition): { if_match?: string } {
-  const t = m.tasks.get(id);
-  if (c === 'current') return { if_match: t ? etag(t) : '"1"' };
-  if (c === 'stale') return { if_match: `"${(t?.version ?? 0) + 1000}"` };
-  return {};
+  const value = ifMatchValue(m, id, c);
+  return value === undefined ? {} : { if_match: value };
 }
 
 class ToolCreate implements fc.AsyncCommand<Model, Real> {
@@ -701,7 +705,7 @@ class ToolUpdate implements fc.AsyncCommand<Model, Real> {
   constructor(
     readonly user: number,
     readonly n: number,
-    readonly changes: { title?: string; description?: string | null; completed?: boolean } & Extras,
+    readonly changes: Changes,
     readonly condition: Condition,
   ) {}
   check = () => true;
@@ -711,22 +715,7 @@ class ToolUpdate implements fc.AsyncCommand<Model, Real> {
     const t = owned(m, this.user, id);
     if (!t) return expectNotFound(res);
     if (this.condition === 'stale') return expectStale(res, t);
-    const c = this.changes;
-    applyWrite(
-      m,
-      id,
-      {
-        ...t,
-        title: c.title !== undefined ? c.title.trim() : t.title,
-        description: 'description' in c ? (c.description ?? null) : t.description,
-        completed: c.completed ?? t.completed,
-        due_at: 'due_at' in c ? (c.due_at ?? null) : t.due_at,
-        priority: c.priority ?? t.priority,
-        tags: c.tags ?? t.tags,
-        position: c.position ?? t.position,
-      },
-      res,
-    );
+    applyWrite(m, id, patched(t, this.changes), res);
   }
   toString = () => `tool update_task(u${this.user}, pick ${this.n}, ${JSON.stringify(this.changes)}, if_match=${this.condition})`;
 }
