@@ -19,17 +19,20 @@ const snake = (name) =>
     .replace(/([a-z0-9])([A-Z])/g, '$1_$2')
     .toLowerCase();
 
+/** What a `$ref` points at in the bundle, or the node itself. */
+const resolve = (node, spec) =>
+  node?.$ref
+    ? node.$ref
+        .replace(/^#\//, '')
+        .split('/')
+        .reduce((n, k) => n[k], spec)
+    : node;
+
 /** OpenAPI 3.0 schema → JSON Schema (2020-12 subset): $refs inlined, nullable as a null type, examples and x- keys dropped. */
 function jsonSchema(schema, spec) {
   if (Array.isArray(schema)) return schema.map((s) => jsonSchema(s, spec));
   if (!schema || typeof schema !== 'object') return schema;
-  if (schema.$ref) {
-    const target = schema.$ref
-      .replace(/^#\//, '')
-      .split('/')
-      .reduce((node, key) => node[key], spec);
-    return jsonSchema(target, spec);
-  }
+  if (schema.$ref) return jsonSchema(resolve(schema, spec), spec);
   const out = {};
   for (const [key, value] of Object.entries(schema)) {
     if (key === 'example' || key === 'examples' || key === 'nullable' || key.startsWith('x-')) continue;
@@ -43,14 +46,6 @@ function jsonSchema(schema, spec) {
   }
   return out;
 }
-
-const resolve = (node, spec) =>
-  node?.$ref
-    ? node.$ref
-        .replace(/^#\//, '')
-        .split('/')
-        .reduce((n, k) => n[k], spec)
-    : node;
 
 const ANNOTATIONS = {
   get: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },

@@ -13,7 +13,7 @@ import { createTestDatabase, dbKind, serverUrl, type TestDatabase } from './help
 
 const root = path.resolve(import.meta.dirname, '..');
 // The compiled server, as `npm start` runs it (tests/global-setup.ts builds it when src/ changed).
-const node = [process.execPath];
+const node = process.execPath;
 const dataDir = mkdtempSync(path.join(tmpdir(), 'todo-server-'));
 let database: TestDatabase | undefined;
 
@@ -50,8 +50,9 @@ interface Started {
   output: () => string;
 }
 
-function start(env: Record<string, string>): Promise<Started> {
-  const child = spawn(node[0]!, ['dist/server.js'], {
+/** The compiled server with `npm start`'s defaults on a port of its own, overridden by `env`. */
+function spawnServer(env: Record<string, string>): ChildProcess {
+  return spawn(node, ['dist/server.js'], {
     cwd: root,
     env: {
       PATH: process.env.PATH ?? '',
@@ -64,6 +65,10 @@ function start(env: Record<string, string>): Promise<Started> {
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+}
+
+function start(env: Record<string, string>): Promise<Started> {
+  const child = spawnServer(env);
   let out = '';
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
@@ -221,7 +226,7 @@ describe(`the server process (${dbKind})`, () => {
 
   /** Runs the server with env and returns how it ended: for start-up refusals. */
   async function runToExit(env: Record<string, string>): Promise<{ code: number | null; stderr: string; stdout: string }> {
-    const child = spawn(node[0]!, ['dist/server.js'], {
+    const child = spawn(node, ['dist/server.js'], {
       cwd: root,
       env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, WARM_UP_REQUESTS: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -235,19 +240,7 @@ describe(`the server process (${dbKind})`, () => {
   }
 
   it('prints no token for a configured secret, only for the generated development one (security item 5)', async () => {
-    const child = spawn(node[0]!, ['dist/server.js'], {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'development',
-        LOG_LEVEL: 'warn',
-        PORT: '0',
-        DATA_DIR: dataDir,
-        WARM_UP_REQUESTS: '0',
-        JWT_SECRET: 'a-configured-secret-that-works-elsewhere-too',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawnServer({ JWT_SECRET: 'a-configured-secret-that-works-elsewhere-too' });
     let out = '';
     child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
     await new Promise<void>((resolve, reject) => {
@@ -267,7 +260,7 @@ describe(`the server process (${dbKind})`, () => {
 
   it('npm run token signs with the secret the server uses, and refuses when the server takes Better Auth tokens only', async () => {
     const cli = (env: Record<string, string>) =>
-      spawnSync(node[0]!, ['dist/cli/token.js', 'alice', '600'], {
+      spawnSync(node, ['dist/cli/token.js', 'alice', '600'], {
         cwd: root,
         env: { PATH: process.env.PATH ?? '', DATA_DIR: dataDir, ...env },
         encoding: 'utf8',

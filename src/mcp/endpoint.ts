@@ -51,12 +51,13 @@ export function mcpRouter({ verifier, security, config, dispatch, version }: Mcp
   const listed = tools.map(({ http: _http, ...tool }) => tool);
   const router = Router();
   const metadata: RequestHandler = (req, res) => {
+    const resource = resourceOf(config, req);
     const body: Json<'getProtectedResourceMetadata', 200> = {
-      resource: resourceOf(config, req),
+      resource,
       ...(config.authorizationServers.length ? { authorization_servers: config.authorizationServers } : {}),
       bearer_methods_supported: ['header'],
       resource_name: 'Todo API (MCP)',
-      resource_documentation: `${new URL(resourceOf(config, req)).origin}/docs`,
+      resource_documentation: `${new URL(resource).origin}/docs`,
     };
     res.json(body);
   };
