@@ -15,6 +15,7 @@ import { createApp, type AppConfig } from './app.js';
 import { mintToken } from './auth/mint-token.js';
 import { createTokenVerifier } from './auth/verify-token.js';
 import type { Database } from './db/types.js';
+import { expressBorn } from './http/express-born.js';
 
 export interface WarmUpResult {
   requests: number;
@@ -50,7 +51,7 @@ export async function warmUp(db: Database, config: AppConfig, requests: number):
     logger: pino({ level: 'silent' }),
     config: { ...config, rateLimit: { ...config.rateLimit, perUser: 0, perIpFailures: 0 }, metrics: { enabled: false, token: undefined } },
   });
-  const server = createServer(app);
+  const server = createServer(expressBorn(app), app);
   // exclusive: in a cluster worker a plain listen(0) would share one port among the workers, and
   // this worker's requests could reach another worker's private copy.
   await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve));

@@ -2,6 +2,7 @@
 import { createServer, type ServerResponse, type Server } from 'node:http';
 import type { Express } from 'express';
 import type { Config } from '../config.js';
+import { expressBorn } from './express-born.js';
 
 export const MAX_HEADER_BYTES = 16 * 1024;
 
@@ -23,6 +24,7 @@ export function createHttpServer(app: Express, timeouts: Config['timeouts']): Ht
       requestTimeout: timeouts.requestMs, // and the whole request, body included
       // How often Node enforces the two timeouts above (its default, 30 s, would let them overrun).
       connectionsCheckingInterval: Math.min(1000, timeouts.headersMs),
+      ...expressBorn(app),
     },
     app,
   ) as HttpServer;

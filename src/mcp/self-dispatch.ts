@@ -4,9 +4,11 @@
 // stands for the caller already verified at /mcp: the listener takes the user and the client
 // address from it, and answers 404 to anything that does not carry one.
 import { randomBytes } from 'node:crypto';
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Express } from 'express';
 import { VERIFIED_USER } from '../auth/authenticate.js';
+import { expressBorn } from '../http/express-born.js';
 
 export interface Caller {
   userId: string;
@@ -32,12 +34,12 @@ export type Dispatch = (request: RestRequest, caller: Caller) => Promise<RestRes
 
 const NONCE_HEADER = 'x-todo-api-dispatch';
 
-export function selfDispatch(app: (req: IncomingMessage, res: ServerResponse) => void): Dispatch {
+export function selfDispatch(app: Express): Dispatch {
   const callers = new Map<string, Caller>();
   let origin: Promise<string> | undefined;
   const listen = () =>
     new Promise<string>((resolve, reject) => {
-      const server = createServer((req, res) => {
+      const server = createServer(expressBorn(app), (req, res) => {
         const nonce = req.headers[NONCE_HEADER];
         const caller = typeof nonce === 'string' ? callers.get(nonce) : undefined;
         if (!caller) {
