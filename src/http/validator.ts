@@ -2,8 +2,10 @@
 // against the bundled contract before a handler sees it. Its errors are rendered by error-handler.ts.
 import type { RequestHandler } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
+import { compileValidatorRoutesOnce } from './route-matchers.js';
 
 export function createValidator(document: Record<string, unknown>, validateResponses: boolean): RequestHandler[] {
+  compileValidatorRoutesOnce();
   return OpenApiValidator.middleware({
     // The validator annotates the document it is given; hand it a private copy.
     apiSpec: structuredClone(document) as never,
