@@ -11,8 +11,10 @@
 //
 // Database: PostgreSQL at ALLOCATIONS_DATABASE_URL (a scratch database is made beside the one
 // named), else the embedded one, whose work happens on its own thread and heap. Each has its own
-// baseline. ALLOCATIONS_UPDATE=1 writes the measured figures as the new baseline.
+// baseline. ALLOCATIONS_UPDATE=1 writes the measured figures as the new baseline;
+// ALLOCATIONS_PROFILE=1 also samples where the measured batches allocate and lists the top sites.
 import { readFileSync, writeFileSync } from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { PerformanceObserver } from 'node:perf_hooks';
@@ -90,6 +92,45 @@ function client(port: number) {
   };
 }
 
+interface ProfileNode {
+  callFrame: { functionName: string; url: string; lineNumber: number };
+  selfSize: number;
+  children: ProfileNode[];
+}
+
+/** Allocation sites of whatever runs between start() and stop(), including since-collected objects. */
+async function allocationSampler() {
+  const session = new Session();
+  session.connect();
+  return {
+    start: () =>
+      session.post('HeapProfiler.startSampling', {
+        samplingInterval: 1024,
+        includeObjectsCollectedByMajorGC: true,
+        includeObjectsCollectedByMinorGC: true,
+      } as never),
+    stop: async () => {
+      const { profile } = (await session.post('HeapProfiler.stopSampling')) as unknown as { profile: { head: ProfileNode } };
+      const sites = new Map<string, number>();
+      let total = 0;
+      const walk = (n: ProfileNode) => {
+        const { functionName, url, lineNumber } = n.callFrame;
+        const site = `${functionName || '(anonymous)'} ${url.replace(/^.*node_modules\//, '').replace(/^file:\/\/.*?\/(src|dist)\//, '$1/')}:${lineNumber + 1}`;
+        sites.set(site, (sites.get(site) ?? 0) + n.selfSize);
+        total += n.selfSize;
+        for (const c of n.children) walk(c);
+      };
+      walk(profile.head);
+      session.disconnect();
+      return [...sites]
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 30)
+        .map(([site, bytes]) => `${((100 * bytes) / total).toFixed(1).padStart(5)} %  ${site}`)
+        .join('\n');
+    },
+  };
+}
+
 async function main() {
   if (!gc) throw new Error('run with --expose-gc (npm run check:allocations)');
   const { db, kind, drop } = await openDb();
@@ -126,6 +167,8 @@ async function main() {
     const measured: Record<string, number> = {};
     for (const [name, bytes] of Object.entries(paths)) {
       for (let i = 0; i < WARM_UP; i++) if ((await c.send(bytes)) !== 200) throw new Error(`${name}: not 200`);
+      const sampler = process.env.ALLOCATIONS_PROFILE === '1' ? await allocationSampler() : undefined;
+      await sampler?.start();
       const clean: number[] = [];
       for (let attempt = 0; clean.length < 3 && attempt < 20; attempt++) {
         const before = collections + 1;
@@ -140,6 +183,7 @@ async function main() {
       }
       if (clean.length < 3) throw new Error(`${name}: no batch ran without a garbage collection; is --max-semi-space-size set?`);
       measured[name] = Math.round(Math.min(...clean));
+      if (sampler) console.log(`--- ${name}: where the bytes are allocated\n${await sampler.stop()}`);
     }
     observer.disconnect();
     c.close();
