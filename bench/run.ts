@@ -20,7 +20,7 @@ import { migrate } from '../src/db/migrate.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import type { Database, Queryable } from '../src/db/types.js';
-import { listParams, listStatementFor } from '../src/tasks/queries.js';
+import { listQuery } from '../src/tasks/queries.js';
 import { openLoop, type LoadResult, type PlannedRequest } from './open-loop.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -310,10 +310,8 @@ async function main() {
     growth[String(n)] = await latencyOf(url, token, quick ? 3 : 5);
   }
   await stopProcess(app);
-  const { rows: plan } = await db.query<{ 'QUERY PLAN': string }>(
-    `EXPLAIN ANALYZE ${listStatementFor('created_at', 'desc', false)}`,
-    listParams('growth-100000', { status: 'all', sort: 'created_at', order: 'desc', limit: 100 }),
-  );
+  const first = listQuery('growth-100000', { status: 'all', sort: 'created_at', order: 'desc', limit: 100 });
+  const { rows: plan } = await db.query<{ 'QUERY PLAN': string }>(`EXPLAIN ANALYZE ${first.text}`, first.values);
   growth.explain = plan.map((r) => r['QUERY PLAN']);
   results.growth = growth;
   console.log(growth);
