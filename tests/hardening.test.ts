@@ -12,7 +12,9 @@ import { loggedUrl } from '../src/logger.js';
 import { purgeIdempotencyKeys } from '../src/tasks/idempotency-purge.js';
 import { bearer, buildApp, newUser, TEST_SECRET } from './helpers/app.js';
 import { walkPages } from './helpers/pages.js';
-import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+import { createTestDatabase, serverUrl, type TestDatabase } from './helpers/db.js';
+import { createPostgresDatabase } from '../src/db/postgres.js';
+import { createTask, listTasks } from '../src/tasks/queries.js';
 
 let database: TestDatabase;
 let app: ReturnType<typeof buildApp>['app'];
@@ -255,9 +257,12 @@ describe('7. due dates stay within what RFC 3339 and the contract can carry', ()
     const early = await create(auth, { title: 'first', due_at: '0001-01-01T00:00:00Z' });
     expect([late.status, early.status]).toEqual([201, 201]);
     expect(late.body.due_at).toBe('9999-12-31T23:59:59.999999Z');
+    expect(early.body.due_at).toBe('0001-01-01T00:00:00.000000Z');
+    const odd = await create(auth, { title: 'odd', due_at: '2030-05-06T07:08:09.00012+05:30' });
+    expect(odd.body.due_at).toBe('2030-05-06T01:38:09.000120Z');
     const list = await request(app).get('/api/tasks?sort=due_at').set('Authorization', auth);
     expect(list.status).toBe(200);
-    expect(list.body.map((t: { title: string }) => t.title)).toEqual(['first', 'last']);
+    expect(list.body.map((t: { title: string }) => t.title)).toEqual(['first', 'odd', 'last']);
     const query = await request(app).get('/api/tasks').query({ due_before: '9999-12-31T23:59:59-15:00' }).set('Authorization', auth);
     expect(query.status).toBe(422);
     expect(query.body.errors[0].path).toBe('/query/due_before');
@@ -265,6 +270,50 @@ describe('7. due dates stay within what RFC 3339 and the contract can carry', ()
     await expect(
       database.db.query("INSERT INTO tasks (user_id, title, due_at) VALUES ('u', 'x', '10000-01-01T00:00:00Z')"),
     ).rejects.toMatchObject({ code: '23514' });
+  });
+});
+
+describe('7b. timestamps are RFC 3339 in UTC whatever the database session defaults', () => {
+  it.runIf(serverUrl !== undefined)('reads the same text under another DateStyle and TimeZone', async () => {
+    const name = new URL(database.url!).pathname.slice(1);
+    await database.db.query(`ALTER DATABASE ${name} SET DateStyle = 'German, DMY'`);
+    await database.db.query(`ALTER DATABASE ${name} SET TimeZone = 'Asia/Kolkata'`);
+    // New sessions pick the defaults up: a second pool onto the same data.
+    const other = createPostgresDatabase({
+      connectionString: database.url!,
+      poolMax: 1,
+      statementTimeoutMs: 10_000,
+      connectTimeoutMs: 5_000,
+    });
+    try {
+      // The session's own defaults (each statement's settings apply on top of them).
+      const { rows } = await other.query<{ name: string; reset_val: string }>(
+        "SELECT name, reset_val FROM pg_settings WHERE name IN ('DateStyle', 'TimeZone') ORDER BY name",
+      );
+      expect(rows.map((r) => r.reset_val)).toEqual(['German, DMY', 'Asia/Kolkata']);
+      const created = await createTask(
+        other,
+        'datestyle-user',
+        {
+          title: 't',
+          description: null,
+          completed: false,
+          dueAt: '2030-05-06T07:08:09.5Z',
+          priority: 'none',
+          tags: [],
+          position: undefined,
+        },
+        100,
+      );
+      expect(created!.task.due_at).toBe('2030-05-06T07:08:09.500000Z');
+      expect(created!.task.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
+      const page = await listTasks(other, 'datestyle-user', { status: 'all', sort: 'due_at', order: 'asc', limit: 10 });
+      expect(page.tasks[0]!.due_at).toBe('2030-05-06T07:08:09.500000Z');
+    } finally {
+      await other.close();
+      await database.db.query(`ALTER DATABASE ${name} RESET DateStyle`);
+      await database.db.query(`ALTER DATABASE ${name} RESET TimeZone`);
+    }
   });
 });
 
