@@ -6,6 +6,7 @@ import type { Database, Queryable } from '../db/types.js';
 import type { Body, Defaulted, Json, Query } from '../http/contract.js';
 import { etagOf, ifMatchVersions, noneMatchHits } from '../http/etag.js';
 import { problems } from '../http/problem.js';
+import { sendJson } from '../http/send-json.js';
 import type { SecurityLog } from '../http/security-log.js';
 import { decodeCursor, encodeCursor, InvalidCursorError, type CursorScope } from './cursor.js';
 import { createOnce, requestHash } from './idempotency.js';
@@ -82,7 +83,8 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     expected: queries.ExpectedVersions,
   ) {
     if (!written) return unwritten(req, res, id, expected);
-    res.set('ETag', etagOf(written.version)).json(written.task);
+    res.setHeader('ETag', etagOf(written.version));
+    sendJson(res, 200, written.task);
   }
 
   router.get('/', async (req: Request, res: Response<Json<'listTasks', 200>>) => {
@@ -120,7 +122,7 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
       next.set('cursor', encodeCursor(scope, page.next));
       res.set('Link', `<${req.baseUrl}?${next.toString()}>; rel="next"`);
     }
-    res.json(page.tasks);
+    sendJson(res, 200, page.tasks);
   });
 
   router.post('/', async (req: Request, res: Response<Json<'createTask', 201>>) => {
@@ -154,11 +156,8 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     if (outcome.kind === 'conflict') throw problems.idempotencyKeyReused();
     const { response } = outcome;
     if (outcome.kind === 'replayed') res.set('Idempotent-Replayed', 'true');
-    res
-      .status(response.status)
-      .location(response.location)
-      .set('ETag', response.etag)
-      .json(response.body as TaskJson);
+    res.location(response.location).setHeader('ETag', response.etag);
+    sendJson(res, response.status, response.body as TaskJson);
   });
 
   router.delete('/', async (req: Request, res: Response<Json<'clearCompletedTasks', 200>>) => {
@@ -187,12 +186,12 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     const found = await queries.getTask(db, res.locals.userId, id);
     if (!found) return notFound(req, res, id);
     const etag = etagOf(found.version);
-    res.set('ETag', etag);
+    res.setHeader('ETag', etag);
     if (noneMatchHits(req.get('If-None-Match'), found.version)) {
       res.status(304).end();
       return;
     }
-    res.json(found.task);
+    sendJson(res, 200, found.task);
   });
 
   /** PUT and PATCH alike: write the changes if If-Match allows, then answer with the task. */
