@@ -3,7 +3,6 @@
 //   request id + log → security headers → CORS → per-IP limit → auth on /api → per-user limit
 //   → JSON body → contract validation → routes → problem+json
 import { parse as parseQuery } from 'node:querystring';
-import cors from 'cors';
 import express, { type Express } from 'express';
 import type { Logger } from 'pino';
 import { authenticate } from './auth/authenticate.js';
@@ -12,6 +11,7 @@ import type { TokenVerifier } from './auth/verify-token.js';
 import type { Config } from './config.js';
 import type { Database } from './db/types.js';
 import { loadContract } from './http/contract.js';
+import { corsPolicy } from './http/cors.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { headAsGet } from './http/head-as-get.js';
 import { jsonBody } from './http/json-body.js';
@@ -62,8 +62,8 @@ export function createApp({ db, verifier, mcpVerifier, logger, config, docsFile,
 
   useRequestLogging(app, logger);
   app.use(securityHeaders());
-  const restCors = cors({
-    origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+  const restCors = corsPolicy({
+    origins: config.corsOrigins,
     allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'If-Match', 'If-None-Match', 'Idempotency-Key'],
     // Without these a browser frontend cannot read pagination links, created tasks' URLs or limits.
     exposedHeaders: [
@@ -77,7 +77,7 @@ export function createApp({ db, verifier, mcpVerifier, logger, config, docsFile,
       'RateLimit',
       'RateLimit-Policy',
     ],
-    maxAge: 600,
+    maxAgeSec: 600,
   });
   // The MCP endpoint has origins of its own (browser MCP clients), none unless configured.
   const agentCors = mcpCors(config.mcp);

@@ -6,7 +6,7 @@
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
-import cors from 'cors';
+import { corsPolicy } from '../http/cors.js';
 import { type Request, type RequestHandler, Router } from 'express';
 import { authenticate } from '../auth/authenticate.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
@@ -91,11 +91,11 @@ export function mcpRouter({ verifier, security, config, dispatch, version }: Mcp
 /** CORS for /mcp and its metadata: only the origins MCP_CORS_ORIGINS names; none by default. */
 export function mcpCors(config: McpConfig): RequestHandler {
   if (config.corsOrigins.length === 0) return (_req, _res, next) => next();
-  return cors({
-    origin: config.corsOrigins.includes('*') ? '*' : config.corsOrigins,
+  return corsPolicy({
+    origins: config.corsOrigins,
     allowedHeaders: ['Authorization', 'Content-Type', 'Accept', 'Mcp-Protocol-Version', 'X-Request-Id'],
     exposedHeaders: ['WWW-Authenticate', 'X-Request-Id', 'RateLimit', 'RateLimit-Policy', 'Retry-After'],
-    maxAge: 600,
+    maxAgeSec: 600,
   });
 }
 
