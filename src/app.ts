@@ -41,13 +41,15 @@ export interface AppDeps {
   docsFile?: string | undefined;
   /** Verifies tokens at /mcp (audience MCP_RESOURCE_URL when set); absent: `verifier`. */
   mcpVerifier?: TokenVerifier | undefined;
+  /** Where the line per request goes (createRequestLogger); absent: `logger`. */
+  requestLogger?: Logger | undefined;
   /** Shared rate-limit counters (Redis); absent: in this process's memory. */
   rateLimitStores?: RateLimitStores | undefined;
 }
 
 const MAX_QUERY_PARAMETERS = 32;
 
-export function createApp({ db, verifier, mcpVerifier, logger, config, docsFile, rateLimitStores }: AppDeps): Express {
+export function createApp({ db, verifier, mcpVerifier, logger, requestLogger, config, docsFile, rateLimitStores }: AppDeps): Express {
   const contract = loadContract();
   const security = createSecurityLog(logger);
   const limits = createRateLimiters(config.rateLimit, security, rateLimitStores);
@@ -60,7 +62,7 @@ export function createApp({ db, verifier, mcpVerifier, logger, config, docsFile,
   // contract refuses except for the one repeatable parameter (tag).
   app.set('query parser', (qs: string) => parseQuery(qs, '&', '=', { maxKeys: MAX_QUERY_PARAMETERS }));
 
-  useRequestLogging(app, logger);
+  useRequestLogging(app, logger, requestLogger);
   app.use(securityHeaders());
   const restCors = corsPolicy({
     origins: config.corsOrigins,

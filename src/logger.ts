@@ -33,10 +33,38 @@ function prettyStream(): DestinationStream {
   });
 }
 
+/** Fields on every line, in place of pino's pid and hostname. */
+const BASE = { service: 'todo-api' };
+
+/** How long a buffered line may wait for company before it is written anyway. */
+export const LOG_FLUSH_MS = 100;
+
+/**
+ * JSON lines to stdout, gathered into writes of about 4 KB rather than one write per line: under
+ * load, a write per request line cost 5 % of a get's CPU (README "Hand-made speed-ups"). A line
+ * waits at most LOG_FLUSH_MS; what is buffered is written out when the process exits, even on an
+ * uncaught error (pino's exit handler). Only a SIGKILL loses the last tenth of a second of lines.
+ */
+function bufferedStdout(): DestinationStream {
+  const destination = pino.destination({ dest: 1, sync: false, minLength: 4096 });
+  const write = destination.write.bind(destination);
+  let pending = false;
+  destination.write = (line: string) => {
+    pending = true;
+    return write(line);
+  };
+  setInterval(() => {
+    if (!pending) return;
+    pending = false;
+    destination.flush();
+  }, LOG_FLUSH_MS).unref();
+  return destination;
+}
+
 export function createLogger(level: string, format: LogFormat = 'json'): Logger {
   const options = {
     level,
-    base: { service: 'todo-api' },
+    base: BASE,
     redact: {
       paths: [
         'req.headers.authorization',
@@ -52,6 +80,17 @@ export function createLogger(level: string, format: LogFormat = 'json'): Logger 
     },
   };
   return format === 'pretty' ? pino(options, prettyStream()) : pino(options);
+}
+
+/**
+ * Where the one line per request goes: in production (JSON lines), a logger of its own on a
+ * buffered stdout; every other line stays unbuffered, so start-up, warnings and errors appear at
+ * once. Request lines are built from known fields only, none of them a credential, so they skip
+ * the redaction pass every other line gets (it costs more than writing the line).
+ */
+export function createRequestLogger(logger: Logger, format: LogFormat, production: boolean): Logger {
+  if (!production || format === 'pretty') return logger.child({}, { redact: [] });
+  return pino({ level: logger.level, base: BASE }, bufferedStdout());
 }
 
 /** Names a router's mount point as a template, for logs and metrics (never a real user id). */
@@ -93,11 +132,8 @@ export function loggedUrl(url: string): string {
  * join up across services) or a new UUID, echoed in the response. `req.log` is a child logger
  * carrying the id, made only when something logs through it: most requests never need one.
  */
-export function useRequestLogging(app: Express, logger: Logger): void {
+export function useRequestLogging(app: Express, logger: Logger, lines = logger.child({}, { redact: [] })): void {
   const children = new WeakMap<Request, Logger>();
-  // Request lines are built below from known fields only, none of them a credential, so they skip
-  // the redaction pass that every other line gets (it costs more than writing the line).
-  const lines = logger.child({}, { redact: [] });
   // On this app's request prototype, so the getter is defined once, not per request.
   Object.defineProperty(app.request, 'log', {
     configurable: true,

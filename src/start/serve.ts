@@ -10,7 +10,7 @@ import { createTokenVerifier, remoteJwks } from '../auth/verify-token.js';
 import type { Config } from '../config.js';
 import { describeDatabase, openDatabase } from '../db/open.js';
 import { createHttpServer } from '../http/graceful-server.js';
-import { createLogger } from '../logger.js';
+import { createLogger, createRequestLogger } from '../logger.js';
 import { connectRedis, redisRateLimitStores } from '../redis.js';
 import { schedulePurge } from '../tasks/idempotency-purge.js';
 import { warmUp } from '../warm-up.js';
@@ -48,7 +48,8 @@ export async function serve(config: Config): Promise<void> {
   const docsFile = fileURLToPath(new URL('../../dist/docs/index.html', import.meta.url));
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const rateLimitStores = redis ? redisRateLimitStores(redis) : undefined;
-  const app = createApp({ db, verifier, mcpVerifier, logger, config, docsFile, rateLimitStores });
+  const requestLogger = createRequestLogger(logger, config.logFormat, config.env === 'production');
+  const app = createApp({ db, verifier, mcpVerifier, logger, requestLogger, config, docsFile, rateLimitStores });
   if (config.warmUpRequests > 0) {
     logger.info({ requests: config.warmUpRequests }, 'warming up');
     try {

@@ -113,6 +113,9 @@ describe(`graceful shutdown (${dbKind})`, () => {
     // Logged after the server and the pool have closed. (A request's own log line, written when
     // its connection closes, may still come after it.)
     expect(messages.lastIndexOf('stopped')).toBeGreaterThan(messages.indexOf('shutting down'));
+    // Request lines are buffered in production; whatever was still buffered was written at exit.
+    const posts = logLines(server).filter((l) => l.msg === 'request completed' && (l.req as { method?: string }).method === 'POST');
+    expect(posts.length).toBeGreaterThanOrEqual(answered.length + finished.length);
 
     // Every acknowledged create, the in-flight ones included, is stored.
     const again = await startServer(env);
@@ -131,5 +134,23 @@ describe(`graceful shutdown (${dbKind})`, () => {
       again.child.kill('SIGTERM');
       await again.exited;
     }
+  });
+
+  it('writes a request line soon after the request even when nothing else is logged', { timeout: 60_000 }, async () => {
+    const server = await startServer(await storageEnv(cleanups));
+    cleanups.push(async () => {
+      server.child.kill('SIGTERM');
+      await server.exited;
+    });
+    const res = await fetch(`${server.base}/api/tasks`, { headers: { Authorization: await bearer(newUser()) } });
+    expect(res.status).toBe(200);
+    const requestId = res.headers.get('x-request-id');
+    // Within the buffer's flush interval (100 ms); the wait is generous so a busy machine passes.
+    for (let i = 0; i < 100 && !logLines(server).some((l) => (l.req as { id?: string } | undefined)?.id === requestId); i++) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    const line = logLines(server).find((l) => (l.req as { id?: string } | undefined)?.id === requestId);
+    expect(line, server.output().slice(-2000)).toMatchObject({ msg: 'request completed', res: { statusCode: 200 }, service: 'todo-api' });
+    expect(server.child.exitCode).toBeNull();
   });
 });
