@@ -276,7 +276,8 @@ async function main() {
     ['no verified-token cache (TOKEN_CACHE_SIZE=0)', { TOKEN_CACHE_SIZE: '0' }],
     ['no prepared statements (DB_PREPARED_STATEMENTS=false)', { DB_PREPARED_STATEMENTS: 'false' }],
     ['no rate limits', { RATE_LIMIT_PER_USER: '0', RATE_LIMIT_IP_FAILURES: '0' }],
-    ['2 workers (WORKERS=2)', { WORKERS: '2' }],
+    // Workers share the rate-limit counters through Redis (required above one worker).
+    ['2 workers (WORKERS=2, Redis)', { WORKERS: '2', REDIS_URL: process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379' }],
   ];
   for (const [name, env] of variants) {
     await reset();
