@@ -6,9 +6,12 @@
 //   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && ln -s "$PWD/node_modules" . && npx tsc -p tsconfig.build.json)
 //   npm run build && npm run bench:compare -- /tmp/before/dist/server.js dist/server.js
 //
-// Settings: BENCH_DATABASE_URL, COMPARE_ROUNDS (default 3), COMPARE_SECONDS (default 10).
+// Settings: BENCH_DATABASE_URL, COMPARE_ROUNDS (default 3), COMPARE_SECONDS (default 10);
+// COMPARE_PATH=list|get|create|toggle drives that one path alone for one user instead (the paths
+// benchmark's load, per-user limit and quota off): the figure for a change to one path.
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import autocannon from 'autocannon';
 import pg from 'pg';
 import { migrate } from '../src/db/migrate.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
@@ -18,6 +21,33 @@ const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.
 const rounds = Number(process.env.COMPARE_ROUNDS ?? 3);
 const seconds = Number(process.env.COMPARE_SECONDS ?? 10);
 const servers = process.argv.slice(2);
+const onePath = process.env.COMPARE_PATH as 'list' | 'get' | 'create' | 'toggle' | undefined;
+if (onePath && !['list', 'get', 'create', 'toggle'].includes(onePath))
+  throw new Error(`COMPARE_PATH: list, get, create or toggle, not ${onePath}`);
+
+/** One path for the first seeded user, at saturation (64 connections). */
+async function loadPath(url: string, seeded: Seeded, duration: number) {
+  const user = seeded.users[0]!;
+  const id = seeded.ids.get(user)!.min;
+  const spec = {
+    list: { method: 'GET', path: '/api/tasks' },
+    get: { method: 'GET', path: `/api/tasks/${id}` },
+    create: { method: 'POST', path: '/api/tasks', body: JSON.stringify({ title: 'Benchmark task' }) },
+    toggle: { method: 'PATCH', path: `/api/tasks/${id}/complete` },
+  }[onePath!] as { method: 'GET' | 'POST' | 'PATCH'; path: string; body?: string };
+  const r = await autocannon({
+    url: `${url}${spec.path}`,
+    method: spec.method,
+    connections: 64,
+    duration,
+    headers: { authorization: `Bearer ${seeded.tokens[0]!}`, 'content-type': 'application/json' },
+    ...(spec.body ? { body: spec.body } : {}),
+  });
+  return { rate: Math.round(r.requests.total / r.duration), requests: r.requests.total, non2xx: r.non2xx, errors: r.errors + r.timeouts };
+}
+
+const drive = (url: string, seeded: Seeded, duration: number) =>
+  onePath ? loadPath(url, seeded, duration) : load(url, { connections: 64, duration, seeded, onePerConnection: false });
 
 /** CPU time (user + system) the process has used, in ms; Linux clock ticks are 10 ms. */
 function cpuMs(pid: number): number {
@@ -27,9 +57,9 @@ function cpuMs(pid: number): number {
 
 async function measure(child: ChildProcess, port: number, seeded: Seeded) {
   const url = `http://127.0.0.1:${port}`;
-  await load(url, { connections: 64, duration: 3, seeded, onePerConnection: false }); // warm
+  await drive(url, seeded, 3); // warm
   const before = cpuMs(child.pid!);
-  const r = await load(url, { connections: 64, duration: seconds, seeded, onePerConnection: false });
+  const r = await drive(url, seeded, seconds);
   return { rate: r.rate, cpuUs: Math.round(((cpuMs(child.pid!) - before) * 1000) / r.requests), failed: r.non2xx + r.errors };
 }
 
@@ -53,7 +83,14 @@ async function main() {
       const line = [`round ${round}: baseline ${baseline.rate} req/s, ${baseline.cpuUs} µs CPU/request`];
       for (const server of servers) {
         await reset();
-        const env = { DATABASE_URL: dbUrl, NODE_ENV: 'production', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false', WORKERS: '1' };
+        const env = {
+          DATABASE_URL: dbUrl,
+          NODE_ENV: 'production',
+          LOG_LEVEL: 'info',
+          MIGRATE_ON_START: 'false',
+          WORKERS: '1',
+          ...(onePath ? { RATE_LIMIT_PER_USER: '0', TASKS_PER_USER_MAX: '10000000' } : {}),
+        };
         const app = await startProcess([server], env, 8090, '/ready');
         const r = await measure(app, 8090, seeded);
         await stopProcess(app);
