@@ -1,5 +1,5 @@
 // The HTTP server around the app, with deliberate limits: slow or oversized clients are cut off.
-import { createServer, type ServerResponse, type Server } from 'node:http';
+import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { Express } from 'express';
 import type { Config } from '../config.js';
 import { expressBorn } from './express-born.js';
@@ -16,6 +16,27 @@ export interface HttpServer extends Server {
   closeGracefully(): Promise<void>;
 }
 
+const CLOSING = Symbol('closing');
+const patched = new WeakSet<object>();
+
+/**
+ * Once its server is closing, every response whose head has not gone out yet says
+ * `Connection: close`: checked as the head is written (every response's head goes through
+ * writeHead), on the app's response prototype. A per-request 'request' listener and 'close'
+ * handler did the same by tracking responses and cost 10 % of a get's CPU (README "Hand-made
+ * speed-ups").
+ */
+function sayCloseWhenClosing(app: Express): void {
+  const proto = app.response as ServerResponse;
+  if (patched.has(proto)) return;
+  patched.add(proto);
+  const writeHead = proto.writeHead;
+  proto.writeHead = function (this: ServerResponse, ...args: unknown[]) {
+    if ((this.socket as { server?: { [CLOSING]?: true } } | null)?.server?.[CLOSING]) this.shouldKeepAlive = false;
+    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  } as ServerResponse['writeHead'];
+}
+
 export function createHttpServer(app: Express, timeouts: Config['timeouts']): HttpServer {
   const server = createServer(
     {
@@ -30,18 +51,10 @@ export function createHttpServer(app: Express, timeouts: Config['timeouts']): Ht
   ) as HttpServer;
   server.keepAliveTimeout = timeouts.keepAliveMs;
 
-  let closing = false;
-  const pending = new Set<ServerResponse>();
-  server.prependListener('request', (_req, res: ServerResponse) => {
-    if (closing) res.shouldKeepAlive = false;
-    pending.add(res);
-    res.on('close', () => pending.delete(res));
-  });
-
+  sayCloseWhenClosing(app);
   server.closeGracefully = () =>
     new Promise<void>((resolve) => {
-      closing = true;
-      for (const res of pending) if (!res.headersSent) res.shouldKeepAlive = false;
+      (server as Server & { [CLOSING]?: true })[CLOSING] = true;
       const sweep = setInterval(() => server.closeIdleConnections(), 100);
       server.close(() => {
         clearInterval(sweep);

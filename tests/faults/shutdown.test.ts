@@ -28,13 +28,13 @@ function slowCreate(port: number, auth: string, title: string) {
   );
   return {
     sent,
-    async finish(): Promise<{ status: number; body: { id: number; title: string } }> {
+    async finish(): Promise<{ status: number; head: string; body: { id: number; title: string } }> {
       socket.write(body.slice(5));
       // The server answers, then closes the connection because it is shutting down.
       await Promise.race([closed, new Promise((r) => setTimeout(r, 10_000))]);
       const [head, payload = ''] = raw.split('\r\n\r\n');
       const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head ?? '')?.[1]);
-      return { status, body: JSON.parse(payload) as { id: number; title: string } };
+      return { status, head: head ?? '', body: JSON.parse(payload) as { id: number; title: string } };
     },
   };
 }
@@ -96,6 +96,8 @@ describe(`graceful shutdown (${dbKind})`, () => {
     const finished = await Promise.all(slow.map((s) => s.finish()));
     for (const [i, f] of finished.entries()) {
       expect(f.status).toBe(201);
+      // Answered after the signal: the connection is not kept for another request.
+      expect(f.head).toMatch(/\r\nconnection: close(\r\n|$)/i);
       expect(f.body.title).toBe(`in flight ${i}`);
       acked.set(f.body.id, f.body.title);
     }
