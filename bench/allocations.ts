@@ -19,7 +19,6 @@ import { connect, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { PerformanceObserver } from 'node:perf_hooks';
 import { getHeapStatistics } from 'node:v8';
-import pg from 'pg';
 import { pino } from 'pino';
 import { createApp } from '../src/app.js';
 import { mintToken } from '../src/auth/mint-token.js';
@@ -28,9 +27,10 @@ import { createTokenVerifier } from '../src/auth/verify-token.js';
 import { loadConfig } from '../src/config.js';
 import { migrate } from '../src/db/migrate.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
-import { createPostgresDatabase } from '../src/db/postgres.js';
 import type { Database } from '../src/db/types.js';
 import { createHttpServer } from '../src/http/graceful-server.js';
+import { scratchDatabase } from './scratch-database.js';
+import { seedLister } from './run.js';
 
 const BASELINE_FILE = new URL('./allocations.json', import.meta.url);
 const SECRET = 'allocations-secret-allocations-secret-0123';
@@ -45,22 +45,13 @@ interface Baseline {
 }
 
 async function openDb(): Promise<{ db: Database; kind: string; drop: () => Promise<void> }> {
-  const url = process.env.ALLOCATIONS_DATABASE_URL;
-  if (!url) return { db: await createPGliteDatabase({ dataDir: undefined }), kind: 'embedded', drop: async () => {} };
-  const admin = new pg.Client({ connectionString: url });
-  await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS todo_allocations WITH (FORCE)');
-  await admin.query('CREATE DATABASE todo_allocations');
-  const scratchUrl = Object.assign(new URL(url), { pathname: '/todo_allocations' }).toString();
-  const db = createPostgresDatabase({ connectionString: scratchUrl, poolMax: 2, statementTimeoutMs: 5000, connectTimeoutMs: 5000 });
-  return {
-    db,
-    kind: 'postgres',
-    drop: async () => {
-      await admin.query('DROP DATABASE IF EXISTS todo_allocations WITH (FORCE)');
-      await admin.end();
-    },
-  };
+  const adminUrl = process.env.ALLOCATIONS_DATABASE_URL;
+  if (!adminUrl) {
+    const db = await createPGliteDatabase({ dataDir: undefined });
+    return { db, kind: 'embedded', drop: () => db.close() };
+  }
+  const { db, drop } = await scratchDatabase('todo_allocations', { adminUrl, poolMax: 2, statementTimeoutMs: 5000 });
+  return { db, kind: 'postgres', drop };
 }
 
 /** One keep-alive connection that sends a fixed request and waits for each whole response. */
@@ -146,12 +137,7 @@ async function main() {
   );
   try {
     await migrate(db);
-    await db.query(
-      `INSERT INTO tasks (user_id, title, description, tags, priority, position)
-       SELECT 'lister', 'Task ' || n, CASE WHEN n % 2 = 0 THEN 'Some words about task ' || n END,
-              CASE WHEN n % 3 = 0 THEN ARRAY['home'] ELSE '{}' END, n % 4, n * 1024
-       FROM generate_series(1, 50) AS n`,
-    );
+    await seedLister(db);
     const { rows } = await db.query<{ id: string }>(`SELECT max(id) AS id FROM tasks`);
     await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1' }, resolve));
     const { port } = server.address() as AddressInfo;
@@ -207,7 +193,6 @@ async function main() {
     if (failed) process.exitCode = 1;
   } finally {
     server.close();
-    await db.close();
     await drop();
   }
 }

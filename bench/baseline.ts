@@ -1,9 +1,10 @@
 // The baseline the app is measured against: bare node:http + pg, the same SQL (src/tasks/queries.ts)
 // and the same JSON, and nothing else — no framework, validation, token verification or logging.
 // The user is read from the token's payload unverified. Never deploy this.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import * as q from '../src/tasks/queries.js';
+import { jsonBody, userOf } from './bare-http.js';
 
 const db = createPostgresDatabase({
   connectionString: process.env.DATABASE_URL!,
@@ -12,17 +13,6 @@ const db = createPostgresDatabase({
   connectTimeoutMs: 5000,
   preparedStatements: process.env.DB_PREPARED_STATEMENTS !== 'false',
 });
-
-function userOf(req: IncomingMessage): string {
-  const payload = (req.headers.authorization ?? '').split('.')[1] ?? '';
-  return (JSON.parse(Buffer.from(payload, 'base64url').toString()) as { sub: string }).sub;
-}
-
-async function body(req: IncomingMessage): Promise<Record<string, unknown>> {
-  let raw = '';
-  for await (const chunk of req) raw += chunk;
-  return raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
-}
 
 function send(res: ServerResponse, status: number, value?: unknown, version?: number) {
   const headers: Record<string, string> = value === undefined ? {} : { 'Content-Type': 'application/json' };
@@ -42,7 +32,7 @@ createServer(async (req, res) => {
       return send(res, 200, page.tasks);
     }
     if (path === '/api/tasks' && req.method === 'POST') {
-      const b = await body(req);
+      const b = await jsonBody<Record<string, unknown>>(req);
       const created = await q.createTask(
         db,
         user,
@@ -64,9 +54,10 @@ createServer(async (req, res) => {
     if (!m) return send(res, 404, { detail: 'not found' });
     const id = Number(m[1]);
     let task: q.VersionedTask | undefined;
-    if (m[2] && req.method === 'PATCH') task = await q.setCompletion(db, user, id, (await body(req)).completed as boolean | undefined);
+    if (m[2] && req.method === 'PATCH')
+      task = await q.setCompletion(db, user, id, (await jsonBody<Record<string, unknown>>(req)).completed as boolean | undefined);
     else if (req.method === 'GET') task = await q.getTask(db, user, id);
-    else if (req.method === 'PATCH') task = await q.updateTask(db, user, id, await body(req));
+    else if (req.method === 'PATCH') task = await q.updateTask(db, user, id, await jsonBody<Record<string, unknown>>(req));
     else if (req.method === 'DELETE') return send(res, (await q.deleteTask(db, user, id)) ? 204 : 404);
     return task ? send(res, 200, task.task, task.version) : send(res, 404, { detail: 'not found' });
   } catch {

@@ -12,12 +12,10 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { migrate } from '../src/db/migrate.js';
-import { createPostgresDatabase } from '../src/db/postgres.js';
-import { load, resetToSeed, seed, startProcess, stopProcess, type Seeded } from './run.js';
+import { APP_ENV, load, ONE_USER_LIMITS_OFF, resetToSeed, seed, startProcess, stopProcess, type Seeded } from './run.js';
+import { scratchDatabase } from './scratch-database.js';
 
-const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const rounds = Number(process.env.COMPARE_ROUNDS ?? 3);
 const seconds = Number(process.env.COMPARE_SECONDS ?? 10);
 const servers = process.argv.slice(2);
@@ -65,12 +63,8 @@ async function measure(child: ChildProcess, port: number, seeded: Seeded) {
 
 async function main() {
   if (servers.length === 0) throw new Error('name at least one server build: npm run bench:compare -- dist/server.js');
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS todo_compare WITH (FORCE)');
-  await admin.query('CREATE DATABASE todo_compare');
-  const dbUrl = Object.assign(new URL(adminUrl), { pathname: '/todo_compare' }).toString();
-  const db = createPostgresDatabase({ connectionString: dbUrl, poolMax: 4, statementTimeoutMs: 600_000, connectTimeoutMs: 5000 });
+  const scratch = await scratchDatabase('todo_compare', { poolMax: 4 });
+  const { db, url: dbUrl } = scratch;
   try {
     await migrate(db);
     const seeded = await seed(db);
@@ -83,14 +77,7 @@ async function main() {
       const line = [`round ${round}: baseline ${baseline.rate} req/s, ${baseline.cpuUs} µs CPU/request`];
       for (const server of servers) {
         await reset();
-        const env = {
-          DATABASE_URL: dbUrl,
-          NODE_ENV: 'production',
-          LOG_LEVEL: 'info',
-          MIGRATE_ON_START: 'false',
-          WORKERS: '1',
-          ...(onePath ? { RATE_LIMIT_PER_USER: '0', TASKS_PER_USER_MAX: '10000000' } : {}),
-        };
+        const env = { ...APP_ENV, DATABASE_URL: dbUrl, WORKERS: '1', ...(onePath ? ONE_USER_LIMITS_OFF : {}) };
         const app = await startProcess([server], env, 8090, '/ready');
         const r = await measure(app, 8090, seeded);
         await stopProcess(app);
@@ -101,9 +88,7 @@ async function main() {
       console.log(line.join(' | '));
     }
   } finally {
-    await db.close();
-    await admin.query('DROP DATABASE IF EXISTS todo_compare WITH (FORCE)');
-    await admin.end();
+    await scratch.drop();
   }
 }
 

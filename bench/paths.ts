@@ -8,13 +8,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { mintToken } from '../src/auth/mint-token.js';
 import { migrate } from '../src/db/migrate.js';
-import { createPostgresDatabase } from '../src/db/postgres.js';
-import { startProcess, stopProcess } from './run.js';
+import { APP_ENV, ONE_USER_LIMITS_OFF, seedLister, startProcess, stopProcess } from './run.js';
+import { scratchDatabase } from './scratch-database.js';
 
-const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const rounds = Number(process.env.PATHS_ROUNDS ?? 3);
 const seconds = Number(process.env.PATHS_SECONDS ?? 5);
 const SECRET = 'paths-bench-secret-paths-bench-secret-0123';
@@ -37,13 +35,10 @@ type ServerName = keyof typeof SERVERS;
 async function start(name: ServerName, dbUrl: string): Promise<ChildProcess> {
   const s = SERVERS[name];
   const env = {
+    ...APP_ENV,
+    ...ONE_USER_LIMITS_OFF,
     DATABASE_URL: dbUrl,
-    NODE_ENV: 'production',
-    LOG_LEVEL: 'info',
-    MIGRATE_ON_START: 'false',
     WORKERS: '1',
-    RATE_LIMIT_PER_USER: '0',
-    TASKS_PER_USER_MAX: '10000000',
     WARM_UP_REQUESTS: '0',
     JWT_SECRET: SECRET,
     PORT: String(s.port),
@@ -77,22 +72,13 @@ async function sameBody(path: string, token: string): Promise<string> {
 const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 async function main() {
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS todo_paths WITH (FORCE)');
-  await admin.query('CREATE DATABASE todo_paths');
-  const dbUrl = Object.assign(new URL(adminUrl), { pathname: '/todo_paths' }).toString();
-  const db = createPostgresDatabase({ connectionString: dbUrl, poolMax: 2, statementTimeoutMs: 600_000, connectTimeoutMs: 5000 });
+  const scratch = await scratchDatabase('todo_paths', { poolMax: 2 });
+  const { db, url: dbUrl } = scratch;
   const children: ChildProcess[] = [];
   try {
     await migrate(db);
     // One user with 50 tasks for the list; one task of another user for get and toggle.
-    await db.query(
-      `INSERT INTO tasks (user_id, title, description, tags, priority, position)
-       SELECT 'lister', 'Task ' || n, CASE WHEN n % 2 = 0 THEN 'Some words about task ' || n END,
-              CASE WHEN n % 3 = 0 THEN ARRAY['home'] ELSE '{}' END, n % 4, n * 1024
-       FROM generate_series(1, 50) AS n`,
-    );
+    await seedLister(db);
     const { rows } = await db.query<{ id: string }>(
       `INSERT INTO tasks (user_id, title, position) VALUES ('getter', 'One task', 1024) RETURNING id`,
     );
@@ -153,9 +139,7 @@ async function main() {
     console.log(md);
   } finally {
     for (const c of children) await stopProcess(c);
-    await db.close();
-    await admin.query('DROP DATABASE IF EXISTS todo_paths WITH (FORCE)');
-    await admin.end();
+    await scratch.drop();
   }
 }
 

@@ -3,8 +3,9 @@
 // the same RFC 3339 text — and a plain JSON.stringify. No framework, validation, token
 // verification, limits or logging; the user is read from the token's payload unverified. It serves
 // the four paths bench/paths.ts measures. Never deploy this.
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
+import { createServer, type ServerResponse } from 'node:http';
 import pg from 'pg';
+import { jsonBody, userOf } from './bare-http.js';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DB_POOL_MAX ?? 10) });
 const PRIORITIES = ['none', 'low', 'medium', 'high'];
@@ -38,17 +39,6 @@ const task = (r: Row) => ({
   updated_at: r.updated_at,
 });
 
-function userOf(req: IncomingMessage): string {
-  const payload = (req.headers.authorization ?? '').split('.')[1] ?? '';
-  return (JSON.parse(Buffer.from(payload, 'base64url').toString()) as { sub: string }).sub;
-}
-
-async function body(req: IncomingMessage): Promise<{ title?: string }> {
-  let raw = '';
-  for await (const chunk of req) raw += chunk;
-  return raw ? (JSON.parse(raw) as { title?: string }) : {};
-}
-
 function send(res: ServerResponse, status: number, value: unknown, etag?: number) {
   const text = JSON.stringify(value);
   res.writeHead(status, {
@@ -73,7 +63,7 @@ createServer(async (req, res) => {
       return send(res, 200, rows.map(task));
     }
     if (path === '/api/tasks' && req.method === 'POST') {
-      const { title } = await body(req);
+      const { title } = await jsonBody<{ title: string }>(req);
       const { rows } = await pool.query<Row>(
         `INSERT INTO tasks (user_id, title, position)
          VALUES ($1, $2, COALESCE((SELECT max(position) FROM tasks WHERE user_id = $1), 0) + 1024)

@@ -14,17 +14,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
-import pg from 'pg';
 import { mintToken } from '../src/auth/mint-token.js';
 import { migrate } from '../src/db/migrate.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
-import { createPostgresDatabase } from '../src/db/postgres.js';
 import type { Database, Queryable } from '../src/db/types.js';
 import { listQuery } from '../src/tasks/queries.js';
 import { openLoop, type LoadResult, type PlannedRequest } from './open-loop.js';
+import { scratchDatabase } from './scratch-database.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-const adminUrl = process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 const quick = process.env.BENCH_QUICK === '1';
 const durationA = Number(process.env.BENCH_DURATION ?? (quick ? 10 : 30));
 const durationB = quick ? 6 : 15;
@@ -79,6 +77,16 @@ export async function seed(db: Queryable): Promise<Seeded> {
   const users = Array.from({ length: USERS }, (_, i) => `bench-user-${i + 1}`);
   const tokens = await Promise.all(users.map((u) => mintToken({ secret: SECRET, userId: u, ttlSec: 6 * 3600 })));
   return { users, tokens, ids };
+}
+
+/** One user, `lister`, with 50 tasks of every kind: the list the paths benchmark and the allocations guard measure. */
+export async function seedLister(db: Queryable): Promise<void> {
+  await db.query(
+    `INSERT INTO tasks (user_id, title, description, tags, priority, position)
+     SELECT 'lister', 'Task ' || n, CASE WHEN n % 2 = 0 THEN 'Some words about task ' || n END,
+            CASE WHEN n % 3 = 0 THEN ARRAY['home'] ELSE '{}' END, n % 4, n * 1024
+     FROM generate_series(1, 50) AS n`,
+  );
 }
 
 interface Context {
@@ -213,17 +221,18 @@ export async function stopProcess(child: ChildProcess): Promise<void> {
   });
 }
 
-const server = (env: Record<string, string>, port: number) =>
-  startProcess(['dist/server.js'], { NODE_ENV: 'production', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false', ...env }, port, '/ready');
+/** The app as every benchmark runs it: production, request lines logged, migrated beforehand. */
+export const APP_ENV = { NODE_ENV: 'production', LOG_LEVEL: 'info', MIGRATE_ON_START: 'false' } as const;
+
+/** One user driving one path at saturation would otherwise measure its own per-user limit and quota. */
+export const ONE_USER_LIMITS_OFF = { RATE_LIMIT_PER_USER: '0', TASKS_PER_USER_MAX: '10000000' } as const;
+
+const server = (env: Record<string, string>, port: number) => startProcess(['dist/server.js'], { ...APP_ENV, ...env }, port, '/ready');
 
 async function main() {
   const results: Record<string, unknown> = { startedAt: new Date().toISOString(), quick, offeredRate, durationA };
-  const admin = new pg.Client({ connectionString: adminUrl });
-  await admin.connect();
-  await admin.query('DROP DATABASE IF EXISTS todo_bench WITH (FORCE)');
-  await admin.query('CREATE DATABASE todo_bench');
-  const benchUrl = Object.assign(new URL(adminUrl), { pathname: '/todo_bench' }).toString();
-  const db = createPostgresDatabase({ connectionString: benchUrl, poolMax: 4, statementTimeoutMs: 600_000, connectTimeoutMs: 5000 });
+  const scratch = await scratchDatabase('todo_bench', { poolMax: 4 });
+  const { db, url: benchUrl } = scratch;
   await migrate(db);
   console.log('seeding 1000 users × 50 tasks and a heavy user');
   const seeded = await seed(db);
@@ -316,9 +325,7 @@ async function main() {
   growth.explain = plan.map((r) => r['QUERY PLAN']);
   results.growth = growth;
   console.log(growth);
-  await db.close();
-  await admin.query('DROP DATABASE IF EXISTS todo_bench WITH (FORCE)');
-  await admin.end();
+  await scratch.drop();
 
   // ---- Embedded database: same workload.
   console.log('embedded database (PGlite): scenarios A and B');
