@@ -83,13 +83,12 @@ export function createLogger(level: string, format: LogFormat = 'json'): Logger 
 }
 
 /**
- * Where the one line per request goes: in production (JSON lines), a logger of its own on a
- * buffered stdout; every other line stays unbuffered, so start-up, warnings and errors appear at
- * once. Request lines are built from known fields only, none of them a credential, so they skip
- * the redaction pass every other line gets (it costs more than writing the line).
+ * Where the one line per request goes in production (JSON lines): a logger of its own on a
+ * buffered stdout, without redaction (see useRequestLogging). Every other line stays unbuffered,
+ * so start-up, warnings and errors appear at once. Elsewhere undefined: the app's own logger.
  */
-export function createRequestLogger(logger: Logger, format: LogFormat, production: boolean): Logger {
-  if (!production || format === 'pretty') return logger.child({}, { redact: [] });
+export function createRequestLogger(logger: Logger, format: LogFormat, production: boolean): Logger | undefined {
+  if (!production || format === 'pretty') return undefined;
   return pino({ level: logger.level, base: BASE }, bufferedStdout());
 }
 
@@ -132,8 +131,11 @@ export function loggedUrl(url: string): string {
  * join up across services) or a new UUID, echoed in the response. `req.log` is a child logger
  * carrying the id, made only when something logs through it: most requests never need one.
  */
-export function useRequestLogging(app: Express, logger: Logger, lines = logger.child({}, { redact: [] })): void {
+export function useRequestLogging(app: Express, logger: Logger, requestLines?: Logger): void {
   const children = new WeakMap<Request, Logger>();
+  // Request lines are built below from known fields only, none of them a credential, so they skip
+  // the redaction pass that every other line gets (it costs more than writing the line).
+  const lines = requestLines ?? logger.child({}, { redact: [] });
   // On this app's request prototype, so the getter is defined once, not per request.
   Object.defineProperty(app.request, 'log', {
     configurable: true,

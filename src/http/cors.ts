@@ -15,17 +15,17 @@ export interface CorsPolicy {
 
 export function corsPolicy({ origins, allowedHeaders, exposedHeaders, maxAgeSec }: CorsPolicy): RequestHandler {
   const any = origins.includes('*');
-  const preflight = cors({ origin: any ? '*' : origins, allowedHeaders, exposedHeaders, maxAge: maxAgeSec });
+  const fromPackage = cors({ origin: any ? '*' : origins, allowedHeaders, exposedHeaders, maxAge: maxAgeSec });
   const allowed = new Set(origins);
   const exposed = exposedHeaders.join(',');
   return (req, res, next) => {
-    if (req.method === 'OPTIONS') return preflight(req, res, next);
+    if (req.method === 'OPTIONS') return fromPackage(req, res, next);
     if (any) res.setHeader('Access-Control-Allow-Origin', '*');
     else {
       const origin = req.headers.origin;
       if (origin !== undefined && allowed.has(origin)) res.setHeader('Access-Control-Allow-Origin', origin);
       // Nothing before this sets Vary; were it set, `cors` would merge into it.
-      if (res.hasHeader('Vary')) return preflight(req, res, next);
+      if (res.hasHeader('Vary')) return fromPackage(req, res, next);
       res.setHeader('Vary', 'Origin');
     }
     if (exposed) res.setHeader('Access-Control-Expose-Headers', exposed);

@@ -17,6 +17,7 @@ export interface HttpServer extends Server {
 }
 
 const CLOSING = Symbol('closing');
+type Closable = { [CLOSING]?: true };
 const patched = new WeakSet<object>();
 
 /**
@@ -30,10 +31,11 @@ function sayCloseWhenClosing(app: Express): void {
   const proto = app.response as ServerResponse;
   if (patched.has(proto)) return;
   patched.add(proto);
-  const writeHead = proto.writeHead;
-  proto.writeHead = function (this: ServerResponse, ...args: unknown[]) {
-    if ((this.socket as { server?: { [CLOSING]?: true } } | null)?.server?.[CLOSING]) this.shouldKeepAlive = false;
-    return (writeHead as (...a: unknown[]) => ServerResponse).apply(this, args);
+  const writeHead = proto.writeHead as (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) => ServerResponse;
+  // Node's writeHead(statusCode, reason?, headers?) reads absent and undefined arguments alike.
+  proto.writeHead = function (this: ServerResponse, status: number, reason?: unknown, headers?: unknown) {
+    if ((this.socket as { server?: Closable } | null)?.server?.[CLOSING]) this.shouldKeepAlive = false;
+    return writeHead.call(this, status, reason, headers);
   } as ServerResponse['writeHead'];
 }
 
@@ -54,7 +56,7 @@ export function createHttpServer(app: Express, timeouts: Config['timeouts']): Ht
   sayCloseWhenClosing(app);
   server.closeGracefully = () =>
     new Promise<void>((resolve) => {
-      (server as Server & { [CLOSING]?: true })[CLOSING] = true;
+      (server as Server & Closable)[CLOSING] = true;
       const sweep = setInterval(() => server.closeIdleConnections(), 100);
       server.close(() => {
         clearInterval(sweep);
