@@ -4,7 +4,8 @@
 // (bench/baseline.ts: the app's own SQL, no framework) and the physical limit (bench/physical.ts:
 // the simplest statement and a plain JSON.stringify). Before measuring, the list and get bodies of
 // the app and the physical limit are compared: same tasks, same fields, same size.
-// Writes bench/results/paths.{json,md}. Settings: BENCH_DATABASE_URL, PATHS_ROUNDS (3), PATHS_SECONDS (5).
+// Writes bench/results/paths.{json,md}. Settings: BENCH_DATABASE_URL, PATHS_ROUNDS (3), PATHS_SECONDS (5),
+// PATHS_ONLY (a comma-separated subset of list, get, create, toggle; results then go to stdout only).
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import autocannon from 'autocannon';
@@ -15,6 +16,7 @@ import { scratchDatabase } from './scratch-database.js';
 
 const rounds = Number(process.env.PATHS_ROUNDS ?? 3);
 const seconds = Number(process.env.PATHS_SECONDS ?? 5);
+const only = process.env.PATHS_ONLY?.split(',').map((p) => p.trim());
 const SECRET = 'paths-bench-secret-paths-bench-secret-0123';
 
 interface PathLoad {
@@ -88,12 +90,13 @@ async function main() {
         ['lister', 'getter', 'creator'].map(async (u) => [u, await mintToken({ secret: SECRET, userId: u, ttlSec: 3600 })]),
       ),
     ) as Record<string, string>;
-    const loads: PathLoad[] = [
+    const allLoads: PathLoad[] = [
       { name: 'list (50 tasks)', method: 'GET', path: '/api/tasks', user: 'lister' },
       { name: 'get', method: 'GET', path: `/api/tasks/${taskId}`, user: 'getter' },
       { name: 'create', method: 'POST', path: '/api/tasks', user: 'creator', body: JSON.stringify({ title: 'Benchmark task' }) },
       { name: 'toggle', method: 'PATCH', path: `/api/tasks/${taskId}/complete`, user: 'getter' },
     ];
+    const loads = only ? allLoads.filter((l) => only.includes(l.name.split(' ')[0]!)) : allLoads;
 
     children.push(await start('app', dbUrl), await start('physical', dbUrl));
     const checks = [await sameBody('/api/tasks', tokens.lister!), await sameBody(`/api/tasks/${taskId}`, tokens.getter!)];
@@ -134,6 +137,7 @@ async function main() {
       ...lines,
       '',
     ].join('\n');
+    if (only) return void console.log(md);
     writeFileSync('bench/results/paths.md', md);
     writeFileSync('bench/results/paths.json', `${JSON.stringify({ seconds, rounds, checks, results }, null, 2)}\n`);
     console.log(md);

@@ -184,6 +184,46 @@ describe('3. one user cannot slow everyone: quota, cheap substring search', () =
     expect(retried.headers['idempotent-replayed']).toBeUndefined();
   });
 
+  it('holds a quota past the server connections exactly: creates race through the shared and the exact path, plain and idempotent', async () => {
+    // Creates far under the quota run side by side (migrations/004); within the server's connection
+    // count of it they count alone. A quota just above that count drives both at once.
+    const { rows } = await database.db.query<{ slack: number }>(
+      "SELECT current_setting('max_connections')::integer + current_setting('max_prepared_transactions')::integer AS slack",
+    );
+    const quota = rows[0]!.slack + 20;
+    const { app: near } = buildApp(database.db, { tasksPerUser: quota });
+    const user = newUser();
+    const auth = await bearer(user);
+    const results = await Promise.all(
+      Array.from({ length: quota + 40 }, (_, i) => {
+        const post = request(near).post('/api/tasks').set('Authorization', auth);
+        return (i % 4 === 0 ? post.set('Idempotency-Key', `race-${i}`) : post).send({ title: `t${i}` });
+      }),
+    );
+    expect(results.filter((r) => r.status === 201)).toHaveLength(quota);
+    expect(results.filter((r) => r.status === 409)).toHaveLength(40);
+    const counted = () =>
+      database.db.query<{ n: number; stored: number }>(
+        'SELECT (SELECT coalesce(sum(tasks), 0)::integer FROM task_counts WHERE user_id = $1) AS n, (SELECT count(*)::integer FROM tasks WHERE user_id = $1) AS stored',
+        [user],
+      );
+    expect((await counted()).rows).toEqual([{ n: quota, stored: quota }]);
+
+    // A delete folds the user's rows into one; the last delete leaves none.
+    const ids = results.filter((r) => r.status === 201).map((r) => r.body.id as number);
+    expect((await request(near).delete(`/api/tasks/${ids[0]}`).set('Authorization', auth)).status).toBe(204);
+    const rowsOf = () => database.db.query<{ tasks: number }>('SELECT tasks FROM task_counts WHERE user_id = $1', [user]);
+    expect((await rowsOf()).rows).toEqual([{ tasks: quota - 1 }]);
+    expect((await request(near).post('/api/tasks').set('Authorization', auth).send({ title: 'room for one' })).status).toBe(201);
+    expect((await request(near).post('/api/tasks').set('Authorization', auth).send({ title: 'no room' })).status).toBe(409);
+    await Promise.all(ids.slice(1).map((id) => request(near).delete(`/api/tasks/${id}`).set('Authorization', auth)));
+    expect((await counted()).rows).toEqual([{ n: 1, stored: 1 }]);
+    const last = (await request(near).get('/api/tasks').set('Authorization', auth)).body[0].id as number;
+    await request(near).patch(`/api/tasks/${last}/complete`).set('Authorization', auth);
+    expect((await request(near).delete('/api/tasks?status=completed').set('Authorization', auth)).body).toEqual({ deleted: 1 });
+    expect((await rowsOf()).rows).toEqual([]);
+  });
+
   it('matches punctuation-only search text as a literal substring (no wildcards)', async () => {
     const auth = await bearer(newUser());
     await create(auth, { title: 'literal %_ here' });

@@ -37,11 +37,13 @@ async function tables(): Promise<string[]> {
 
 describe('migrations', () => {
   it('go up, down and up again', async () => {
-    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 3, pending: [1, 2, 3] });
-    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do']);
+    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 4, pending: [1, 2, 3, 4] });
+    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do']);
     expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
     expect(await migrate(t.db, { dir })).toEqual([]); // idempotent
 
+    expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['4.undo']);
+    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
     expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['3.undo']);
     expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'tasks']);
     expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['2.undo']);
@@ -75,7 +77,13 @@ describe('migrations', () => {
       { title: 'other', description: null, completed: false, priority: 0, tags: [], position: 1024, due_at: null },
     ]);
     await t.db.query("UPDATE tasks SET tags = '{home}', priority = 3 WHERE title = 'second'");
+    // 004 spreads a count over rows; going back folds them into one per user.
+    await t.db.query("INSERT INTO task_counts (user_id, shard, tasks) VALUES ('u', 7, 3), ('w', 2, 0)");
     await migrateDown(t.db, { dir });
+    expect((await t.db.query('SELECT * FROM task_counts ORDER BY user_id')).rows).toEqual([
+      { user_id: 'u', tasks: 5 },
+      { user_id: 'v', tasks: 1 },
+    ]);
     const { rows } = await t.db.query('SELECT title, description, completed FROM tasks ORDER BY id');
     expect(rows).toEqual([
       { title: 'first', description: 'd1', completed: true },
@@ -96,12 +104,12 @@ describe('migrations', () => {
   it('roll a failing migration back whole, leaving the previous version', async () => {
     await migrate(t.db, { dir });
     writeFileSync(
-      path.join(dir, '004.do.half-broken.sql'),
+      path.join(dir, '005.do.half-broken.sql'),
       'CREATE TABLE half_done (id int);\nALTER TABLE tasks ADD COLUMN extra text;\nSELECT no_such_function();\n',
     );
-    writeFileSync(path.join(dir, '004.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
+    writeFileSync(path.join(dir, '005.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
     await expect(migrate(t.db, { dir })).rejects.toThrow(/no_such_function/);
-    expect((await migrationStatus(t.db, { dir })).current).toBe(3);
+    expect((await migrationStatus(t.db, { dir })).current).toBe(4);
     expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
     const { rows } = await t.db.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'extra'");
     expect(rows).toHaveLength(0);
@@ -113,9 +121,9 @@ describe('migrations', () => {
     const second = createPostgresDatabase({ connectionString: t.url!, poolMax: 2, statementTimeoutMs: 10_000, connectTimeoutMs: 5_000 });
     try {
       const [a, b] = await Promise.all([migrate(t.db, { dir }), migrate(second, { dir })]);
-      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do']);
+      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do']);
       const { rows } = await t.db.query('SELECT version FROM schemaversion WHERE version > 0 ORDER BY version');
-      expect(rows).toEqual([{ version: '1' }, { version: '2' }, { version: '3' }]);
+      expect(rows).toEqual([{ version: '1' }, { version: '2' }, { version: '3' }, { version: '4' }]);
     } finally {
       await second.close();
     }

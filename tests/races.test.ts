@@ -4,6 +4,8 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bearer, newUser, setupApp, type TestContext } from './helpers/app.js';
+import { createPostgresDatabase } from '../src/db/postgres.js';
+import { createTask as insertTask, deleteTask } from '../src/tasks/queries.js';
 import { dbKind } from './helpers/db.js';
 
 let ctx: TestContext;
@@ -103,5 +105,40 @@ describe(`races (${dbKind})`, () => {
       [task.id],
     );
     expect(rows[0]!.description).toBe(rows[0]!.title);
+  });
+
+  it('40 creates at once at the quota edge, on a pool of 40: exactly the room there is, again after deletes', async () => {
+    // The statement itself races here (migrations/004): creates far from the quota run side by side,
+    // those within the server's connection count of it take the user's quota lock alone.
+    const { rows } = await ctx.database.db.query<{ slack: number }>(
+      "SELECT current_setting('max_connections')::integer + current_setting('max_prepared_transactions')::integer AS slack",
+    );
+    const quota = rows[0]!.slack + 30;
+    const url = ctx.database.url;
+    const wide = url
+      ? createPostgresDatabase({ connectionString: url, poolMax: 40, statementTimeoutMs: 10_000, connectTimeoutMs: 5_000 })
+      : ctx.database.db;
+    const user = newUser();
+    const task = (title: string) => ({
+      title,
+      description: null,
+      completed: false,
+      dueAt: null,
+      priority: 'none' as const,
+      tags: [],
+      position: undefined,
+    });
+    const race = () => Promise.all(Array.from({ length: 40 }, (_, i) => insertTask(wide, user, task(`race ${i}`), quota)));
+    try {
+      const ids: number[] = [];
+      for (let i = 0; i < quota - 5; i++) ids.push((await insertTask(wide, user, task(`fill ${i}`), quota))!.task.id);
+      expect((await race()).filter(Boolean)).toHaveLength(5);
+      for (const id of ids.slice(0, 10)) expect(await deleteTask(wide, user, id)).toBe(true);
+      expect((await race()).filter(Boolean)).toHaveLength(10);
+      const stored = await wide.query<{ n: number }>('SELECT count(*)::integer AS n FROM tasks WHERE user_id = $1', [user]);
+      expect(stored.rows).toEqual([{ n: quota }]);
+    } finally {
+      if (url) await wide.close();
+    }
   });
 });

@@ -156,9 +156,14 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
     };
   let nextTx = 1;
 
-  return {
+  const db: Database = {
     kind: 'pglite',
     query: (text, params) => queryOn(undefined, current)(text, params),
+    queryAfter: (first, text, params) =>
+      db.transaction(async (tx) => {
+        await tx.query(first.text, first.values);
+        return tx.query(text, params);
+      }),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       // PGlite is one connection: an open transaction holds it, and other statements wait. The
       // transaction lives and dies with the thread it began on.
@@ -196,4 +201,5 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
       }
     },
   };
+  return db;
 }

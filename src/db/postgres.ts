@@ -60,7 +60,8 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     prepared ? ", set_config('plan_cache_mode', 'force_custom_plan', true)" : ''
   }`;
   const settingsParams = [String(opts.statementTimeoutMs), String(lockTimeoutMs(opts.statementTimeoutMs))];
-  const prelude = { text: settingsSql, values: settingsParams };
+  const localSettings = { text: settingsSql, values: settingsParams };
+  const settingsOnly = [localSettings];
 
   /** A client from the pool, listened to while it is out: its 'error' (the connection died under a
    * query, which fails by itself) would otherwise be unhandled and end the process. */
@@ -113,12 +114,16 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     return name;
   };
 
-  async function standalone<R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> {
+  async function standalone<R>(
+    text: string,
+    params?: readonly unknown[],
+    preludes: readonly { text: string; values: readonly unknown[] }[] = settingsOnly,
+  ): Promise<QueryResult<R>> {
     const { client, release } = await checkout();
     const config = statement(text, params);
     try {
       const res = await new Promise<pg.QueryResult>((resolve, reject) => {
-        client.query(new PreludedQuery(config, prelude, (err, r) => (err ? reject(err) : resolve(r!))));
+        client.query(new PreludedQuery(config, preludes, (err, r) => (err ? reject(err) : resolve(r!))));
       });
       release();
       return result<R>(res);
@@ -129,19 +134,20 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
       if (config.name === undefined || !isPreparedStatementLost(err)) throw err;
       // A pooler that hands each transaction another server connection cannot keep them. The
       // statement never ran (Parse or Bind failed), so running it again unnamed is safe.
-      if (!prepared) return standalone(text, params); // a request in flight beside the first to find out
+      if (!prepared) return standalone(text, params, preludes); // a request in flight beside the first to find out
       prepared = false;
       opts.logger?.error(
         { err: { message: (err as Error).message, code: (err as { code?: string }).code } },
         'the database connection cannot keep prepared statements (a transaction pooler such as PgBouncer before 1.21?): using unnamed statements from now on; set DB_PREPARED_STATEMENTS=false',
       );
-      return standalone(text, params);
+      return standalone(text, params, preludes);
     }
   }
 
   return {
     kind: 'postgres',
-    query: standalone,
+    query: (text, params) => standalone(text, params),
+    queryAfter: (first, text, params) => standalone(text, params, [localSettings, first]),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const { client, release } = await checkout();
       let broken: Error | undefined;

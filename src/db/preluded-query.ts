@@ -1,7 +1,8 @@
-// One statement with transaction-local settings in front of it, in one round trip and one
-// transaction, with nothing left on the connection afterwards. In the extended protocol every
-// message up to a Sync is one implicit transaction: Parse/Bind/Describe/Execute of
-// `SELECT set_config(name, value, true), …`, then the statement's own, then Sync. A transaction
+// One statement with others in front of it (transaction-local settings, a lock), in one round trip
+// and one transaction, with nothing left on the connection afterwards. In the extended protocol
+// every message up to a Sync is one implicit transaction: Parse/Bind/Describe/Execute of
+// `SELECT set_config(name, value, true), …` and of any other prelude, then the statement's own,
+// then Sync. A transaction
 // pooler keeps the whole of it on one server connection, and the settings end with it.
 import pg from 'pg';
 
@@ -23,19 +24,21 @@ const Base = pg.Query as unknown as new (config: pg.QueryConfig) => pg.Query & Q
 export class PreludedQuery extends Base {
   constructor(
     config: pg.QueryConfig,
-    private readonly prelude: { text: string; values: unknown[] },
+    private readonly preludes: readonly { text: string; values: readonly unknown[] }[],
     done: (err: Error | null, res?: pg.QueryResult) => void,
   ) {
     super(config);
-    // The prelude's result comes first; the caller sees only the statement's.
-    this.callback = (err, res) => (err ? done(err) : done(null, (res as pg.QueryResult[])[1]));
+    // The preludes' results come first; the caller sees only the statement's.
+    this.callback = (err, res) => (err ? done(err) : done(null, (res as pg.QueryResult[])[preludes.length]));
   }
 
   override prepare(connection: Connection): void {
-    connection.parse({ text: this.prelude.text });
-    connection.bind({ portal: '', statement: '', values: this.prelude.values });
-    connection.describe({ type: 'P', name: '' });
-    connection.execute({ portal: '' });
+    for (const prelude of this.preludes) {
+      connection.parse({ text: prelude.text });
+      connection.bind({ portal: '', statement: '', values: prelude.values as unknown[] });
+      connection.describe({ type: 'P', name: '' });
+      connection.execute({ portal: '' });
+    }
     super.prepare(connection);
   }
 

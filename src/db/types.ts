@@ -24,6 +24,16 @@ export interface Session extends Queryable {
  */
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
+  /**
+   * Runs `first` (its result unused), then one statement, in one transaction and, on PostgreSQL, one
+   * round trip. The statement reads after `first` has finished (each statement of a read-committed
+   * transaction takes its own snapshot), so a lock `first` takes covers everything it reads.
+   */
+  queryAfter<R = Record<string, unknown>>(
+    first: { text: string; values: readonly unknown[] },
+    text: string,
+    params?: readonly unknown[],
+  ): Promise<QueryResult<R>>;
   /** Runs fn in one transaction on one connection: committed if it resolves, rolled back if it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Runs fn on one dedicated connection (for migrations, which need session-level locks). */

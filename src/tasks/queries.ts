@@ -1,7 +1,7 @@
 // All task SQL. Every statement is parameterized and scoped by user_id: a task of another user is
 // indistinguishable from one that does not exist.
 import type { components } from '../../generated/openapi.js';
-import type { Queryable } from '../db/types.js';
+import type { Database, Queryable } from '../db/types.js';
 import { enumOf, type Query } from '../http/contract.js';
 
 /** A task as the contract shows it. */
@@ -243,34 +243,57 @@ export interface NewTask {
 /** How far past the user's last task a new one is placed: room for many moves in between. */
 export const POSITION_GAP = 1024;
 
+/** Rows a user's task count is spread over: more than the connections a process keeps, mostly. */
+const COUNT_SHARDS = 16;
+
+// A create claims a slot in its user's count and inserts the task in one statement; either both
+// happen or neither (see migrations/004 for the counts and the lock). `$10` says how far under the
+// quota the count it reads must be: by the creates that may be in flight unseen (fewer than the
+// server's connections) when it holds the quota lock shared, by nothing when it holds it alone. Each
+// server connection raises its own row (shard) of the count, so creates on different connections
+// do not wait for each other's commits.
+const CREATE_SQL = `WITH slot AS (
+     INSERT INTO task_counts AS c (user_id, shard, tasks)
+     SELECT $1, pg_backend_pid() % ${COUNT_SHARDS}, 1
+     WHERE (SELECT coalesce(sum(tasks), 0) FROM task_counts WHERE user_id = $1) < $9::integer - CASE WHEN $10::boolean
+       THEN current_setting('max_connections')::integer + current_setting('max_prepared_transactions')::integer ELSE 0 END
+     ON CONFLICT (user_id, shard) DO UPDATE SET tasks = c.tasks + 1
+     RETURNING 1
+   )
+   INSERT INTO tasks (user_id, title, description, completed, due_at, priority, tags, position)
+   SELECT $1, $2, $3, $4, $5, $6, $7,
+     coalesce($8, (SELECT coalesce(max(position), 0) + ${POSITION_GAP} FROM tasks WHERE user_id = $1))
+   FROM slot
+   RETURNING ${COLUMNS}`;
+
+const createParams = (userId: string, task: NewTask, quota: number, shared: boolean) => [
+  userId,
+  task.title,
+  task.description,
+  task.completed,
+  task.dueAt,
+  PRIORITIES.indexOf(task.priority),
+  task.tags,
+  task.position ?? null,
+  quota,
+  shared,
+];
+
 /**
  * Inserts the task when the user has fewer than `quota` tasks; undefined when the quota is full.
- * The slot is claimed in the same statement (see migrations/003), so racing creates never pass it.
+ * Far from the quota, under the quota lock shared, beside the user's other creates; near it (or
+ * past it), alone, counting exactly.
  */
-export async function createTask(db: Queryable, userId: string, task: NewTask, quota: number): Promise<VersionedTask | undefined> {
-  const { rows } = await db.query<RawTask>(
-    `WITH slot AS (
-       INSERT INTO task_counts AS c (user_id, tasks) VALUES ($1, 1)
-       ON CONFLICT (user_id) DO UPDATE SET tasks = c.tasks + 1 WHERE c.tasks < $9::integer
-       RETURNING 1
-     )
-     INSERT INTO tasks (user_id, title, description, completed, due_at, priority, tags, position)
-     SELECT $1, $2, $3, $4, $5, $6, $7,
-       coalesce($8, (SELECT coalesce(max(position), 0) + ${POSITION_GAP} FROM tasks WHERE user_id = $1))
-     FROM slot
-     RETURNING ${COLUMNS}`,
-    [
-      userId,
-      task.title,
-      task.description,
-      task.completed,
-      task.dueAt,
-      PRIORITIES.indexOf(task.priority),
-      task.tags,
-      task.position ?? null,
-      quota,
-    ],
-  );
+export async function createTask(db: Database, userId: string, task: NewTask, quota: number): Promise<VersionedTask | undefined> {
+  const shared = { text: 'SELECT task_quota_lock_shared($1)', values: [userId] };
+  const { rows } = await db.queryAfter<RawTask>(shared, CREATE_SQL, createParams(userId, task, quota, true));
+  return rows[0] ? versioned(rows[0]) : db.transaction((tx) => createTaskAlone(tx, userId, task, quota));
+}
+
+/** createTask inside a transaction of the caller's: holds the user's quota lock until that commits. */
+export async function createTaskAlone(tx: Queryable, userId: string, task: NewTask, quota: number): Promise<VersionedTask | undefined> {
+  await tx.query('SELECT task_quota_lock($1)', [userId]);
+  const { rows } = await tx.query<RawTask>(CREATE_SQL, createParams(userId, task, quota, false));
   return versioned(rows[0]);
 }
 

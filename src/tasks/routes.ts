@@ -128,21 +128,20 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
   router.post('/', async (req: Request, res: Response<Json<'createTask', 201>>) => {
     const body = req.body as Defaulted<Body<'createTask'>, 'completed'>;
     const userId: string = res.locals.userId;
-    const create = async (tx: Queryable) => {
-      const created = await queries.createTask(
-        tx,
-        userId,
-        {
-          title: body.title.trim(),
-          description: body.description ?? null,
-          completed: body.completed,
-          dueAt: body.due_at ?? null,
-          priority: body.priority ?? 'none',
-          tags: body.tags ?? [],
-          position: body.position,
-        },
-        limits.tasksPerUser,
-      );
+    const fields: queries.NewTask = {
+      title: body.title.trim(),
+      description: body.description ?? null,
+      completed: body.completed,
+      dueAt: body.due_at ?? null,
+      priority: body.priority ?? 'none',
+      tags: body.tags ?? [],
+      position: body.position,
+    };
+    // Alone inside the idempotent create's transaction; otherwise beside the user's other creates.
+    const create = async (tx?: Queryable) => {
+      const created = tx
+        ? await queries.createTaskAlone(tx, userId, fields, limits.tasksPerUser)
+        : await queries.createTask(db, userId, fields, limits.tasksPerUser);
       // Thrown inside the idempotent create's transaction, so its key is not kept either.
       if (!created) throw problems.quotaExceeded(limits.tasksPerUser);
       const { task, version } = created;
@@ -151,7 +150,7 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     const key = req.get('Idempotency-Key');
     const outcome =
       key === undefined
-        ? { kind: 'created' as const, response: await create(db) }
+        ? { kind: 'created' as const, response: await create() }
         : await createOnce(db, userId, key, requestHash(body), create);
     if (outcome.kind === 'conflict') throw problems.idempotencyKeyReused();
     const { response } = outcome;
