@@ -247,9 +247,10 @@ export function loadConfig(env: Env = process.env): Config {
     dbPoolMax: int(env, 'DB_POOL_MAX', 10, 1, 1000),
     dbStatementTimeoutMs: int(env, 'DB_STATEMENT_TIMEOUT_MS', 5000, 100, 600_000),
     dbConnectTimeoutMs: int(env, 'DB_CONNECT_TIMEOUT_MS', 5000, 100, 600_000),
-    // Off by default: a transaction pooler (PgBouncer before 1.21, Supavisor, RDS Proxy) cannot
-    // keep them; turned on where they survive, a pooler that loses them is detected and they go off.
-    dbPreparedStatements: bool(env, 'DB_PREPARED_STATEMENTS', false),
+    // On by default: parsing and planning once per connection is most of a create's cost in the
+    // database. A pooler that cannot keep them (PgBouncer before 1.21, Supavisor, RDS Proxy) is
+    // detected at its first lost statement, which runs again unnamed, and they go off.
+    dbPreparedStatements: bool(env, 'DB_PREPARED_STATEMENTS', true),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', true),
     workers: workers(env, production, database !== undefined, redisUrl !== undefined, rateLimit.perUser > 0 || rateLimit.perIpFailures > 0),
     auth,

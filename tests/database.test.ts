@@ -6,6 +6,7 @@ import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDatabaseUnavailable, isRejectedValue } from '../src/db/errors.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
+import { createPostgresDatabase } from '../src/db/postgres.js';
 import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
 
 let database: TestDatabase;
@@ -77,6 +78,39 @@ describe(`database (${dbKind})`, () => {
       ),
     );
     expect(await count('db-serial')).toBe(10);
+  });
+});
+
+describe.runIf(dbKind === 'postgres')('prepared statements (PostgreSQL)', () => {
+  it('name a statement by its text alone: processes that prepare in another order agree on every name', async () => {
+    // Through a pooler that shares one server connection between processes, a name one process
+    // prepared must never be another statement in the next.
+    const texts = [
+      'SELECT $1::integer + 1 AS n',
+      "SELECT $1::text || '!' AS s",
+      'SELECT count(*)::integer AS n FROM tasks WHERE user_id = $1',
+    ];
+    const prepared = async (order: string[]) => {
+      const one = createPostgresDatabase({
+        connectionString: database.url!,
+        poolMax: 1,
+        statementTimeoutMs: 5000,
+        connectTimeoutMs: 5000,
+        preparedStatements: true,
+      });
+      try {
+        for (const text of order) await one.query(text, [text.includes('integer +') ? 1 : 'u']);
+        const { rows } = await one.query<{ name: string; statement: string }>('SELECT name, statement FROM pg_prepared_statements');
+        return new Map(rows.filter((r) => texts.includes(r.statement)).map((r) => [r.statement, r.name]));
+      } finally {
+        await one.close();
+      }
+    };
+    const first = await prepared(texts);
+    const second = await prepared([...texts].reverse());
+    expect(first.size).toBe(texts.length);
+    expect(new Set(first.values()).size).toBe(texts.length);
+    expect(second).toEqual(first);
   });
 });
 

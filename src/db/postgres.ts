@@ -4,6 +4,7 @@
 // carries its own settings (set_config(..., true), as SET LOCAL): a standalone statement with a
 // prelude in the same round trip (preluded-query.ts), a transaction right after its BEGIN. Nothing
 // outlives the transaction.
+import { createHash } from 'node:crypto';
 import pg from 'pg';
 import type { Logger } from 'pino';
 import { ChannelBoundClient } from './channel-binding.js';
@@ -103,12 +104,14 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     return { name: named(text), text, ...(values ? { values } : {}) };
   };
   // The app's SQL is a small fixed set of texts, so naming each text once bounds the statements a
-  // connection keeps.
+  // connection keeps. The name is the text's digest, the same in every process: through a pooler
+  // that hands one server connection to several clients, a name another process prepared there is
+  // always the same statement, never another one run with this one's parameters.
   const names = new Map<string, string>();
   const named = (text: string) => {
     let name = names.get(text);
     if (!name) {
-      name = `todo_${names.size + 1}`;
+      name = `todo_${createHash('sha256').update(text).digest('hex').slice(0, 32)}`;
       names.set(text, name);
     }
     return name;
