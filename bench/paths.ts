@@ -1,8 +1,9 @@
 // npm run bench:paths — each of four paths (a list of 50 tasks, a get, a create, a toggle) at
-// saturation (64 connections, autocannon) against three servers in the same run, alternating,
+// saturation (64 connections, autocannon) against four servers in the same run, alternating,
 // round after round: the app (compiled, production, one worker, per-user limit off), the baseline
 // (bench/baseline.ts: the app's own SQL, no framework) and the physical limit (bench/physical.ts:
-// the simplest statement and a plain JSON.stringify). Before measuring, the list and get bodies of
+// the simplest statement and a plain JSON.stringify), twice: its statements unnamed (parsed and
+// planned each time, the issue's limit) and prepared (as the app's are by default). Before measuring, the list and get bodies of
 // the app and the physical limit are compared: same tasks, same fields, same size.
 // Writes bench/results/paths.{json,md}. Settings: BENCH_DATABASE_URL, PATHS_ROUNDS (3), PATHS_SECONDS (5),
 // PATHS_ONLY (a comma-separated subset of list, get, create, toggle; results then go to stdout only).
@@ -31,12 +32,14 @@ const SERVERS = {
   app: { args: ['dist/server.js'], port: 8090, ready: '/ready' },
   baseline: { args: ['--import', 'tsx', 'bench/baseline.ts'], port: 8100, ready: '/api/tasks' },
   physical: { args: ['--import', 'tsx', 'bench/physical.ts'], port: 8110, ready: '/api/tasks' },
+  physicalPrepared: { args: ['--import', 'tsx', 'bench/physical.ts'], port: 8120, ready: '/api/tasks', env: { PHYSICAL_PREPARED: 'true' } },
 } as const;
 type ServerName = keyof typeof SERVERS;
 
 async function start(name: ServerName, dbUrl: string): Promise<ChildProcess> {
-  const s = SERVERS[name];
+  const s: { args: readonly string[]; port: number; ready: string; env?: Record<string, string> } = SERVERS[name];
   const env = {
+    ...s.env,
     ...APP_ENV,
     ...ONE_USER_LIMITS_OFF,
     DATABASE_URL: dbUrl,
@@ -112,7 +115,7 @@ async function main() {
           await measure(SERVERS[name].port, load, tokens[load.user]!, 3); // warm-up, not counted
           const r = await measure(SERVERS[name].port, load, tokens[load.user]!);
           if (r.failed) throw new Error(`${name} ${load.name}: ${r.failed} failed requests`);
-          if (!results[load.name]) results[load.name] = { app: [], baseline: [], physical: [] };
+          if (!results[load.name]) results[load.name] = { app: [], baseline: [], physical: [], physicalPrepared: [] };
           results[load.name]![name].push(r.rate);
         }
         await stopProcess(children.pop()!);
@@ -120,11 +123,12 @@ async function main() {
       console.log(`round ${round} done`);
     }
     const lines = [
-      '| path | app req/s | baseline req/s | physical limit req/s | app / baseline | app / physical limit |',
-      '| --- | ---: | ---: | ---: | ---: | ---: |',
+      '| path | app req/s | baseline req/s | physical limit req/s | physical, prepared req/s | app / baseline | app / physical limit | app / physical, prepared |',
+      '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
       ...Object.entries(results).map(([path, r]) => {
-        const [app, base, phys] = [median(r.app), median(r.baseline), median(r.physical)];
-        return `| ${path} | ${app} | ${base} | ${phys} | ${(app / base).toFixed(2)} | ${(app / phys).toFixed(2)} |`;
+        const [app, base, phys, prep] = [median(r.app), median(r.baseline), median(r.physical), median(r.physicalPrepared)];
+        const ratio = (x: number) => (app / x).toFixed(2);
+        return `| ${path} | ${app} | ${base} | ${phys} | ${prep} | ${ratio(base)} | ${ratio(phys)} | ${ratio(prep)} |`;
       }),
     ];
     const md = [

@@ -2,13 +2,17 @@
 // statement that produces each response body the app sends — the same tasks, the same ten fields,
 // the same RFC 3339 text — and a plain JSON.stringify. No framework, validation, token
 // verification, limits or logging; the user is read from the token's payload unverified. It serves
-// the four paths bench/paths.ts measures. Never deploy this.
+// the four paths bench/paths.ts measures. Its statements are unnamed (parsed and planned each time,
+// the simplest way), or with PHYSICAL_PREPARED=true named (parsed once per connection, a cached
+// generic plan after five runs), as the app's are by default. Never deploy this.
 import { createServer, type ServerResponse } from 'node:http';
 import pg from 'pg';
 import { jsonBody, userOf } from './bare-http.js';
 
 const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL, max: Number(process.env.DB_POOL_MAX ?? 10) });
 const PRIORITIES = ['none', 'low', 'medium', 'high'];
+const prepared = process.env.PHYSICAL_PREPARED === 'true';
+const statement = (name: string, text: string, values: unknown[]) => (prepared ? { name, text, values } : { text, values });
 const utc = (c: string) => `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ${c}`;
 const COLUMNS = `id, title, description, completed, ${utc('due_at')}, priority, tags, position, ${utc('created_at')}, ${utc('updated_at')}`;
 
@@ -57,31 +61,38 @@ createServer(async (req, res) => {
     const path = (req.url ?? '').split('?')[0]!;
     if (path === '/api/tasks' && req.method === 'GET') {
       const { rows } = await pool.query<Row>(
-        `SELECT ${COLUMNS} FROM tasks WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 100`,
-        [user],
+        statement('physical_list', `SELECT ${COLUMNS} FROM tasks WHERE user_id = $1 ORDER BY created_at DESC, id DESC LIMIT 100`, [user]),
       );
       return send(res, 200, rows.map(task));
     }
     if (path === '/api/tasks' && req.method === 'POST') {
       const { title } = await jsonBody<{ title: string }>(req);
       const { rows } = await pool.query<Row>(
-        `INSERT INTO tasks (user_id, title, position)
-         VALUES ($1, $2, COALESCE((SELECT max(position) FROM tasks WHERE user_id = $1), 0) + 1024)
-         RETURNING ${COLUMNS}, version`,
-        [user, String(title).trim()],
+        statement(
+          'physical_create',
+          `INSERT INTO tasks (user_id, title, position)
+           VALUES ($1, $2, COALESCE((SELECT max(position) FROM tasks WHERE user_id = $1), 0) + 1024)
+           RETURNING ${COLUMNS}, version`,
+          [user, String(title).trim()],
+        ),
       );
       return send(res, 201, task(rows[0]!), rows[0]!.version);
     }
     const m = ITEM.exec(path);
     if (m && req.method === 'GET' && !m[2]) {
-      const { rows } = await pool.query<Row>(`SELECT ${COLUMNS}, version FROM tasks WHERE user_id = $1 AND id = $2`, [user, m[1]]);
+      const { rows } = await pool.query<Row>(
+        statement('physical_get', `SELECT ${COLUMNS}, version FROM tasks WHERE user_id = $1 AND id = $2`, [user, m[1]]),
+      );
       return rows[0] ? send(res, 200, task(rows[0]), rows[0].version) : send(res, 404, { detail: 'not found' });
     }
     if (m?.[2] && req.method === 'PATCH') {
       const { rows } = await pool.query<Row>(
         // The table's trigger moves version and updated_at, for the app and this alike.
-        `UPDATE tasks SET completed = NOT completed WHERE user_id = $1 AND id = $2 RETURNING ${COLUMNS}, version`,
-        [user, m[1]],
+        statement(
+          'physical_toggle',
+          `UPDATE tasks SET completed = NOT completed WHERE user_id = $1 AND id = $2 RETURNING ${COLUMNS}, version`,
+          [user, m[1]],
+        ),
       );
       return rows[0] ? send(res, 200, task(rows[0]), rows[0].version) : send(res, 404, { detail: 'not found' });
     }

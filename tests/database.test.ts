@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDatabaseUnavailable, isRejectedValue } from '../src/db/errors.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
+import { getTask, listTasks } from '../src/tasks/queries.js';
 import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
 
 let database: TestDatabase;
@@ -111,6 +112,26 @@ describe.runIf(dbKind === 'postgres')('prepared statements (PostgreSQL)', () => 
     expect(first.size).toBe(texts.length);
     expect(new Set(first.values()).size).toBe(texts.length);
     expect(second).toEqual(first);
+  });
+
+  it('leave a page of tasks unnamed, planned for its own user each time, and name the rest', async () => {
+    const one = createPostgresDatabase({
+      connectionString: database.url!,
+      poolMax: 1,
+      statementTimeoutMs: 5000,
+      connectTimeoutMs: 5000,
+      preparedStatements: true,
+    });
+    try {
+      await listTasks(one, 'planned', { status: 'all', sort: 'created_at', order: 'desc', limit: 10 });
+      await getTask(one, 'planned', 1);
+      const { rows } = await one.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements');
+      const statements = rows.map((r) => r.statement);
+      expect(statements.filter((s) => s.includes('ORDER BY'))).toEqual([]);
+      expect(statements.filter((s) => /FROM tasks WHERE user_id = \$1 AND id = \$2$/.test(s))).toHaveLength(1);
+    } finally {
+      await one.close();
+    }
   });
 });
 

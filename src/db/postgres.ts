@@ -11,7 +11,7 @@ import { ChannelBoundClient } from './channel-binding.js';
 import { connectOptions, describeConnectError, parsePostgresUrl, wantsFallback } from './connection-url.js';
 import { PreludedQuery } from './preluded-query.js';
 import { DatabaseConnectError, isPreparedStatementLost, isServerError } from './errors.js';
-import type { Database, Queryable, QueryResult, Session } from './types.js';
+import type { Database, Queryable, QueryOptions, QueryResult, Session } from './types.js';
 
 export interface PostgresOptions {
   connectionString: string;
@@ -53,13 +53,8 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   let fellBack = false;
   let prepared = opts.preparedStatements ?? false;
 
-  // Transaction-local settings: in force for this transaction's statements only. With named
-  // statements, each execution is still planned for its own parameters: a generic plan for the list
-  // statement, costed for an average user, sorts all of a user's tasks (fine for 50, ruinous for
-  // 100 000). Unnamed statements are always planned that way.
-  const settingsSql = `SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)${
-    prepared ? ", set_config('plan_cache_mode', 'force_custom_plan', true)" : ''
-  }`;
+  // Transaction-local settings: in force for this transaction's statements only.
+  const settingsSql = "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)";
   const settingsParams = [String(opts.statementTimeoutMs), String(lockTimeoutMs(opts.statementTimeoutMs))];
   const localSettings = { text: settingsSql, values: settingsParams };
   const settingsOnly = [localSettings];
@@ -98,9 +93,11 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     }
   }
 
-  const statement = (text: string, params?: readonly unknown[]): pg.QueryConfig => {
+  // A named statement is parsed once per connection, and after five runs PostgreSQL may keep a
+  // generic plan for it; an unnamed one is parsed and planned for its parameters every time.
+  const statement = (text: string, params?: readonly unknown[], options?: QueryOptions): pg.QueryConfig => {
     const values = params as unknown[] | undefined;
-    if (!prepared) return { text, ...(values ? { values } : {}) };
+    if (!prepared || options?.planEach) return { text, ...(values ? { values } : {}) };
     return { name: named(text), text, ...(values ? { values } : {}) };
   };
   // The app's SQL is a small fixed set of texts, so naming each text once bounds the statements a
@@ -119,11 +116,12 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
 
   async function standalone<R>(
     text: string,
-    params?: readonly unknown[],
+    params: readonly unknown[] | undefined,
+    options: QueryOptions | undefined,
     preludes: readonly { text: string; values: readonly unknown[] }[] = settingsOnly,
   ): Promise<QueryResult<R>> {
     const { client, release } = await checkout();
-    const config = statement(text, params);
+    const config = statement(text, params, options);
     try {
       const res = await new Promise<pg.QueryResult>((resolve, reject) => {
         client.query(new PreludedQuery(config, preludes, (err, r) => (err ? reject(err) : resolve(r!))));
@@ -137,20 +135,20 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
       if (config.name === undefined || !isPreparedStatementLost(err)) throw err;
       // A pooler that hands each transaction another server connection cannot keep them. The
       // statement never ran (Parse or Bind failed), so running it again unnamed is safe.
-      if (!prepared) return standalone(text, params, preludes); // a request in flight beside the first to find out
+      if (!prepared) return standalone(text, params, options, preludes); // a request in flight beside the first to find out
       prepared = false;
       opts.logger?.error(
         { err: { message: (err as Error).message, code: (err as { code?: string }).code } },
         'the database connection cannot keep prepared statements (a transaction pooler such as PgBouncer before 1.21?): using unnamed statements from now on; set DB_PREPARED_STATEMENTS=false',
       );
-      return standalone(text, params, preludes);
+      return standalone(text, params, options, preludes);
     }
   }
 
   return {
     kind: 'postgres',
-    query: (text, params) => standalone(text, params),
-    queryAfter: (first, text, params) => standalone(text, params, [localSettings, first]),
+    query: (text, params, options) => standalone(text, params, options),
+    queryAfter: (first, text, params) => standalone(text, params, undefined, [localSettings, first]),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const { client, release } = await checkout();
       let broken: Error | undefined;

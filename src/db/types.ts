@@ -6,9 +6,17 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+export interface QueryOptions {
+  /**
+   * Plan this statement for its own parameters every time it runs (no cached generic plan), where
+   * a plan made for an average user could be ruinous for a large one: a sorted page, say.
+   */
+  planEach?: boolean;
+}
+
 export interface Queryable {
   /** One parameterized statement. */
-  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
+  query<R = Record<string, unknown>>(text: string, params?: readonly unknown[], options?: QueryOptions): Promise<QueryResult<R>>;
 }
 
 /** One connection held from start to end, for work that must not hop between connections. */

@@ -207,7 +207,8 @@ export interface TaskPage {
 
 export async function listTasks(db: Queryable, userId: string, opts: ListOptions): Promise<TaskPage> {
   const { text, values } = listQuery(userId, opts);
-  const { rows } = await db.query<RawTask & { sort_key?: string }>(text, values);
+  // A generic plan, costed for an average user, would sort all of a large user's tasks for a page.
+  const { rows } = await db.query<RawTask & { sort_key?: string }>(text, values, { planEach: true });
   const more = rows.length > opts.limit;
   const page = more ? rows.slice(0, opts.limit) : rows;
   const last = page.at(-1);
