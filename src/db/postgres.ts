@@ -58,6 +58,8 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   const settingsParams = [String(opts.statementTimeoutMs), String(lockTimeoutMs(opts.statementTimeoutMs))];
   const localSettings = { text: settingsSql, values: settingsParams };
   const settingsOnly = [localSettings];
+  // A named statement that must be planned for its own parameters says so for its transaction.
+  const planEachSettings = [{ text: `${settingsSql}, set_config('plan_cache_mode', 'force_custom_plan', true)`, values: settingsParams }];
 
   /** A client from the pool, listened to while it is out: its 'error' (the connection died under a
    * query, which fails by itself) would otherwise be unhandled and end the process. */
@@ -95,9 +97,9 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
 
   // A named statement is parsed once per connection, and after five runs PostgreSQL may keep a
   // generic plan for it; an unnamed one is parsed and planned for its parameters every time.
-  const statement = (text: string, params?: readonly unknown[], options?: QueryOptions): pg.QueryConfig => {
+  const statement = (text: string, params?: readonly unknown[]): pg.QueryConfig => {
     const values = params as unknown[] | undefined;
-    if (!prepared || options?.planEach) return { text, ...(values ? { values } : {}) };
+    if (!prepared) return { text, ...(values ? { values } : {}) };
     return { name: named(text), text, ...(values ? { values } : {}) };
   };
   // The app's SQL is a small fixed set of texts, so naming each text once bounds the statements a
@@ -121,10 +123,11 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     preludes: readonly { text: string; values: readonly unknown[] }[] = settingsOnly,
   ): Promise<QueryResult<R>> {
     const { client, release } = await checkout();
-    const config = statement(text, params, options);
+    const config = statement(text, params);
+    const before = options?.planEach && config.name !== undefined ? planEachSettings : preludes;
     try {
       const res = await new Promise<pg.QueryResult>((resolve, reject) => {
-        client.query(new PreludedQuery(config, preludes, (err, r) => (err ? reject(err) : resolve(r!))));
+        client.query(new PreludedQuery(config, before, (err, r) => (err ? reject(err) : resolve(r!))));
       });
       release();
       return result<R>(res);
