@@ -3,8 +3,9 @@
 // round after round: the app (compiled, production, one worker, per-user limit off), the baseline
 // (bench/baseline.ts: the app's own SQL, no framework) and the physical limit (bench/physical.ts:
 // the simplest statement and a plain JSON.stringify), twice: its statements unnamed (parsed and
-// planned each time, the limit) and prepared (as the app's are by default). Before measuring, the list and get bodies of
-// the app and the physical limit are compared: same tasks, same fields, same size.
+// planned each time, the limit) and prepared (as the app's are by default). Before
+// measuring, the list and get bodies of the app and the physical limit are compared: same tasks,
+// same fields, same size.
 // Writes bench/results/paths.{json,md}. Settings: BENCH_DATABASE_URL, PATHS_ROUNDS (3), PATHS_SECONDS (5),
 // PATHS_ONLY (a comma-separated subset of list, get, create, toggle; results then go to stdout only).
 import type { ChildProcess } from 'node:child_process';

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDatabaseUnavailable, isRejectedValue } from '../src/db/errors.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
+import type { Database } from '../src/db/types.js';
 import { getTask, listTasks } from '../src/tasks/queries.js';
 import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
 
@@ -82,6 +83,22 @@ describe(`database (${dbKind})`, () => {
   });
 });
 
+/** One PostgreSQL connection with named statements, so pg_prepared_statements shows all it prepared. */
+async function onOneConnection<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+  const one = createPostgresDatabase({
+    connectionString: database.url!,
+    poolMax: 1,
+    statementTimeoutMs: 5000,
+    connectTimeoutMs: 5000,
+    preparedStatements: true,
+  });
+  try {
+    return await fn(one);
+  } finally {
+    await one.close();
+  }
+}
+
 describe.runIf(dbKind === 'postgres')('prepared statements (PostgreSQL)', () => {
   it('name a statement by its text alone: processes that prepare in another order agree on every name', async () => {
     // Through a pooler that shares one server connection between processes, a name one process
@@ -91,22 +108,12 @@ describe.runIf(dbKind === 'postgres')('prepared statements (PostgreSQL)', () => 
       "SELECT $1::text || '!' AS s",
       'SELECT count(*)::integer AS n FROM tasks WHERE user_id = $1',
     ];
-    const prepared = async (order: string[]) => {
-      const one = createPostgresDatabase({
-        connectionString: database.url!,
-        poolMax: 1,
-        statementTimeoutMs: 5000,
-        connectTimeoutMs: 5000,
-        preparedStatements: true,
-      });
-      try {
+    const prepared = (order: string[]) =>
+      onOneConnection(async (one) => {
         for (const text of order) await one.query(text, [text.includes('integer +') ? 1 : 'u']);
         const { rows } = await one.query<{ name: string; statement: string }>('SELECT name, statement FROM pg_prepared_statements');
         return new Map(rows.filter((r) => texts.includes(r.statement)).map((r) => [r.statement, r.name]));
-      } finally {
-        await one.close();
-      }
-    };
+      });
     const first = await prepared(texts);
     const second = await prepared([...texts].reverse());
     expect(first.size).toBe(texts.length);
@@ -115,14 +122,7 @@ describe.runIf(dbKind === 'postgres')('prepared statements (PostgreSQL)', () => 
   });
 
   it('plan a page of tasks for its own user every time, and let the rest keep a generic plan', async () => {
-    const one = createPostgresDatabase({
-      connectionString: database.url!,
-      poolMax: 1,
-      statementTimeoutMs: 5000,
-      connectTimeoutMs: 5000,
-      preparedStatements: true,
-    });
-    try {
+    await onOneConnection(async (one) => {
       for (let i = 0; i < 8; i++) {
         await listTasks(one, 'planned', { status: 'all', sort: 'created_at', order: 'desc', limit: 10 });
         await getTask(one, 'planned', 1);
@@ -135,9 +135,7 @@ describe.runIf(dbKind === 'postgres')('prepared statements (PostgreSQL)', () => 
       expect(plans((s) => s.includes('ORDER BY'))).toEqual([{ generic: 0, custom: 8 }]);
       const [get] = plans((s) => /FROM tasks WHERE user_id = \$1 AND id = \$2$/.test(s));
       expect(get!.generic).toBeGreaterThan(0);
-    } finally {
-      await one.close();
-    }
+    });
   });
 });
 

@@ -11,7 +11,7 @@ import { ChannelBoundClient } from './channel-binding.js';
 import { connectOptions, describeConnectError, parsePostgresUrl, wantsFallback } from './connection-url.js';
 import { PreludedQuery } from './preluded-query.js';
 import { DatabaseConnectError, isPreparedStatementLost, isServerError } from './errors.js';
-import type { Database, Queryable, QueryOptions, QueryResult, Session } from './types.js';
+import type { Database, Queryable, QueryOptions, QueryResult, Session, Statement } from './types.js';
 
 export interface PostgresOptions {
   connectionString: string;
@@ -56,7 +56,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   // Transaction-local settings: in force for this transaction's statements only.
   const settingsSql = "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)";
   const settingsParams = [String(opts.statementTimeoutMs), String(lockTimeoutMs(opts.statementTimeoutMs))];
-  const localSettings = { text: settingsSql, values: settingsParams };
+  const localSettings: Statement = { text: settingsSql, values: settingsParams };
   const settingsOnly = [localSettings];
   // A named statement that must be planned for its own parameters says so for its transaction.
   const planEachSettings = [{ text: `${settingsSql}, set_config('plan_cache_mode', 'force_custom_plan', true)`, values: settingsParams }];
@@ -120,7 +120,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     text: string,
     params: readonly unknown[] | undefined,
     options: QueryOptions | undefined,
-    preludes: readonly { text: string; values: readonly unknown[] }[] = settingsOnly,
+    preludes: readonly Statement[] = settingsOnly,
   ): Promise<QueryResult<R>> {
     const { client, release } = await checkout();
     const config = statement(text, params);

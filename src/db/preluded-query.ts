@@ -5,6 +5,7 @@
 // then Sync. A transaction
 // pooler keeps the whole of it on one server connection, and the settings end with it.
 import pg from 'pg';
+import type { Statement } from './types.js';
 
 interface Connection {
   parse(m: { text: string; name?: string }): void;
@@ -24,7 +25,7 @@ const Base = pg.Query as unknown as new (config: pg.QueryConfig) => pg.Query & Q
 export class PreludedQuery extends Base {
   constructor(
     config: pg.QueryConfig,
-    private readonly preludes: readonly { text: string; values: readonly unknown[] }[],
+    private readonly preludes: readonly Statement[],
     done: (err: Error | null, res?: pg.QueryResult) => void,
   ) {
     super(config);

@@ -6,6 +6,12 @@ export interface QueryResult<R> {
   rowCount: number;
 }
 
+/** A statement and its parameters. */
+export interface Statement {
+  text: string;
+  values: readonly unknown[];
+}
+
 export interface QueryOptions {
   /**
    * Plan this statement for its own parameters every time it runs (no cached generic plan), where
@@ -37,11 +43,7 @@ export interface Database extends Queryable {
    * round trip. The statement reads after `first` has finished (each statement of a read-committed
    * transaction takes its own snapshot), so a lock `first` takes covers everything it reads.
    */
-  queryAfter<R = Record<string, unknown>>(
-    first: { text: string; values: readonly unknown[] },
-    text: string,
-    params?: readonly unknown[],
-  ): Promise<QueryResult<R>>;
+  queryAfter<R = Record<string, unknown>>(first: Statement, text: string, params?: readonly unknown[]): Promise<QueryResult<R>>;
   /** Runs fn in one transaction on one connection: committed if it resolves, rolled back if it throws. */
   transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T>;
   /** Runs fn on one dedicated connection (for migrations, which need session-level locks). */
