@@ -1,7 +1,8 @@
 // npm run bench:compare -- <server.js> [<server.js> ...] — scenario B (64 connections, saturation)
 // against several builds of the server and the bare baseline, alternating, round after round, with
-// the server's own CPU time per request (from /proc/<pid>/stat): the figure that shows what one
-// change bought, where throughput alone moves by ±5 % between runs on a shared machine.
+// the server's own CPU time per request (from /proc/<pid>/stat) and the local PostgreSQL's: the
+// figures that show what one change bought, where throughput alone moves by ±5 % between runs on a
+// shared machine.
 //
 //   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && ln -s "$PWD/node_modules" . && npx tsc -p tsconfig.build.json)
 //   npm run build && npm run bench:compare -- /tmp/before/dist/server.js dist/server.js
@@ -10,7 +11,7 @@
 // COMPARE_PATH=list|get|create|toggle drives that one path alone for one user instead (the paths
 // benchmark's load, per-user limit and quota off): the figure for a change to one path.
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { migrate } from '../src/db/migrate.js';
 import { APP_ENV, load, ONE_USER_LIMITS_OFF, resetToSeed, seed, startProcess, stopProcess, type Seeded } from './run.js';
@@ -53,12 +54,34 @@ function cpuMs(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) * 10;
 }
 
+/** CPU time of every PostgreSQL process on this machine, in ms: what the server's statements cost
+ * the database (0 when it runs elsewhere). Processes come and go; the pool's connections stay. */
+function databaseCpuMs(): number {
+  let total = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.includes(' (postgres) ')) total += cpuMs(Number(entry));
+    } catch {
+      /* gone meanwhile */
+    }
+  }
+  return total;
+}
+
 async function measure(child: ChildProcess, port: number, seeded: Seeded) {
   const url = `http://127.0.0.1:${port}`;
   await drive(url, seeded, 3); // warm
-  const before = cpuMs(child.pid!);
+  const [before, dbBefore] = [cpuMs(child.pid!), databaseCpuMs()];
   const r = await drive(url, seeded, seconds);
-  return { rate: r.rate, cpuUs: Math.round(((cpuMs(child.pid!) - before) * 1000) / r.requests), failed: r.non2xx + r.errors };
+  const perRequest = (ms: number) => Math.round((ms * 1000) / r.requests);
+  return {
+    rate: r.rate,
+    cpuUs: perRequest(cpuMs(child.pid!) - before),
+    dbUs: perRequest(databaseCpuMs() - dbBefore),
+    failed: r.non2xx + r.errors,
+  };
 }
 
 async function main() {
@@ -74,7 +97,7 @@ async function main() {
       const baselineProcess = await startProcess(['--import', 'tsx', 'bench/baseline.ts'], { DATABASE_URL: dbUrl }, 8100, '/api/tasks');
       const baseline = await measure(baselineProcess, 8100, seeded);
       await stopProcess(baselineProcess);
-      const line = [`round ${round}: baseline ${baseline.rate} req/s, ${baseline.cpuUs} µs CPU/request`];
+      const line = [`round ${round}: baseline ${baseline.rate} req/s, ${baseline.cpuUs} µs CPU/request (database ${baseline.dbUs})`];
       for (const server of servers) {
         await reset();
         const env = { ...APP_ENV, DATABASE_URL: dbUrl, WORKERS: '1', ...(onePath ? ONE_USER_LIMITS_OFF : {}) };
@@ -82,7 +105,7 @@ async function main() {
         const r = await measure(app, 8090, seeded);
         await stopProcess(app);
         line.push(
-          `${server} ${r.rate} req/s (${Math.round((100 * r.rate) / baseline.rate)} %), ${r.cpuUs} µs CPU/request${r.failed ? `, ${r.failed} failed` : ''}`,
+          `${server} ${r.rate} req/s (${Math.round((100 * r.rate) / baseline.rate)} %), ${r.cpuUs} µs CPU/request (database ${r.dbUs})${r.failed ? `, ${r.failed} failed` : ''}`,
         );
       }
       console.log(line.join(' | '));
