@@ -3,12 +3,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import type { Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDatabaseUnavailable, isRejectedValue } from '../src/db/errors.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import type { Database } from '../src/db/types.js';
 import { getTask, listTasks } from '../src/tasks/queries.js';
+import { logSink } from './helpers/app.js';
 import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
 
 let database: TestDatabase;
@@ -84,13 +86,14 @@ describe(`database (${dbKind})`, () => {
 });
 
 /** One PostgreSQL connection with named statements, so pg_prepared_statements shows all it prepared. */
-async function onOneConnection<T>(fn: (db: Database) => Promise<T>): Promise<T> {
+async function onOneConnection<T>(fn: (db: Database) => Promise<T>, logger?: Logger): Promise<T> {
   const one = createPostgresDatabase({
     connectionString: database.url!,
     poolMax: 1,
     statementTimeoutMs: 5000,
     connectTimeoutMs: 5000,
     preparedStatements: true,
+    ...(logger ? { logger } : {}),
   });
   try {
     return await fn(one);
@@ -119,6 +122,33 @@ describe.runIf(dbKind === 'postgres')('prepared statements (PostgreSQL)', () => 
     expect(first.size).toBe(texts.length);
     expect(new Set(first.values()).size).toBe(texts.length);
     expect(second).toEqual(first);
+  });
+
+  it('keep the settings in front of each statement parsed on the connection, named by their text like it', async () => {
+    const rows = await onOneConnection(async (one) => {
+      for (let i = 0; i < 3; i++) await one.query('SELECT $1::integer AS n', [i]);
+      return (await one.query<{ name: string; statement: string }>('SELECT name, statement FROM pg_prepared_statements')).rows;
+    });
+    const settings = rows.filter((r) => r.statement.includes("set_config('statement_timeout'"));
+    expect(settings).toHaveLength(1);
+    expect(settings[0]!.name).toMatch(/^todo_[0-9a-f]{32}$/);
+  });
+
+  it('discard a connection whose round trip failed before its statement was parsed, and keep naming statements', async () => {
+    // The prelude fails at run time, so the server skips the statement's Parse that followed it,
+    // which node-postgres has already recorded as done. On that connection the statement's next run
+    // would find no such statement and pass for a pooler that cannot keep them.
+    const { lines, logger } = logSink();
+    const statement = 'SELECT $1::integer * 2 AS n';
+    const names = await onOneConnection(async (one) => {
+      await expect(one.queryAfter({ text: 'SELECT 1 / $1::integer', values: ['0'] }, statement, [4])).rejects.toMatchObject({
+        code: '22012',
+      });
+      expect((await one.query<{ n: number }>(statement, [4])).rows).toEqual([{ n: 8 }]);
+      return (await one.query<{ statement: string }>('SELECT statement FROM pg_prepared_statements')).rows.map((r) => r.statement);
+    }, logger);
+    expect(names).toContain(statement);
+    expect(lines.map((l) => JSON.parse(l) as { level: number; msg: string }).filter((l) => l.level >= 50)).toEqual([]);
   });
 
   it('plan a page of tasks for its own user every time, and let the rest keep a generic plan', async () => {

@@ -9,7 +9,7 @@ import pg from 'pg';
 import type { Logger } from 'pino';
 import { ChannelBoundClient } from './channel-binding.js';
 import { connectOptions, describeConnectError, parsePostgresUrl, wantsFallback } from './connection-url.js';
-import { PreludedQuery } from './preluded-query.js';
+import { type Prelude, PreludedQuery } from './preluded-query.js';
 import { DatabaseConnectError, isPreparedStatementLost, isServerError } from './errors.js';
 import type { Database, Queryable, QueryOptions, QueryResult, Session, Statement } from './types.js';
 
@@ -57,9 +57,11 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
   const settingsSql = "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)";
   const settingsParams = [String(opts.statementTimeoutMs), String(lockTimeoutMs(opts.statementTimeoutMs))];
   const localSettings: Statement = { text: settingsSql, values: settingsParams };
-  const settingsOnly = [localSettings];
   // A named statement that must be planned for its own parameters says so for its transaction.
-  const planEachSettings = [{ text: `${settingsSql}, set_config('plan_cache_mode', 'force_custom_plan', true)`, values: settingsParams }];
+  const planEachSettings: Statement = {
+    text: `${settingsSql}, set_config('plan_cache_mode', 'force_custom_plan', true)`,
+    values: settingsParams,
+  };
 
   /** A client from the pool, listened to while it is out: its 'error' (the connection died under a
    * query, which fails by itself) would otherwise be unhandled and end the process. */
@@ -116,42 +118,53 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     return name;
   };
 
+  // The settings are named like the statement they precede, and parsed once per connection too.
+  const withName = (s: Statement): Prelude => ({ ...s, name: named(s.text) });
+  const unnamedSettings = [localSettings];
+  const namedSettings = [withName(localSettings)];
+  const namedPlanEachSettings = [withName(planEachSettings)];
+
+  /** One statement in its own transaction, its settings (and `first`, if given) in front of it. */
   async function standalone<R>(
     text: string,
     params: readonly unknown[] | undefined,
     options: QueryOptions | undefined,
-    preludes: readonly Statement[] = settingsOnly,
+    first?: Statement,
   ): Promise<QueryResult<R>> {
     const { client, release } = await checkout();
     const config = statement(text, params);
-    const before = options?.planEach && config.name !== undefined ? planEachSettings : preludes;
+    const settings = config.name === undefined ? unnamedSettings : options?.planEach ? namedPlanEachSettings : namedSettings;
+    const before = first ? [...settings, config.name === undefined ? first : withName(first)] : settings;
+    let query: PreludedQuery | undefined;
     try {
       const res = await new Promise<pg.QueryResult>((resolve, reject) => {
-        client.query(new PreludedQuery(config, before, (err, r) => (err ? reject(err) : resolve(r!))));
+        query = new PreludedQuery(config, before, (err, r) => (err ? reject(err) : resolve(r!)));
+        client.query(query);
       });
       release();
       return result<R>(res);
     } catch (err) {
       // An error the server answered leaves the connection idle (the failed implicit transaction
-      // ended at Sync); anything else may leave it mid-protocol, so it is discarded.
-      release(isServerError(err) ? undefined : (err as Error));
+      // ended at Sync), unless that round trip parsed named statements (PreludedQuery.parsesNamed);
+      // anything else may leave it mid-protocol. Those connections are discarded.
+      release(isServerError(err) && !query?.parsesNamed ? undefined : (err as Error));
       if (config.name === undefined || !isPreparedStatementLost(err)) throw err;
       // A pooler that hands each transaction another server connection cannot keep them. The
       // statement never ran (Parse or Bind failed), so running it again unnamed is safe.
-      if (!prepared) return standalone(text, params, options, preludes); // a request in flight beside the first to find out
+      if (!prepared) return standalone(text, params, options, first); // a request in flight beside the first to find out
       prepared = false;
       opts.logger?.error(
         { err: { message: (err as Error).message, code: (err as { code?: string }).code } },
         'the database connection cannot keep prepared statements (a transaction pooler such as PgBouncer before 1.21?): using unnamed statements from now on; set DB_PREPARED_STATEMENTS=false',
       );
-      return standalone(text, params, options, preludes);
+      return standalone(text, params, options, first);
     }
   }
 
   return {
     kind: 'postgres',
     query: (text, params, options) => standalone(text, params, options),
-    queryAfter: (first, text, params) => standalone(text, params, undefined, [localSettings, first]),
+    queryAfter: (first, text, params) => standalone(text, params, undefined, first),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
       const { client, release } = await checkout();
       let broken: Error | undefined;

@@ -2,12 +2,20 @@
 // and one transaction, with nothing left on the connection afterwards. In the extended protocol
 // every message up to a Sync is one implicit transaction: Parse/Bind/Describe/Execute of
 // `SELECT set_config(name, value, true), …` and of any other prelude, then the statement's own,
-// then Sync. A transaction
-// pooler keeps the whole of it on one server connection, and the settings end with it.
+// then Sync. A transaction pooler keeps the whole of it on one server connection, and the settings
+// end with it. A named prelude is parsed once per connection, as node-postgres does for a named
+// statement.
 import pg from 'pg';
 import type { Statement } from './types.js';
 
+/** A prelude; with a name, the server keeps it parsed (and may keep its plan) on the connection. */
+export interface Prelude extends Statement {
+  name?: string | undefined;
+}
+
 interface Connection {
+  /** node-postgres's record of the named statements this connection has parsed. */
+  parsedStatements: Record<string, string>;
   parse(m: { text: string; name?: string }): void;
   bind(m: { portal: string; statement: string; values: unknown[]; valueMapper?: unknown }): void;
   describe(m: { type: 'P'; name: string }): void;
@@ -16,6 +24,8 @@ interface Connection {
 
 /** pg.Query's internals this class builds on; they are not in its published types. */
 interface QueryInternals {
+  name?: string;
+  hasBeenParsed(connection: Connection): boolean;
   prepare(connection: Connection): void;
   callback: ((err: Error | null, res?: unknown) => void) | undefined;
 }
@@ -23,9 +33,16 @@ interface QueryInternals {
 const Base = pg.Query as unknown as new (config: pg.QueryConfig) => pg.Query & QueryInternals;
 
 export class PreludedQuery extends Base {
+  /**
+   * Whether this round trip asked the server to keep a named statement. If it then fails, which of
+   * them the server kept is unknown (everything after an error is skipped up to Sync), while
+   * node-postgres records them as kept: the connection is no longer certain and must be discarded.
+   */
+  parsesNamed = false;
+
   constructor(
     config: pg.QueryConfig,
-    private readonly preludes: readonly Statement[],
+    private readonly preludes: readonly Prelude[],
     done: (err: Error | null, res?: pg.QueryResult) => void,
   ) {
     super(config);
@@ -35,11 +52,18 @@ export class PreludedQuery extends Base {
 
   override prepare(connection: Connection): void {
     for (const prelude of this.preludes) {
-      connection.parse({ text: prelude.text });
-      connection.bind({ portal: '', statement: '', values: prelude.values as unknown[] });
+      const name = prelude.name ?? '';
+      if (!name) connection.parse({ text: prelude.text });
+      else if (connection.parsedStatements[name] === undefined) {
+        connection.parse({ text: prelude.text, name });
+        connection.parsedStatements[name] = prelude.text;
+        this.parsesNamed = true;
+      }
+      connection.bind({ portal: '', statement: name, values: prelude.values as unknown[] });
       connection.describe({ type: 'P', name: '' });
       connection.execute({ portal: '' });
     }
+    if (this.name && !this.hasBeenParsed(connection)) this.parsesNamed = true;
     super.prepare(connection);
   }
 
