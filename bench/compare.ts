@@ -7,6 +7,7 @@
 //   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && ln -s "$PWD/node_modules" . && npx tsc -p tsconfig.build.json)
 //   npm run build && npm run bench:compare -- /tmp/before/dist/server.js dist/server.js
 //
+// A server may carry Node options before it: "--max-semi-space-size=64 dist/server.js".
 // Settings: BENCH_DATABASE_URL, COMPARE_ROUNDS (default 3), COMPARE_SECONDS (default 10);
 // COMPARE_PATH=list|get|create|toggle drives that one path alone for one user instead (the paths
 // benchmark's load, per-user limit and quota off): the figure for a change to one path.
@@ -101,7 +102,7 @@ async function main() {
       for (const server of servers) {
         await reset();
         const env = { ...APP_ENV, DATABASE_URL: dbUrl, WORKERS: '1', ...(onePath ? ONE_USER_LIMITS_OFF : {}) };
-        const app = await startProcess([server], env, 8090, '/ready');
+        const app = await startProcess(server.split(' '), env, 8090, '/ready');
         const r = await measure(app, 8090, seeded);
         await stopProcess(app);
         line.push(
