@@ -3,7 +3,7 @@
 //   request id + log → security headers → CORS → per-IP limit → auth on /api → per-user limit
 //   → JSON body → contract validation → routes → problem+json
 import { parse as parseQuery } from 'node:querystring';
-import express, { type Express } from 'express';
+import express, { type Express, type RequestHandler } from 'express';
 import type { Logger } from 'pino';
 import { authenticate } from './auth/authenticate.js';
 import { requireSameUser } from './auth/same-user.js';
@@ -45,11 +45,24 @@ export interface AppDeps {
   requestLogger?: Logger | undefined;
   /** Shared rate-limit counters (Redis); absent: in this process's memory. */
   rateLimitStores?: RateLimitStores | undefined;
+  /** The contract's validation (createValidator), shared with the warm-up's copy of the app so the
+   * per-operation validators it compiles serve this app; absent: one of its own. */
+  validation?: RequestHandler[] | undefined;
 }
 
 const MAX_QUERY_PARAMETERS = 32;
 
-export function createApp({ db, verifier, mcpVerifier, logger, requestLogger, config, docsFile, rateLimitStores }: AppDeps): Express {
+export function createApp({
+  db,
+  verifier,
+  mcpVerifier,
+  logger,
+  requestLogger,
+  config,
+  docsFile,
+  rateLimitStores,
+  validation,
+}: AppDeps): Express {
   const contract = loadContract();
   const security = createSecurityLog(logger);
   const limits = createRateLimiters(config.rateLimit, security, rateLimitStores);
@@ -93,7 +106,7 @@ export function createApp({ db, verifier, mcpVerifier, logger, requestLogger, co
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
   app.use('/api', authenticate(verifier, security), limits.user);
   app.use(jsonBody(config.bodyLimitBytes));
-  app.use(...createValidator(contract.document, config.validateResponses), storableInput);
+  app.use(...(validation ?? createValidator(contract.document, config.validateResponses)), storableInput);
 
   const tasks = tasksRouter(db, security, { tasksPerUser: config.tasksPerUser });
   app.use('/api/tasks', mountedAt('/api/tasks'), tasks);

@@ -15,6 +15,7 @@ import { createApp, type AppConfig } from './app.js';
 import { mintToken } from './auth/mint-token.js';
 import { createTokenVerifier } from './auth/verify-token.js';
 import type { Database } from './db/types.js';
+import type { RequestHandler } from 'express';
 import { expressBorn } from './http/express-born.js';
 
 export interface WarmUpResult {
@@ -42,7 +43,12 @@ const ROUND: ReadonlyArray<{ method: string; path: string; body?: unknown; expec
   { method: 'POST', path: '', body: { title: ' ', tags: ['warm-up'], priority: 'low' }, expect: 422 },
 ];
 
-export async function warmUp(db: Database, config: AppConfig, requests: number): Promise<WarmUpResult> {
+/**
+ * `validation` is the app's own (createValidator): express-openapi-validator compiles an
+ * operation's validator on its first request, per method, route and Content-Type, so the warm-up's
+ * requests compile them for the app instead of its first callers.
+ */
+export async function warmUp(db: Database, config: AppConfig, requests: number, validation?: RequestHandler[]): Promise<WarmUpResult> {
   const started = performance.now();
   const secret = randomBytes(32).toString('base64url');
   const app = createApp({
@@ -50,6 +56,7 @@ export async function warmUp(db: Database, config: AppConfig, requests: number):
     verifier: createTokenVerifier({ secret, clockToleranceSec: 0 }),
     logger: pino({ level: 'silent' }),
     config: { ...config, rateLimit: { ...config.rateLimit, perUser: 0, perIpFailures: 0 }, metrics: { enabled: false, token: undefined } },
+    validation,
   });
   const server = createServer(expressBorn(app), app);
   // exclusive: in a cluster worker a plain listen(0) would share one port among the workers, and
@@ -60,12 +67,18 @@ export async function warmUp(db: Database, config: AppConfig, requests: number):
     Authorization: `Bearer ${await mintToken({ secret, userId: `warm-up:${randomUUID()}`, ttlSec: 600 })}`,
     'Content-Type': 'application/json',
   };
+  const { 'Content-Type': _, ...untyped } = headers;
   let sent = 0;
+  let rounds = 0;
   const worker = async () => {
     while (sent < requests && performance.now() - started < TIME_BUDGET_MS) {
+      // Requests without a body come both ways (browsers send no Content-Type, some clients always
+      // one), and the validator compiles each apart.
+      const typed = rounds++ % 2 === 1;
       for (const { method, path, body, expect } of ROUND) {
         sent++;
-        const res = await fetch(base + path, { method, headers, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+        const init = body === undefined ? { headers: typed ? headers : untyped } : { headers, body: JSON.stringify(body) };
+        const res = await fetch(base + path, { method, ...init });
         await res.arrayBuffer();
         // A database that is down or slow makes every request wait for its timeout: stop at once
         // and start cold (readiness then says what is wrong) rather than hold the start.

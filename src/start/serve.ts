@@ -9,7 +9,9 @@ import { cachedVerifier } from '../auth/token-cache.js';
 import { createTokenVerifier, remoteJwks } from '../auth/verify-token.js';
 import type { Config } from '../config.js';
 import { describeDatabase, openDatabase } from '../db/open.js';
+import { loadContract } from '../http/contract.js';
 import { createHttpServer } from '../http/graceful-server.js';
+import { createValidator } from '../http/validator.js';
 import { createLogger, createRequestLogger } from '../logger.js';
 import { connectRedis, redisRateLimitStores } from '../redis.js';
 import { schedulePurge } from '../tasks/idempotency-purge.js';
@@ -49,11 +51,12 @@ export async function serve(config: Config): Promise<void> {
   const redis = config.redisUrl ? await connectRedis(config.redisUrl, logger) : undefined;
   const rateLimitStores = redis ? redisRateLimitStores(redis) : undefined;
   const requestLogger = createRequestLogger(logger, config.logFormat, config.env === 'production');
-  const app = createApp({ db, verifier, mcpVerifier, logger, requestLogger, config, docsFile, rateLimitStores });
+  const validation = createValidator(loadContract().document, config.validateResponses);
+  const app = createApp({ db, verifier, mcpVerifier, logger, requestLogger, config, docsFile, rateLimitStores, validation });
   if (config.warmUpRequests > 0) {
     logger.info({ requests: config.warmUpRequests }, 'warming up');
     try {
-      logger.info({ ...(await warmUp(db, config, config.warmUpRequests)) }, 'warmed up');
+      logger.info({ ...(await warmUp(db, config, config.warmUpRequests, validation)) }, 'warmed up');
     } catch (err) {
       // A warm-up that fails costs only speed: the server starts cold, as it would without one.
       logger.warn({ err: { message: (err as Error).message } }, 'warm-up failed; starting cold');

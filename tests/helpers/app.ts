@@ -4,7 +4,7 @@ import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { JWTVerifyGetKey } from 'jose';
-import { createApp, type AppConfig } from '../../src/app.js';
+import { createApp, type AppConfig, type AppDeps } from '../../src/app.js';
 import type { RateLimitStores } from '../../src/http/rate-limit.js';
 import { mintToken } from '../../src/auth/mint-token.js';
 import { createTokenVerifier } from '../../src/auth/verify-token.js';
@@ -27,6 +27,7 @@ export interface TestAppOptions {
   trustProxy?: AppConfig['trustProxy'];
   tasksPerUser?: number;
   mcp?: Partial<AppConfig['mcp']>;
+  validation?: AppDeps['validation'];
 }
 
 /** Every line any app in this test file logged, for the no-secrets check in tests/setup.ts. */
@@ -83,6 +84,7 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     },
     docsFile: opts.docsFile,
     rateLimitStores: opts.rateLimitStores,
+    validation: opts.validation,
   });
   return { app, logLines: lines };
 }

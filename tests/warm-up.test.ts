@@ -1,0 +1,66 @@
+// The start-up warm-up (src/warm-up.ts) as src/start/serve.ts runs it: through the app's own
+// contract validation. express-openapi-validator compiles an operation's validators on its first
+// request (per method, route and Content-Type), so without this the app's first callers pay for
+// the compiling, all of it on the one thread that serves everyone else too.
+import { createRequire } from 'node:module';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
+import type { AppConfig } from '../src/app.js';
+import { loadContract } from '../src/http/contract.js';
+import { createValidator } from '../src/http/validator.js';
+import { warmUp } from '../src/warm-up.js';
+import { bearer, buildApp, newUser } from './helpers/app.js';
+import { createTestDatabase, type TestDatabase } from './helpers/db.js';
+
+// Each operation's validator is added to the validator's Ajv, under its own key, then compiled.
+const validatorRequire = createRequire(createRequire(import.meta.url).resolve('express-openapi-validator'));
+const Ajv = (validatorRequire('ajv/dist/core') as { default: { prototype: { addSchema: (...args: unknown[]) => unknown } } }).default;
+
+const config: AppConfig = {
+  corsOrigins: [],
+  bodyLimitBytes: 64 * 1024,
+  tasksPerUser: 5000,
+  validateResponses: false,
+  rateLimit: { windowMs: 60_000, perUser: 0, perIpFailures: 0 },
+  trustProxy: false,
+  metrics: { enabled: false, token: undefined },
+  mcp: { resourceUrl: undefined, authorizationServers: [], corsOrigins: [] },
+};
+
+let database: TestDatabase;
+beforeAll(async () => {
+  database = await createTestDatabase();
+});
+afterAll(() => database.drop());
+
+/** The first requests of a new user, as browsers and SDKs send them; how many validators they compiled. */
+async function compilesOfFirstRequests(validation: ReturnType<typeof createValidator>): Promise<number> {
+  const { app } = buildApp(database.db, { validation });
+  const auth = await bearer(newUser());
+  const added = vi.spyOn(Ajv.prototype, 'addSchema');
+  try {
+    await request(app).get('/api/tasks').set('Authorization', auth).expect(200);
+    await request(app).get('/api/tasks').set('Authorization', auth).set('Content-Type', 'application/json').expect(200);
+    const { body } = await request(app).post('/api/tasks').set('Authorization', auth).send({ title: 'First' }).expect(201);
+    await request(app).get(`/api/tasks/${body.id}`).set('Authorization', auth).expect(200);
+    await request(app).patch(`/api/tasks/${body.id}/complete`).set('Authorization', auth).expect(200);
+    await request(app).patch(`/api/tasks/${body.id}`).set('Authorization', auth).send({ description: 'Done' }).expect(200);
+    await request(app).delete(`/api/tasks/${body.id}`).set('Authorization', auth).expect(204);
+    return added.mock.calls.length;
+  } finally {
+    added.mockRestore();
+  }
+}
+
+describe('start-up warm-up', () => {
+  it("compiles the app's contract validators, so the app's first requests compile none", async () => {
+    const validation = createValidator(loadContract().document, false);
+    const warmed = await warmUp(database.db, config, 40, validation);
+    expect(warmed.requests).toBeGreaterThanOrEqual(40);
+    expect(await compilesOfFirstRequests(validation)).toBe(0);
+  });
+
+  it('(the same requests on validation that was not warmed up do compile validators)', async () => {
+    expect(await compilesOfFirstRequests(createValidator(loadContract().document, false))).toBeGreaterThan(0);
+  });
+});
