@@ -10,12 +10,12 @@
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { RequestHandler } from 'express';
 import { pino } from 'pino';
 import { createApp, type AppConfig } from './app.js';
 import { mintToken } from './auth/mint-token.js';
 import { createTokenVerifier } from './auth/verify-token.js';
 import type { Database } from './db/types.js';
-import type { RequestHandler } from 'express';
 import { expressBorn } from './http/express-born.js';
 
 export interface WarmUpResult {
