@@ -14,9 +14,16 @@ export interface Contract {
   document: Record<string, unknown>;
 }
 
+let loaded: Contract | undefined;
+
+/** The same contract for every caller (the server, its app, the warm-up's copy): nobody changes it,
+ * and the validator is handed a copy of its own. */
 export function loadContract(): Contract {
-  const json = readFileSync(bundledSpecPath, 'utf8');
-  return { json, yaml: readFileSync(bundledYamlPath, 'utf8'), document: JSON.parse(json) as Record<string, unknown> };
+  if (!loaded) {
+    const json = readFileSync(bundledSpecPath, 'utf8');
+    loaded = { json, yaml: readFileSync(bundledYamlPath, 'utf8'), document: JSON.parse(json) as Record<string, unknown> };
+  }
+  return loaded;
 }
 
 /** The values of one of the contract's enum schemas, in the contract's order. */
