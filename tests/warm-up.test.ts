@@ -5,27 +5,15 @@
 import { createRequire } from 'node:module';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
-import type { AppConfig } from '../src/app.js';
 import { loadContract } from '../src/http/contract.js';
 import { createValidator } from '../src/http/validator.js';
 import { warmUp } from '../src/warm-up.js';
-import { bearer, buildApp, newUser } from './helpers/app.js';
+import { bearer, buildApp, newUser, testAppConfig } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
 // Each operation's validator is added to the validator's Ajv, under its own key, then compiled.
 const validatorRequire = createRequire(createRequire(import.meta.url).resolve('express-openapi-validator'));
 const Ajv = (validatorRequire('ajv/dist/core') as { default: { prototype: { addSchema: (...args: unknown[]) => unknown } } }).default;
-
-const config: AppConfig = {
-  corsOrigins: [],
-  bodyLimitBytes: 64 * 1024,
-  tasksPerUser: 5000,
-  validateResponses: false,
-  rateLimit: { windowMs: 60_000, perUser: 0, perIpFailures: 0 },
-  trustProxy: false,
-  metrics: { enabled: false, token: undefined },
-  mcp: { resourceUrl: undefined, authorizationServers: [], corsOrigins: [] },
-};
 
 let database: TestDatabase;
 beforeAll(async () => {
@@ -55,7 +43,7 @@ async function compilesOfFirstRequests(validation: ReturnType<typeof createValid
 describe('start-up warm-up', () => {
   it("compiles the app's contract validators, so the app's first requests compile none", async () => {
     const validation = createValidator(loadContract().document, false);
-    const warmed = await warmUp(database.db, config, 40, validation);
+    const warmed = await warmUp(database.db, testAppConfig(), 40, validation);
     expect(warmed.requests).toBeGreaterThanOrEqual(40);
     expect(await compilesOfFirstRequests(validation)).toBe(0);
   });

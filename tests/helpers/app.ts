@@ -46,6 +46,21 @@ export function logSink() {
   return { lines, logger: pino({ level: 'debug' }, stream) };
 }
 
+/** The app's settings in tests: response validation on, limits off unless a test sets them. */
+export function testAppConfig(opts: TestAppOptions = {}): AppConfig {
+  return {
+    corsOrigins: ['http://localhost:3000'],
+    bodyLimitBytes: opts.bodyLimitBytes ?? 64 * 1024,
+    tasksPerUser: opts.tasksPerUser ?? 5000,
+    validateResponses: true,
+    // Tests hammer one address and one user; limits are exercised by their own tests.
+    rateLimit: { windowMs: 60_000, perUser: 0, perIpFailures: 0, ...opts.rateLimit },
+    trustProxy: opts.trustProxy ?? false,
+    metrics: opts.metrics ?? { enabled: false, token: undefined },
+    mcp: { resourceUrl: undefined, authorizationServers: [], corsOrigins: [], ...opts.mcp },
+  };
+}
+
 export function buildApp(db: Database, opts: TestAppOptions = {}) {
   const { lines, logger } = logSink();
   const verifier = createTokenVerifier({
@@ -55,7 +70,8 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     audience: opts.audience,
     clockToleranceSec: 5,
   });
-  const mcp = { resourceUrl: undefined, authorizationServers: [], corsOrigins: [], ...opts.mcp };
+  const config = testAppConfig(opts);
+  const { mcp } = config;
   // As src/start/serve.ts builds it: with MCP_RESOURCE_URL, /mcp takes tokens for that audience only.
   const mcpVerifier = mcp.resourceUrl
     ? createTokenVerifier({
@@ -71,17 +87,7 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     verifier,
     mcpVerifier,
     logger,
-    config: {
-      corsOrigins: ['http://localhost:3000'],
-      bodyLimitBytes: opts.bodyLimitBytes ?? 64 * 1024,
-      tasksPerUser: opts.tasksPerUser ?? 5000,
-      validateResponses: true,
-      // Tests hammer one address and one user; limits are exercised by their own tests.
-      rateLimit: { windowMs: 60_000, perUser: 0, perIpFailures: 0, ...opts.rateLimit },
-      trustProxy: opts.trustProxy ?? false,
-      metrics: opts.metrics ?? { enabled: false, token: undefined },
-      mcp,
-    },
+    config,
     docsFile: opts.docsFile,
     rateLimitStores: opts.rateLimitStores,
     validation: opts.validation,
