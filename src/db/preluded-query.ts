@@ -30,7 +30,7 @@ interface QueryInternals {
   callback: ((err: Error | null, res?: unknown) => void) | undefined;
 }
 
-const Base = pg.Query as unknown as new (config: pg.QueryConfig) => pg.Query & QueryInternals;
+const Base = pg.Query as unknown as new (text: string, values?: unknown[]) => pg.Query & QueryInternals;
 
 export class PreludedQuery extends Base {
   /**
@@ -45,7 +45,10 @@ export class PreludedQuery extends Base {
     private readonly preludes: readonly Prelude[],
     done: (err: Error | null, res?: pg.QueryResult) => void,
   ) {
-    super(config);
+    // From text and values, not the config object: node-postgres copies a config object property
+    // by property through its descriptors, which cost a get about 2 % of the app's CPU.
+    super(config.text, config.values);
+    if (config.name !== undefined) this.name = config.name;
     // The preludes' results come first; the caller sees only the statement's.
     this.callback = (err, res) => (err ? done(err) : done(null, (res as pg.QueryResult[])[preludes.length]));
   }
