@@ -8,7 +8,7 @@
 // The copy has its own one-off HS256 secret, never stored or shared: no token of it can reach the
 // real app, whatever the configured verification, and the real app gains no new way in.
 import { randomBytes, randomUUID } from 'node:crypto';
-import { createServer } from 'node:http';
+import { Agent, createServer, request } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { RequestHandler } from 'express';
 import { pino } from 'pino';
@@ -62,12 +62,23 @@ export async function warmUp(db: Database, config: AppConfig, requests: number, 
   // exclusive: in a cluster worker a plain listen(0) would share one port among the workers, and
   // this worker's requests could reach another worker's private copy.
   await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1', exclusive: true }, resolve));
-  const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}/api/tasks`;
-  const headers = {
-    Authorization: `Bearer ${await mintToken({ secret, userId: `warm-up:${randomUUID()}`, ttlSec: 600 })}`,
-    'Content-Type': 'application/json',
-  };
-  const { 'Content-Type': _, ...untyped } = headers;
+  const { port } = server.address() as AddressInfo;
+  const authorization = `Bearer ${await mintToken({ secret, userId: `warm-up:${randomUUID()}`, ttlSec: 600 })}`;
+  // node:http rather than fetch: undici's Request, Headers and web streams cost as much CPU as the
+  // app's side of each request, and the warm-up has a time budget.
+  const agent = new Agent({ keepAlive: true, maxSockets: CONCURRENCY });
+  const send = (method: string, path: string, typed: boolean, body?: string) =>
+    new Promise<number>((resolve, reject) => {
+      const headers: Record<string, string> = { Authorization: authorization };
+      if (typed) headers['Content-Type'] = 'application/json';
+      const req = request({ host: '127.0.0.1', port, method, path: `/api/tasks${path}`, headers, agent }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+        res.on('error', reject);
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
   let sent = 0;
   let rounds = 0;
   const worker = async () => {
@@ -77,20 +88,19 @@ export async function warmUp(db: Database, config: AppConfig, requests: number, 
       const typed = rounds++ % 2 === 1;
       for (const { method, path, body, expect } of ROUND) {
         sent++;
-        const init = body === undefined ? { headers: typed ? headers : untyped } : { headers, body: JSON.stringify(body) };
-        const res = await fetch(base + path, { method, ...init });
-        await res.arrayBuffer();
+        const status = await (body === undefined ? send(method, path, typed) : send(method, path, true, JSON.stringify(body)));
         // A database that is down or slow makes every request wait for its timeout: stop at once
         // and start cold (readiness then says what is wrong) rather than hold the start.
-        if (res.status !== expect) throw new Error(`warm-up ${method} answered ${res.status}, not ${expect}`);
+        if (status !== expect) throw new Error(`warm-up ${method} answered ${status}, not ${expect}`);
       }
     }
   };
   try {
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
   } finally {
+    agent.destroy();
     const closed = new Promise((resolve) => server.close(resolve));
-    server.closeAllConnections(); // fetch keeps its connections alive; close() would wait for them
+    server.closeAllConnections(); // the agent's connections are kept alive; close() would wait for them
     await closed;
   }
   return { requests: sent, ms: Math.round(performance.now() - started) };
