@@ -4,16 +4,17 @@
 // freshness, which the task routes decide themselves from their ETags) and costs measurably more
 // per response. Headers set before (ETag, Location, Link, limits, CORS) go out as they are.
 import type { Response } from 'express';
+import type { Serializer } from './serializer.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
-export function sendJson<T>(res: Response<T>, status: number, body: T): void {
+export function sendJson<T>(res: Response<T>, status: number, body: T, serialize: Serializer<T> = JSON.stringify): void {
   // Response validation (outside production) hooks this response's own res.json: let it see the body.
   if (Object.hasOwn(res, 'json')) {
     res.status(status).json(body);
     return;
   }
-  const text = JSON.stringify(body);
+  const text = serialize(body);
   res.statusCode = status;
   res.setHeader('Content-Type', JSON_TYPE);
   res.setHeader('Content-Length', Buffer.byteLength(text));

@@ -7,6 +7,7 @@ import type { Body, Defaulted, Json, Query } from '../http/contract.js';
 import { etagOf, ifMatchVersions, noneMatchHits } from '../http/etag.js';
 import { problems } from '../http/problem.js';
 import { sendJson } from '../http/send-json.js';
+import { schemaSerializer } from '../http/serializer.js';
 import type { SecurityLog } from '../http/security-log.js';
 import { decodeCursor, encodeCursor, InvalidCursorError, type CursorScope } from './cursor.js';
 import { createOnce, requestHash } from './idempotency.js';
@@ -49,6 +50,7 @@ function isKnownTimeZone(tz: string): boolean {
 export function tasksRouter(db: Database, security: SecurityLog, limits: { tasksPerUser: number }): Router {
   // mergeParams: the user-scoped family mounts this router under /api/:userId/tasks.
   const router = Router({ mergeParams: true });
+  const taskListJson = schemaSerializer<Json<'listTasks', 200>>('TaskList');
   // The contract's id is an integer, and the validator reads `0x43`, `+67`, `67.0` or `67e0` as
   // one; only the plain decimal form names a task, so each task has exactly one URL.
   router.param('taskId', (_req, _res, next, value: string) => {
@@ -122,7 +124,7 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
       next.set('cursor', encodeCursor(scope, page.next));
       res.set('Link', `<${req.baseUrl}?${next.toString()}>; rel="next"`);
     }
-    sendJson(res, 200, page.tasks);
+    sendJson(res, 200, page.tasks, taskListJson);
   });
 
   router.post('/', async (req: Request, res: Response<Json<'createTask', 201>>) => {
