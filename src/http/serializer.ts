@@ -8,11 +8,19 @@ import { loadContract } from './contract.js';
 
 export type Serializer<T> = (body: T) => string;
 
-/** The serializer of one of the contract's component schemas, by name. */
+const compiled = new Map<string, Serializer<never>>();
+
+/** The serializer of one of the contract's component schemas, by name; compiled once per process,
+ * so every copy of the app (the warm-up's too) runs the same code. */
 export function schemaSerializer<T>(name: string): Serializer<T> {
-  const { components } = loadContract().document as { components: { schemas: Record<string, object> } };
-  const schema = components.schemas[name];
-  if (!schema) throw new Error(`no schema ${name} in the contract`);
-  // The schema's $refs (#/components/schemas/…) resolve against the contract's components.
-  return fastJson({ ...schema, components } as never) as Serializer<T>;
+  let serialize = compiled.get(name);
+  if (!serialize) {
+    const { components } = loadContract().document as { components: { schemas: Record<string, object> } };
+    const schema = components.schemas[name];
+    if (!schema) throw new Error(`no schema ${name} in the contract`);
+    // The schema's $refs (#/components/schemas/…) resolve against the contract's components.
+    serialize = fastJson({ ...schema, components } as never) as Serializer<never>;
+    compiled.set(name, serialize);
+  }
+  return serialize as Serializer<T>;
 }
