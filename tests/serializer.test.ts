@@ -1,9 +1,12 @@
 // The list's compiled serializer (src/http/serializer.ts) against JSON.stringify: the same bytes for
-// every page the contract admits, whatever the text in it, and a refusal for a task it does not.
+// every page the contract admits, whatever the text in it, and a refusal for a task it does not;
+// then through the real app as production runs it, where tests otherwise validate every response.
 import fc from 'fast-check';
-import { describe, expect, it } from 'vitest';
-import { PRIORITIES, type TaskRow } from '../src/tasks/queries.js';
+import request from 'supertest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { schemaSerializer } from '../src/http/serializer.js';
+import { PRIORITIES, type TaskRow } from '../src/tasks/queries.js';
+import { bearer, newUser, setupApp, type TestContext } from './helpers/app.js';
 
 // Any UTF-16 text, lone surrogates, control characters and U+2028 included: escaping is where a
 // hand-written serializer and JSON.stringify would part.
@@ -40,5 +43,35 @@ describe('the task list serializer', () => {
     const [one] = fc.sample(task, 1) as [TaskRow];
     const { title: _, ...untitled } = one;
     expect(() => serialize([untitled as TaskRow])).toThrow(/title/);
+  });
+});
+
+describe('a page of tasks as production sends it (no response validation)', () => {
+  let ctx: TestContext;
+  beforeAll(async () => {
+    ctx = await setupApp({ validateResponses: false });
+  });
+  afterAll(() => ctx?.close());
+
+  it('is the tasks each GET of one task sends, byte for byte', async () => {
+    const auth = await bearer(newUser());
+    const titles = ['plain', 'quote " and backslash \\', 'tab\tnew line\n', 'emoji 😀, U+2028 \u2028 inside', 'é ß ж'];
+    for (const [i, title] of titles.entries()) {
+      await request(ctx.app)
+        .post('/api/tasks')
+        .set('Authorization', auth)
+        .send({
+          title,
+          tags: i % 2 ? ['home', 'x_y-1'] : [],
+          description: i % 3 ? null : `about ${title}`,
+          due_at: '2030-01-02T03:04:05.678901Z',
+        })
+        .expect(201);
+    }
+    const page = await request(ctx.app).get('/api/tasks').set('Authorization', auth).expect(200);
+    const tasks = JSON.parse(page.text) as TaskRow[];
+    expect(tasks.map((t) => t.title).sort()).toEqual(titles.map((t) => t.trim()).sort());
+    const one = await Promise.all(tasks.map((t) => request(ctx.app).get(`/api/tasks/${t.id}`).set('Authorization', auth).expect(200)));
+    expect(page.text).toBe(`[${one.map((r) => r.text).join(',')}]`);
   });
 });

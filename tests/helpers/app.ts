@@ -28,6 +28,8 @@ export interface TestAppOptions {
   tasksPerUser?: number;
   mcp?: Partial<AppConfig['mcp']>;
   validation?: AppDeps['validation'];
+  /** As in production when false: responses then leave through the app's own serializers. */
+  validateResponses?: boolean;
 }
 
 /** Every line any app in this test file logged, for the no-secrets check in tests/setup.ts. */
@@ -52,7 +54,7 @@ export function testAppConfig(opts: TestAppOptions = {}): AppConfig {
     corsOrigins: ['http://localhost:3000'],
     bodyLimitBytes: opts.bodyLimitBytes ?? 64 * 1024,
     tasksPerUser: opts.tasksPerUser ?? 5000,
-    validateResponses: true,
+    validateResponses: opts.validateResponses ?? true,
     // Tests hammer one address and one user; limits are exercised by their own tests.
     rateLimit: { windowMs: 60_000, perUser: 0, perIpFailures: 0, ...opts.rateLimit },
     trustProxy: opts.trustProxy ?? false,
