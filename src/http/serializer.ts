@@ -2,7 +2,8 @@
 // Fastify does): it knows every field's type and skips JSON.stringify's inspection of each value.
 // Worth it for a page of tasks (50 tasks: 35 → 23 µs), not for one task (about 1 µs either way).
 // It writes the same bytes as JSON.stringify for any body the schema admits (tests/serializer.test.ts);
-// a body missing a required field throws (a 500 and an error log) rather than leaving incomplete.
+// a body missing a required field throws (a 500 and an error log) rather than leaving incomplete,
+// and a field the schema does not name is left out, as the contract's additionalProperties: false says.
 import fastJson from 'fast-json-stringify';
 import { loadContract } from './contract.js';
 
