@@ -46,7 +46,8 @@ export class PreludedQuery extends Base {
     done: (err: Error | null, res?: pg.QueryResult) => void,
   ) {
     // From text and values, not the config object: node-postgres copies a config object property
-    // by property through its descriptors (2.2 µs a statement, against 0.12 µs this way).
+    // by property through its descriptors (2.2 µs a statement, against 0.12 µs this way). So only
+    // text, values and name reach the query: all that postgres.ts's statements carry.
     super(config.text, config.values);
     if (config.name !== undefined) this.name = config.name;
     // The preludes' results come first; the caller sees only the statement's.
