@@ -14,8 +14,8 @@ export function expressBorn(app: Express): Classes {
   // keep their properties in a dictionary (V8's %HasFastProperties is false: the wrapper's empty
   // body leaves no room for what Node's constructor adds), and that is the faster form here:
   // built with `Reflect.construct(IncomingMessage, args, Request)` they keep fast properties, and
-  // a get cost 890–960 µs of CPU against 340–580 (COMPARE_PATH=get, three rounds), as each
-  // middleware's added properties fork the objects' hidden classes.
+  // a get cost 890–960 µs of CPU against 340–580 (COMPARE_PATH=get, three rounds), presumably
+  // because each middleware's added properties fork the objects' hidden classes.
   function Request(this: IncomingMessage, ...args: ConstructorParameters<typeof IncomingMessage>) {
     IncomingMessage.apply(this, args);
   }
