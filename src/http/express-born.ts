@@ -1,9 +1,9 @@
 // Node's request and response classes, with the app's own prototypes from birth. Express moves
 // every request and response onto app.request and app.response (Object.setPrototypeOf) as it
-// starts to handle them; in V8 that gives each object a fresh hidden class, and every later
-// property access on it, in Node's http code, Express and the app alike, leaves the fast path. An
-// object already born with that prototype makes the call a no-op. Measured on a get: 36 % less
-// CPU per request (bench/results/paths.md, README "Hand-made speed-ups").
+// starts to handle them; in V8 that gives each object a fresh hidden class on every request,
+// which every later property access on it, in Node's http code, Express and the app alike, then
+// meets unprepared. An object already born with that prototype makes the call a no-op. Measured
+// on a get: 36 % less CPU per request (README "Hand-made speed-ups").
 import { IncomingMessage, type ServerOptions, ServerResponse } from 'node:http';
 import type { Express } from 'express';
 
