@@ -158,6 +158,7 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
 
   const db: Database = {
     kind: 'pglite',
+    serial: true,
     query: (text, params) => queryOn(undefined, current)(text, params),
     queryAfter: (first, text, params) =>
       db.transaction(async (tx) => {

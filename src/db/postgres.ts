@@ -163,6 +163,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
 
   return {
     kind: 'postgres',
+    serial: false,
     query: (text, params, options) => standalone(text, params, options),
     queryAfter: (first, text, params) => standalone(text, params, undefined, first),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {

@@ -39,6 +39,11 @@ export interface Session extends Queryable {
 export interface Database extends Queryable {
   readonly kind: 'postgres' | 'pglite';
   /**
+   * True when statements run one at a time on the one connection there is (PGlite): none is ever in
+   * flight beside another, so one statement sees every write that came before it.
+   */
+  readonly serial: boolean;
+  /**
    * Runs `first` (its result unused), then one statement, in one transaction and, on PostgreSQL, one
    * round trip. The statement reads after `first` has finished (each statement of a read-committed
    * transaction takes its own snapshot), so a lock `first` takes covers everything it reads.
