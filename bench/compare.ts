@@ -11,10 +11,16 @@
 // Settings: BENCH_DATABASE_URL, COMPARE_ROUNDS (default 3), COMPARE_SECONDS (default 10);
 // COMPARE_PATH=list|get|create|toggle drives that one path alone for one user instead (the paths
 // benchmark's load, per-user limit and quota off): the figure for a change to one path.
+// COMPARE_DATABASE=embedded runs the servers on the embedded database (a data folder seeded once
+// and reset before each run) instead, without the bare baseline, which needs PostgreSQL; the CPU
+// time per request then includes the database's, on the server's own thread.
 import type { ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import autocannon from 'autocannon';
 import { migrate } from '../src/db/migrate.js';
+import { createPGliteDatabase } from '../src/db/pglite.js';
 import { APP_ENV, load, ONE_USER_LIMITS_OFF, resetToSeed, seed, startProcess, stopProcess, type Seeded } from './run.js';
 import { scratchDatabase } from './scratch-database.js';
 
@@ -24,6 +30,9 @@ const servers = process.argv.slice(2);
 const onePath = process.env.COMPARE_PATH as 'list' | 'get' | 'create' | 'toggle' | undefined;
 if (onePath && !['list', 'get', 'create', 'toggle'].includes(onePath))
   throw new Error(`COMPARE_PATH: list, get, create or toggle, not ${onePath}`);
+const embedded = process.env.COMPARE_DATABASE === 'embedded';
+if (!embedded && (process.env.COMPARE_DATABASE ?? 'postgres') !== 'postgres')
+  throw new Error(`COMPARE_DATABASE: postgres or embedded, not ${process.env.COMPARE_DATABASE}`);
 
 /** One path for the first seeded user, at saturation (64 connections). */
 async function loadPath(url: string, seeded: Seeded, duration: number) {
@@ -85,34 +94,75 @@ async function measure(child: ChildProcess, port: number, seeded: Seeded) {
   };
 }
 
+/** The seeded data the servers run on: its settings for a server, and a reset to the seed. */
+interface Store {
+  env: Record<string, string>;
+  seeded: Seeded;
+  reset(): Promise<void>;
+  drop(): Promise<void>;
+}
+
+async function postgresStore(): Promise<Store> {
+  const scratch = await scratchDatabase('todo_compare', { poolMax: 4 });
+  await migrate(scratch.db);
+  const seeded = await seed(scratch.db);
+  return { env: { DATABASE_URL: scratch.url }, seeded, reset: await resetToSeed(scratch.db), drop: () => scratch.drop() };
+}
+
+/** A data folder that only one process may open at a time: the reset opens it between runs. */
+async function embeddedStore(): Promise<Store> {
+  const dataDir = mkdtempSync(path.join(tmpdir(), 'todo-compare-'));
+  const open = () => createPGliteDatabase({ dataDir: path.join(dataDir, 'pglite') });
+  const lite = await open();
+  await migrate(lite);
+  const seeded = await seed(lite);
+  const { rows } = await lite.query<{ max: string }>('SELECT max(id) AS max FROM tasks');
+  await lite.close();
+  return {
+    env: { DATA_DIR: dataDir },
+    seeded,
+    reset: async () => {
+      const db = await open();
+      try {
+        await (await resetToSeed(db, rows[0]!.max))();
+      } finally {
+        await db.close();
+      }
+    },
+    drop: async () => rmSync(dataDir, { recursive: true, force: true }),
+  };
+}
+
 async function main() {
   if (servers.length === 0) throw new Error('name at least one server build: npm run bench:compare -- dist/server.js');
-  const scratch = await scratchDatabase('todo_compare', { poolMax: 4 });
-  const { db, url: dbUrl } = scratch;
+  const store = embedded ? await embeddedStore() : await postgresStore();
+  const { seeded } = store;
   try {
-    await migrate(db);
-    const seeded = await seed(db);
-    const reset = await resetToSeed(db);
     for (let round = 1; round <= rounds; round++) {
-      await reset();
-      const baselineProcess = await startProcess(['--import', 'tsx', 'bench/baseline.ts'], { DATABASE_URL: dbUrl }, 8100, '/api/tasks');
-      const baseline = await measure(baselineProcess, 8100, seeded);
-      await stopProcess(baselineProcess);
-      const line = [`round ${round}: baseline ${baseline.rate} req/s, ${baseline.cpuUs} µs CPU/request (database ${baseline.dbUs})`];
+      const line: string[] = [];
+      let baselineRate: number | undefined;
+      if (!embedded) {
+        await store.reset();
+        const baselineProcess = await startProcess(['--import', 'tsx', 'bench/baseline.ts'], store.env, 8100, '/api/tasks');
+        const baseline = await measure(baselineProcess, 8100, seeded);
+        await stopProcess(baselineProcess);
+        baselineRate = baseline.rate;
+        line.push(`baseline ${baseline.rate} req/s, ${baseline.cpuUs} µs CPU/request (database ${baseline.dbUs})`);
+      }
       for (const server of servers) {
-        await reset();
-        const env = { ...APP_ENV, DATABASE_URL: dbUrl, WORKERS: '1', ...(onePath ? ONE_USER_LIMITS_OFF : {}) };
+        await store.reset();
+        const env = { ...APP_ENV, ...store.env, WORKERS: '1', ...(onePath ? ONE_USER_LIMITS_OFF : {}) };
         const app = await startProcess(server.split(' '), env, 8090, '/ready');
         const r = await measure(app, 8090, seeded);
         await stopProcess(app);
-        line.push(
-          `${server} ${r.rate} req/s (${Math.round((100 * r.rate) / baseline.rate)} %), ${r.cpuUs} µs CPU/request (database ${r.dbUs})${r.failed ? `, ${r.failed} failed` : ''}`,
-        );
+        const share = baselineRate ? ` (${Math.round((100 * r.rate) / baselineRate)} %)` : '';
+        const database = embedded ? ', database included' : ` (database ${r.dbUs})`;
+        line.push(`${server} ${r.rate} req/s${share}, ${r.cpuUs} µs CPU/request${database}${r.failed ? `, ${r.failed} failed` : ''}`);
       }
-      console.log(line.join(' | '));
+      console.log(`round ${round}: ${line.join(' | ')}`);
     }
   } finally {
-    await scratch.drop();
+    await store.drop();
   }
 }
 

@@ -43,11 +43,11 @@ export interface Seeded {
 /**
  * Every measured run starts from the seeded data: without this, the tasks each run creates (15 %
  * of its requests) pile up, every list page grows, and later runs measure a heavier workload than
- * earlier ones. Call right after seed(); returns the reset.
+ * earlier ones. Call right after seed(), or pass the seed's last task id (a database opened again
+ * later); returns the reset.
  */
-export async function resetToSeed(db: Database): Promise<() => Promise<void>> {
-  const { rows } = await db.query<{ max: string }>('SELECT max(id) AS max FROM tasks');
-  const seededMax = rows[0]!.max;
+export async function resetToSeed(db: Database, seededMax?: string): Promise<() => Promise<void>> {
+  seededMax ??= (await db.query<{ max: string }>('SELECT max(id) AS max FROM tasks')).rows[0]!.max;
   return async () => {
     await db.query('DELETE FROM tasks WHERE id > $1', [seededMax]);
     await db.query(
