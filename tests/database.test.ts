@@ -83,6 +83,48 @@ describe(`database (${dbKind})`, () => {
     );
     expect(await count('db-serial')).toBe(10);
   });
+
+  it('never runs a statement inside an open transaction that is not its own', async () => {
+    const { db } = database;
+    let inserted!: () => void;
+    const didInsert = new Promise<void>((resolve) => (inserted = resolve));
+    let release!: () => void;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    const open = db
+      .transaction(async (tx) => {
+        await tx.query("INSERT INTO tasks (user_id, title) VALUES ('db-unseen', 'never committed')");
+        inserted();
+        await held;
+        throw new Error('rolled back');
+      })
+      .catch(() => {});
+    await didInsert;
+    // Sent while the transaction holds its uncommitted row: on PGlite's one connection it must wait
+    // for the transaction to end, on PostgreSQL it runs on another connection; it sees no row.
+    const seen = count('db-unseen');
+    release();
+    await open;
+    expect(await seen).toBe(0);
+  });
+
+  it('runs a statement again after it failed, and one that cannot be parsed fails the same way each time', async () => {
+    const { db } = database;
+    const divide = 'SELECT 10 / $1::integer AS q';
+    await expect(db.query(divide, [0])).rejects.toMatchObject({ code: '22012' });
+    expect((await db.query(divide, [5])).rows).toEqual([{ q: 2 }]);
+    for (let i = 0; i < 2; i++) await expect(db.query('SELEC $1', [1])).rejects.toMatchObject({ code: '42601' });
+    expect((await db.query('SELECT 1 AS one')).rows).toEqual([{ one: 1 }]);
+  });
+
+  it('sends every kind of value the app binds, the same on each run of a statement', async () => {
+    const text = 'SELECT $1::text IS NULL AS absent, $2::boolean AS flag, $3::integer + 1 AS next, $4::text[] AS tags, $5::text AS title';
+    const values = [null, true, 41, ['x', 'y, "z"', 'NULL', ''], "it's \\ done"];
+    for (let i = 0; i < 2; i++) {
+      expect((await database.db.query(text, values)).rows).toEqual([
+        { absent: true, flag: true, next: 42, tags: ['x', 'y, "z"', 'NULL', ''], title: "it's \\ done" },
+      ]);
+    }
+  });
 });
 
 /** One PostgreSQL connection with named statements, so pg_prepared_statements shows all it prepared. */

@@ -3,12 +3,13 @@
 // HTTP thread never waits while it executes a statement. Plain JavaScript, not TypeScript, so that
 // Node can start it as it is from src/ (tests) and from dist/ (the server).
 //
-// Messages in: { id, op: 'query', text, params, tx? } | { id, op: 'exec', script }
+// Messages in: { id, op: 'query', text, params, tx?, named? } | { id, op: 'exec', script }
 //            | { id, op: 'begin', tx } | { id, op: 'end', tx, commit } | { id, op: 'close' }
 // Messages out: { id, result? } or { id, error: { message, ...fields } }; id 0 says it is ready.
 import { readFileSync } from 'node:fs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { PGlite } from '@electric-sql/pglite';
+import { namedStatements } from './pglite-named.js';
 
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 
@@ -24,10 +25,13 @@ function describe(err) {
 
 /** @type {PGlite} */
 let db;
+/** @type {ReturnType<typeof namedStatements>} */
+let named;
 try {
   db = workerData.template
     ? await PGlite.create({ loadDataDir: new Blob([readFileSync(workerData.template)]) })
     : await PGlite.create(workerData.dataDir);
+  named = namedStatements(db);
   port.postMessage({ id: 0, result: 'ready' });
 } catch (err) {
   port.postMessage({ id: 0, error: describe(err) });
@@ -49,6 +53,7 @@ const result = (res) => ({ rows: res.rows, affectedRows: res.affectedRows });
 async function handle(m) {
   switch (m.op) {
     case 'query': {
+      if (m.named && m.tx === undefined && named) return result(await named(m.text, m.params));
       const on = m.tx === undefined ? db : transactions.get(m.tx)?.tx;
       if (!on) throw new Error('the transaction has already ended');
       return result(await on.query(m.text, m.params));

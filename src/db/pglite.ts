@@ -148,10 +148,12 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
     });
   };
 
+  // `named`: parsed once and kept by the database (src/db/pglite-named.js), as the app's own
+  // statements are on PostgreSQL; a session's and a transaction's statements are not.
   const queryOn =
-    (tx: number | undefined, thread: Thread, limitMs = opts.statementTimeoutMs) =>
+    (tx: number | undefined, thread: Thread, limitMs = opts.statementTimeoutMs, named = false) =>
     async <R>(text: string, params?: readonly unknown[]): Promise<QueryResult<R>> => {
-      const res = await call<{ rows: R[]; affectedRows?: number }>({ op: 'query', text, params, tx }, thread, limitMs);
+      const res = await call<{ rows: R[]; affectedRows?: number }>({ op: 'query', text, params, tx, named }, thread, limitMs);
       return { rows: res.rows, rowCount: res.affectedRows || res.rows.length };
     };
   let nextTx = 1;
@@ -159,7 +161,7 @@ export async function createPGliteDatabase(opts: PGliteOptions): Promise<Databas
   const db: Database = {
     kind: 'pglite',
     serial: true,
-    query: (text, params) => queryOn(undefined, current)(text, params),
+    query: (text, params) => queryOn(undefined, current, opts.statementTimeoutMs, true)(text, params),
     queryAfter: (first, text, params) =>
       db.transaction(async (tx) => {
         await tx.query(first.text, first.values);
