@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { Logger } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { isDatabaseUnavailable, isRejectedValue } from '../src/db/errors.js';
+import { migrate } from '../src/db/migrate.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import type { Database } from '../src/db/types.js';
@@ -212,6 +213,26 @@ describe.runIf(dbKind === 'postgres')('prepared statements (PostgreSQL)', () => 
 });
 
 describe.runIf(dbKind === 'pglite')('embedded database thread', () => {
+  it('plans every run of a statement for its own parameters, a page of tasks too, though it keeps it parsed', async () => {
+    const db = await createPGliteDatabase({ dataDir: undefined, template: inject('pgliteTemplate') });
+    try {
+      await migrate(db);
+      for (let i = 0; i < 8; i++) {
+        await listTasks(db, 'planned', { status: 'all', sort: 'created_at', order: 'desc', limit: 10 });
+        await getTask(db, 'planned', 1);
+      }
+      const { rows } = await db.query<{ statement: string; generic_plans: string; custom_plans: string }>(
+        'SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements',
+      );
+      const plans = (test: (s: string) => boolean) =>
+        rows.filter((r) => test(r.statement)).map((r) => ({ generic: Number(r.generic_plans), custom: Number(r.custom_plans) }));
+      expect(plans((s) => s.includes('ORDER BY'))).toEqual([{ generic: 0, custom: 8 }]);
+      expect(plans((s) => /FROM tasks WHERE user_id = \$1 AND id = \$2$/.test(s))).toEqual([{ generic: 0, custom: 8 }]);
+    } finally {
+      await db.close();
+    }
+  });
+
   it('does not hold up the HTTP thread while a statement runs', async () => {
     const db = await createPGliteDatabase({ dataDir: undefined, template: inject('pgliteTemplate') });
     try {

@@ -1,11 +1,14 @@
 // @ts-check
 // Named statements on PGlite, as the PostgreSQL side has them (src/db/postgres.ts): PGlite's
 // query() parses, describes and plans its statement on every call, in six round trips into its
-// WebAssembly; a statement parsed once under a name is then bound and executed in one. It runs as
-// query() does (PGlite 0.5's own query path, which this follows step for step): under the same two
-// locks, so it never runs inside another caller's open transaction; its parameters serialized for
-// the types the server inferred, by PGlite's own serializers; its result parsed by PGlite's own
-// parser; the data folder synced afterwards. Plain JavaScript, like the thread that uses it.
+// WebAssembly; a statement parsed once under a name is then bound and executed in one. It is still
+// planned for its own parameters on every run, as query()'s unnamed statements were: a page of tasks
+// must be (QueryOptions.planEach), and one setting for the one connection keeps that true of all.
+// It runs as query() does (PGlite 0.5's own query path, which this follows step for step): under
+// the same two locks, so it never runs inside another caller's open transaction; its parameters
+// serialized for the types the server inferred, by PGlite's own serializers; its result parsed by
+// PGlite's own parser; the data folder synced afterwards. Plain JavaScript, like the thread.
+import { Buffer } from 'node:buffer';
 import { parse, protocol } from '@electric-sql/pglite';
 
 const { serialize } = protocol;
@@ -21,17 +24,6 @@ const { serialize } = protocol;
  * }} Internals
  */
 
-/** @param {Uint8Array[]} parts */
-function concat(parts) {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let at = 0;
-  for (const p of parts) {
-    out.set(p, at);
-    at += p.length;
-  }
-  return out;
-}
-
 /**
  * A query function over named statements, one per distinct text, or undefined when this PGlite
  * lacks the internals it needs.
@@ -44,10 +36,11 @@ export function namedStatements(db) {
   /** @type {Map<string, { name: string, paramTypes: number[] }>} */
   const statements = new Map();
   /** @param {Uint8Array[]} parts */
-  const send = async (parts) => (await db.execProtocol(concat(parts), { syncToFs: false })).messages;
+  const send = async (parts) => (await db.execProtocol(Buffer.concat(parts), { syncToFs: false })).messages;
 
   /** @param {string} text */
   async function prepare(text) {
+    if (statements.size === 0) await send([serialize.query('SET plan_cache_mode = force_custom_plan')]);
     const name = `todo_${statements.size + 1}`;
     try {
       const described = await send([serialize.parse({ name, text }), serialize.describe({ type: 'S', name }), serialize.sync()]);
