@@ -11,6 +11,7 @@ import type { TokenVerifier } from './auth/verify-token.js';
 import type { Config } from './config.js';
 import type { Database } from './db/types.js';
 import { loadContract } from './http/contract.js';
+import { composeMiddleware } from './http/compose.js';
 import { corsPolicy } from './http/cors.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { headAsGet } from './http/head-as-get.js';
@@ -21,7 +22,7 @@ import { securityHeaders } from './http/security-headers.js';
 import { createSecurityLog } from './http/security-log.js';
 import { storableInput } from './http/storable-input.js';
 import { createValidator } from './http/validator.js';
-import { mountedAt, useRequestLogging } from './logger.js';
+import { mountedAt, requestLogging } from './logger.js';
 import { isMcpPath, mcpCors, mcpRouter } from './mcp/endpoint.js';
 import { selfDispatch } from './mcp/self-dispatch.js';
 import { systemRouter } from './system/routes.js';
@@ -75,8 +76,6 @@ export function createApp({
   // contract refuses except for the one repeatable parameter (tag).
   app.set('query parser', (qs: string) => parseQuery(qs, '&', '=', { maxKeys: MAX_QUERY_PARAMETERS }));
 
-  useRequestLogging(app, logger, requestLogger);
-  app.use(securityHeaders());
   const restCors = corsPolicy({
     origins: config.corsOrigins,
     allowedHeaders: ['Authorization', 'Content-Type', 'X-Request-Id', 'If-Match', 'If-None-Match', 'Idempotency-Key'],
@@ -96,17 +95,28 @@ export function createApp({
   });
   // The MCP endpoint has origins of its own (browser MCP clients), none unless configured.
   const agentCors = mcpCors(config.mcp);
-  app.use((req, res, next) => (isMcpPath(req.path) ? agentCors : restCors)(req, res, next));
-
   const metrics = config.metrics.enabled ? createMetrics(db) : undefined;
-  if (metrics) app.use(metrics.middleware);
-  app.use(limits.ip);
 
-  app.use(headAsGet);
+  // Every request goes through these; grouped, the router walks three layers for them, not fifteen.
+  app.use(
+    composeMiddleware([
+      requestLogging(app, logger, requestLogger),
+      securityHeaders(),
+      (req, res, next) => (isMcpPath(req.path) ? agentCors : restCors)(req, res, next),
+      ...(metrics ? [metrics.middleware] : []),
+      limits.ip,
+      headAsGet,
+    ]),
+  );
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
-  app.use('/api', authenticate(verifier, security), limits.user);
-  app.use(jsonBody(config.bodyLimitBytes));
-  app.use(...(validation ?? createValidator(contract.document, config.validateResponses)), storableInput);
+  app.use('/api', composeMiddleware([authenticate(verifier, security), limits.user]));
+  app.use(
+    composeMiddleware([
+      jsonBody(config.bodyLimitBytes),
+      ...(validation ?? createValidator(contract.document, config.validateResponses)),
+      storableInput,
+    ]),
+  );
 
   const tasks = tasksRouter(db, security, { tasksPerUser: config.tasksPerUser });
   app.use('/api/tasks', mountedAt('/api/tasks'), tasks);

@@ -131,7 +131,7 @@ export function loggedUrl(url: string): string {
  * join up across services) or a new UUID, echoed in the response. `req.log` is a child logger
  * carrying the id, made only when something logs through it: most requests never need one.
  */
-export function useRequestLogging(app: Express, logger: Logger, requestLines?: Logger): void {
+export function requestLogging(app: Express, logger: Logger, requestLines?: Logger): RequestHandler {
   const children = new WeakMap<Request, Logger>();
   // Request lines are built below from known fields only, none of them a credential, so they skip
   // the redaction pass that every other line gets (it costs more than writing the line).
@@ -148,7 +148,7 @@ export function useRequestLogging(app: Express, logger: Logger, requestLines?: L
       return child;
     },
   });
-  app.use((req, res, next) => {
+  return (req, res, next) => {
     const started = performance.now();
     const incoming = req.headers['x-request-id'];
     const id = typeof incoming === 'string' && REQUEST_ID.test(incoming) ? incoming : randomUUID();
@@ -169,5 +169,5 @@ export function useRequestLogging(app: Express, logger: Logger, requestLines?: L
       else lines.info(line, 'request completed');
     });
     next();
-  });
+  };
 }
