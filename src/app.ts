@@ -119,8 +119,8 @@ export function createApp({
   );
 
   const tasks = tasksRouter(db, security, { tasksPerUser: config.tasksPerUser });
-  app.use('/api/tasks', mountedAt('/api/tasks'), tasks);
-  app.use('/api/:userId/tasks', mountedAt('/api/:userId/tasks'), requireSameUser(security), tasks);
+  app.use('/api/tasks', composeMiddleware([mountedAt('/api/tasks'), tasks]));
+  app.use('/api/:userId/tasks', composeMiddleware([mountedAt('/api/:userId/tasks'), requireSameUser(security), tasks]));
   // After the task routes, which carry nearly all traffic, so those never walk past these.
   app.use(systemRouter(db, contract, docsFile));
   app.use(metricsRouter(metrics, config.metrics.token));

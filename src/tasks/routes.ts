@@ -58,6 +58,12 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     next(problems.validation([{ path: '/path/taskId', message: 'must be a task id: a whole number from 1, in plain decimal digits' }]));
   });
 
+  // One route per path, in matching order: a request walks past each path once, not once per method.
+  const collection = router.route('/');
+  const stats = router.route('/stats');
+  const task = router.route('/:taskId');
+  const completion = router.route('/:taskId/complete');
+
   /** The 404 for a task the caller does not have; probes of other users' tasks are logged after the fact. */
   function notFound(req: Request, res: Response, id: number): never {
     queries.ownedByAnotherUser(db, res.locals.userId, id).then(
@@ -89,7 +95,7 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     sendJson(res, 200, written.task);
   }
 
-  router.get('/', async (req: Request, res: Response<Json<'listTasks', 200>>) => {
+  collection.get(async (req: Request, res: Response<Json<'listTasks', 200>>) => {
     const q = req.query as unknown as Defaulted<Query<'listTasks'>, 'status' | 'sort' | 'limit'>;
     const { sort, limit } = q;
     const filters: queries.ListFilters = {
@@ -127,7 +133,7 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     sendJson(res, 200, page.tasks, taskListJson);
   });
 
-  router.post('/', async (req: Request, res: Response<Json<'createTask', 201>>) => {
+  collection.post(async (req: Request, res: Response<Json<'createTask', 201>>) => {
     const body = req.body as Defaulted<Body<'createTask'>, 'completed'>;
     const userId: string = res.locals.userId;
     const fields: queries.NewTask = {
@@ -161,14 +167,14 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     sendJson(res, response.status, response.body as TaskJson);
   });
 
-  router.delete('/', async (req: Request, res: Response<Json<'clearCompletedTasks', 200>>) => {
+  collection.delete(async (req: Request, res: Response<Json<'clearCompletedTasks', 200>>) => {
     // The contract admits status=completed only; nothing else reaches this line.
     const q = req.query as Query<'clearCompletedTasks'>;
     if (q.status !== 'completed') throw new Error('clearCompletedTasks without status=completed');
     res.json({ deleted: await queries.deleteCompleted(db, res.locals.userId) });
   });
 
-  router.get('/stats', async (req: Request, res: Response<Json<'getTaskStats', 200>>) => {
+  stats.get(async (req: Request, res: Response<Json<'getTaskStats', 200>>) => {
     const { tz } = req.query as Defaulted<Query<'getTaskStats'>, 'tz'>;
     const unknownZone = () =>
       problems.validation([{ path: '/query/tz', message: `is not a time zone this server knows (an IANA name such as Europe/Paris)` }]);
@@ -182,7 +188,7 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     }
   });
 
-  router.get('/:taskId', async (req: Request, res: Response<TaskJson>) => {
+  task.get(async (req: Request, res: Response<TaskJson>) => {
     const id = taskId(req);
     const found = await queries.getTask(db, res.locals.userId, id);
     if (!found) return notFound(req, res, id);
@@ -202,7 +208,7 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     await sendWritten(req, res, id, await queries.updateTask(db, res.locals.userId, id, changes, expected), expected);
   }
 
-  router.put('/:taskId', async (req: Request, res: Response<Json<'replaceTask', 200>>) => {
+  task.put(async (req: Request, res: Response<Json<'replaceTask', 200>>) => {
     const body = req.body as Body<'replaceTask'>;
     // Replace: an absent description is cleared; absent `completed` and 1.1 fields keep theirs.
     await update(req, res, {
@@ -213,19 +219,19 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
     });
   });
 
-  router.patch('/:taskId', async (req: Request, res: Response<Json<'updateTask', 200>>) => {
+  task.patch(async (req: Request, res: Response<Json<'updateTask', 200>>) => {
     const body = req.body as Body<'updateTask'>;
     await update(req, res, { ...laterFields(body), title: body.title?.trim(), description: body.description, completed: body.completed });
   });
 
-  router.delete('/:taskId', async (req: Request, res: Response) => {
+  task.delete(async (req: Request, res: Response) => {
     const id = taskId(req);
     const expected = ifMatchVersions(req.get('If-Match'));
     if (!(await queries.deleteTask(db, res.locals.userId, id, expected))) await unwritten(req, res, id, expected);
     res.status(204).end();
   });
 
-  router.patch('/:taskId/complete', async (req: Request, res: Response<Json<'toggleTaskCompletion', 200>>) => {
+  completion.patch(async (req: Request, res: Response<Json<'toggleTaskCompletion', 200>>) => {
     const id = taskId(req);
     // No body at all, or a body without `completed`: toggle.
     const body = (req.body ?? {}) as NonNullable<Body<'toggleTaskCompletion'>>;
