@@ -126,25 +126,6 @@ describe(`database (${dbKind})`, () => {
       ]);
     }
   });
-
-  it('reads every text[] exactly as stored: plain words, the empty array, and elements PostgreSQL quotes', async () => {
-    const arrays: (string | null)[][] = [
-      [],
-      ['home'],
-      ['home', 'work', 'x1'],
-      ['two words', 'a,b', '{braced}', 'quo"te', 'back\\slash', '', ' padded ', 'tab\t'],
-      ['NULL', 'null', 'Null'],
-      [null, 'after a null'],
-      ['plain', null],
-      ['é', '日本', 'emoji 🎉'],
-      ['[1:1]={}'],
-    ];
-    const { rows } = await database.db.query<{ a: (string | null)[] }>(
-      'SELECT a FROM jsonb_array_elements($1::jsonb) WITH ORDINALITY AS e(j, n), LATERAL (SELECT ARRAY(SELECT jsonb_array_elements_text(e.j)) AS a) AS t ORDER BY n',
-      [JSON.stringify(arrays)],
-    );
-    expect(rows.map((r) => r.a)).toEqual(arrays);
-  });
 });
 
 /** One PostgreSQL connection with named statements, so pg_prepared_statements shows all it prepared. */

@@ -11,7 +11,6 @@ import { ChannelBoundClient } from './channel-binding.js';
 import { connectOptions, describeConnectError, parsePostgresUrl, wantsFallback } from './connection-url.js';
 import { type Prelude, PreludedQuery } from './preluded-query.js';
 import { DatabaseConnectError, isPreparedStatementLost, isServerError } from './errors.js';
-import { pgTypes } from './text-array.js';
 import type { Database, Queryable, QueryOptions, QueryResult, Session, Statement } from './types.js';
 
 export interface PostgresOptions {
@@ -43,7 +42,6 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     // (below) fires first and cancels the statement on the server.
     query_timeout: opts.statementTimeoutMs + 2000,
     idleTimeoutMillis: 30_000,
-    types: pgTypes,
     allowExitOnIdle: true,
     enableChannelBinding: connect.channelBinding !== 'disable',
     ...(connect.channelBinding === 'require' ? { Client: ChannelBoundClient as unknown as typeof pg.Client } : {}),
