@@ -1,9 +1,9 @@
-// Several middlewares as one router layer. Express's router spends more on each layer it walks
-// (the path match, a params pass, a closure or two) than most of the app's app-wide middlewares
-// cost themselves, and every request walks all of them: grouped, the walk is three layers instead
-// of fifteen. Inside a group the router's own rules hold: an error (passed to next, thrown, or a
-// rejected promise) leaves the group for the app's error handling, next('route') is a plain next
-// for middleware, next('router') leaves the router.
+// Several middlewares as one router layer. Express's router allocates for every layer it walks (a
+// match, a params pass, closures), and it was the largest allocator of a get, which walked fifteen
+// app-wide layers; grouped, it walks three (75.5 → 67.3 KB a get, README). Inside a group the
+// router's own rules hold: an error (passed to next, thrown, or a rejected promise) leaves the group
+// for the app's error handling, next('route') is a plain next for middleware, next('router') leaves
+// the router.
 import type { NextFunction, RequestHandler } from 'express';
 
 export function composeMiddleware(handlers: readonly RequestHandler[]): RequestHandler {
