@@ -2,7 +2,8 @@
 // against several builds of the server and the bare baseline, alternating, round after round, with
 // the server's own CPU time per request (from /proc/<pid>/stat) and the local PostgreSQL's: the
 // figures that show what one change bought, where throughput alone moves by ±5 % between runs on a
-// shared machine.
+// shared machine. Each round runs the builds in turn, every other round in reverse order; the last
+// line gives each build's median CPU time per request.
 //
 //   git worktree add /tmp/before HEAD~1 && (cd /tmp/before && ln -s "$PWD/node_modules" . && npx tsc -p tsconfig.build.json)
 //   npm run build && npm run bench:compare -- /tmp/before/dist/server.js dist/server.js
@@ -137,6 +138,7 @@ async function main() {
   if (servers.length === 0) throw new Error('name at least one server build: npm run bench:compare -- dist/server.js');
   const store = embedded ? await embeddedStore() : await postgresStore();
   const { seeded } = store;
+  const cpu = new Map<string, number[]>(servers.map((s) => [s, []]));
   try {
     for (let round = 1; round <= rounds; round++) {
       const line: string[] = [];
@@ -149,18 +151,31 @@ async function main() {
         baselineRate = baseline.rate;
         line.push(`baseline ${baseline.rate} req/s, ${baseline.cpuUs} µs CPU/request (database ${baseline.dbUs})`);
       }
-      for (const server of servers) {
+      // Every other round in reverse: on a shared host the build measured second did better in
+      // most rounds whichever build it was, an order effect as large as the changes compared.
+      const order = round % 2 === 1 ? servers : [...servers].reverse();
+      const results = new Map<string, Awaited<ReturnType<typeof measure>>>();
+      for (const server of order) {
         await store.reset();
         const env = { ...APP_ENV, ...store.env, WORKERS: '1', ...(onePath ? ONE_USER_LIMITS_OFF : {}) };
         const app = await startProcess(server.split(' '), env, 8090, '/ready');
-        const r = await measure(app, 8090, seeded);
+        results.set(server, await measure(app, 8090, seeded));
         await stopProcess(app);
+      }
+      for (const server of servers) {
+        const r = results.get(server)!;
+        cpu.get(server)!.push(r.cpuUs);
         const share = baselineRate ? ` (${Math.round((100 * r.rate) / baselineRate)} %)` : '';
         const database = embedded ? ', database included' : ` (database ${r.dbUs})`;
         line.push(`${server} ${r.rate} req/s${share}, ${r.cpuUs} µs CPU/request${database}${r.failed ? `, ${r.failed} failed` : ''}`);
       }
-      console.log(`round ${round}: ${line.join(' | ')}`);
+      console.log(`round ${round}${order === servers ? '' : ' (reverse order)'}: ${line.join(' | ')}`);
     }
+    const median = (xs: number[]) => {
+      const sorted = [...xs].sort((a, b) => a - b);
+      return Math.round((sorted[Math.floor((sorted.length - 1) / 2)]! + sorted[Math.ceil((sorted.length - 1) / 2)]!) / 2);
+    };
+    console.log(`median CPU per request: ${servers.map((s) => `${s} ${median(cpu.get(s)!)} µs`).join(' | ')}`);
   } finally {
     await store.drop();
   }
