@@ -1,11 +1,11 @@
 // npm run bench:paths — each of four paths (a list of 50 tasks, a get, a create, a toggle) at
 // saturation (64 connections, autocannon) against four servers in the same run, alternating,
-// round after round: the app (compiled, production, one worker, per-user limit off), the baseline
-// (bench/baseline.ts: the app's own SQL, no framework) and the physical limit (bench/physical.ts:
-// the simplest statement and a plain JSON.stringify), twice: its statements unnamed (parsed and
-// planned each time, the limit) and prepared (as the app's are by default). Before
-// measuring, the list and get bodies of the app and the physical limit are compared: same tasks,
-// same fields, same size.
+// round after round, every other round in reverse order: the app (compiled, production, one
+// worker, per-user limit off), the baseline (bench/baseline.ts: the app's own SQL, no framework)
+// and the physical limit (bench/physical.ts: the simplest statement and a plain JSON.stringify),
+// twice: its statements unnamed (parsed and planned each time, the limit) and prepared (as
+// the app's are by default). Before measuring, the list and get bodies of the app and the physical
+// limit are compared: same tasks, same fields, same size.
 // Writes bench/results/paths.{json,md}. Settings: BENCH_DATABASE_URL, PATHS_ROUNDS (3), PATHS_SECONDS (5),
 // PATHS_ONLY (a comma-separated subset of list, get, create, toggle; results then go to stdout only).
 import type { ChildProcess } from 'node:child_process';
@@ -108,8 +108,10 @@ async function main() {
     console.log(checks.join('\n'));
 
     const results: Record<string, Record<ServerName, number[]>> = {};
+    const names = Object.keys(SERVERS) as ServerName[];
     for (let round = 1; round <= rounds; round++) {
-      for (const name of Object.keys(SERVERS) as ServerName[]) {
+      // Every other round in reverse, so no server is always the one measured first (bench/compare.ts says why).
+      for (const name of round % 2 === 1 ? names : [...names].reverse()) {
         const child = await start(name, dbUrl);
         children.push(child);
         for (const load of loads) {
