@@ -128,6 +128,22 @@ describe(`database (${dbKind})`, () => {
   });
 });
 
+/**
+ * Runs a page of tasks and a get eight times each, then reads the database's own count of generic
+ * and custom plans for the statements it keeps (pg_prepared_statements), picked by their text.
+ */
+async function plansAfterEightRuns(db: Database) {
+  for (let i = 0; i < 8; i++) {
+    await listTasks(db, 'planned', { status: 'all', sort: 'created_at', order: 'desc', limit: 10 });
+    await getTask(db, 'planned', 1);
+  }
+  const { rows } = await db.query<{ statement: string; generic_plans: string; custom_plans: string }>(
+    'SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements',
+  );
+  return (test: (s: string) => boolean) =>
+    rows.filter((r) => test(r.statement)).map((r) => ({ generic: Number(r.generic_plans), custom: Number(r.custom_plans) }));
+}
+
 /** One PostgreSQL connection with named statements, so pg_prepared_statements shows all it prepared. */
 async function onOneConnection<T>(fn: (db: Database) => Promise<T>, logger?: Logger): Promise<T> {
   const one = createPostgresDatabase({
@@ -196,15 +212,7 @@ describe.runIf(dbKind === 'postgres')('prepared statements (PostgreSQL)', () => 
 
   it('plan a page of tasks for its own user every time, and let the rest keep a generic plan', async () => {
     await onOneConnection(async (one) => {
-      for (let i = 0; i < 8; i++) {
-        await listTasks(one, 'planned', { status: 'all', sort: 'created_at', order: 'desc', limit: 10 });
-        await getTask(one, 'planned', 1);
-      }
-      const { rows } = await one.query<{ statement: string; generic_plans: string; custom_plans: string }>(
-        'SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements',
-      );
-      const plans = (test: (s: string) => boolean) =>
-        rows.filter((r) => test(r.statement)).map((r) => ({ generic: Number(r.generic_plans), custom: Number(r.custom_plans) }));
+      const plans = await plansAfterEightRuns(one);
       expect(plans((s) => s.includes('ORDER BY'))).toEqual([{ generic: 0, custom: 8 }]);
       const [get] = plans((s) => /FROM tasks WHERE user_id = \$1 AND id = \$2$/.test(s));
       expect(get!.generic).toBeGreaterThan(0);
@@ -217,15 +225,7 @@ describe.runIf(dbKind === 'pglite')('embedded database thread', () => {
     const db = await createPGliteDatabase({ dataDir: undefined, template: inject('pgliteTemplate') });
     try {
       await migrate(db);
-      for (let i = 0; i < 8; i++) {
-        await listTasks(db, 'planned', { status: 'all', sort: 'created_at', order: 'desc', limit: 10 });
-        await getTask(db, 'planned', 1);
-      }
-      const { rows } = await db.query<{ statement: string; generic_plans: string; custom_plans: string }>(
-        'SELECT statement, generic_plans, custom_plans FROM pg_prepared_statements',
-      );
-      const plans = (test: (s: string) => boolean) =>
-        rows.filter((r) => test(r.statement)).map((r) => ({ generic: Number(r.generic_plans), custom: Number(r.custom_plans) }));
+      const plans = await plansAfterEightRuns(db);
       expect(plans((s) => s.includes('ORDER BY'))).toEqual([{ generic: 0, custom: 8 }]);
       expect(plans((s) => /FROM tasks WHERE user_id = \$1 AND id = \$2$/.test(s))).toEqual([{ generic: 0, custom: 8 }]);
     } finally {
