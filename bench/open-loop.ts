@@ -12,9 +12,9 @@
 //
 // Why raw sockets rather than node:http's client: the generator shares the two cores with the
 // server and PostgreSQL, and its own CPU and collections show up in every server's tail. With
-// node:http (an agent per user, a timer per user) it cost about as much CPU per request as a
-// third of the app's; one timer, a request written as one string and a response read by its
-// Content-Length or chunks cost a fraction of that (README, "The load generator").
+// node:http (an agent per user, a timer per user) it cost some 40 % of the app's CPU per request;
+// one timer, a request written as one string and a response read by its Content-Length or chunks
+// cost half that (README, "Performance").
 import net from 'node:net';
 
 export interface PlannedRequest {
@@ -66,9 +66,9 @@ interface ParsedResponse {
 const HEAD_END = Buffer.from('\r\n\r\n');
 
 /**
- * The HTTP/1.1 response in `buf` (one request at a time: nothing follows it), or undefined while it is incomplete. Bodies come
- * with a Content-Length or chunked (node:http chunks a body sent after an explicit writeHead);
- * 204 and 304 have none.
+ * The HTTP/1.1 response in `buf` (one request at a time: nothing follows it), or undefined while
+ * it is incomplete. Bodies come with a Content-Length or chunked (node:http chunks a body sent
+ * after an explicit writeHead); 204 and 304 have none.
  */
 function parseResponse(buf: Buffer): ParsedResponse | undefined {
   const headEnd = buf.indexOf(HEAD_END);
