@@ -22,7 +22,7 @@ import path from 'node:path';
 import autocannon from 'autocannon';
 import { migrate } from '../src/db/migrate.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
-import { APP_ENV, load, ONE_USER_LIMITS_OFF, resetToSeed, seed, startProcess, stopProcess, type Seeded } from './run.js';
+import { APP_ENV, load, median, ONE_USER_LIMITS_OFF, resetToSeed, seed, startProcess, stopProcess, type Seeded } from './run.js';
 import { scratchDatabase } from './scratch-database.js';
 
 const rounds = Number(process.env.COMPARE_ROUNDS ?? 3);
@@ -171,11 +171,7 @@ async function main() {
       }
       console.log(`round ${round}${order === servers ? '' : ' (reverse order)'}: ${line.join(' | ')}`);
     }
-    const median = (xs: number[]) => {
-      const sorted = [...xs].sort((a, b) => a - b);
-      return Math.round((sorted[Math.floor((sorted.length - 1) / 2)]! + sorted[Math.ceil((sorted.length - 1) / 2)]!) / 2);
-    };
-    console.log(`median CPU per request: ${servers.map((s) => `${s} ${median(cpu.get(s)!)} µs`).join(' | ')}`);
+    console.log(`median CPU per request: ${servers.map((s) => `${s} ${Math.round(median(cpu.get(s)!))} µs`).join(' | ')}`);
   } finally {
     await store.drop();
   }

@@ -13,7 +13,7 @@ import { writeFileSync } from 'node:fs';
 import autocannon from 'autocannon';
 import { mintToken } from '../src/auth/mint-token.js';
 import { migrate } from '../src/db/migrate.js';
-import { APP_ENV, ONE_USER_LIMITS_OFF, seedLister, startProcess, stopProcess } from './run.js';
+import { APP_ENV, median, ONE_USER_LIMITS_OFF, seedLister, startProcess, stopProcess } from './run.js';
 import { scratchDatabase } from './scratch-database.js';
 
 const rounds = Number(process.env.PATHS_ROUNDS ?? 3);
@@ -74,8 +74,6 @@ async function sameBody(path: string, token: string): Promise<string> {
   if (a !== p) throw new Error(`bodies differ for ${path}:\napp:      ${a.slice(0, 300)}\nphysical: ${p.slice(0, 300)}`);
   return `${path}: ${JSON.parse(a).length ?? 1} task(s), ${Buffer.byteLength(a)} bytes, identical`;
 }
-
-const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
 
 async function main() {
   const scratch = await scratchDatabase('todo_paths', { poolMax: 2 });

@@ -176,6 +176,12 @@ export async function load(
   };
 }
 
+/** The middle value, or the mean of the two middle ones: what bench:compare and bench:paths report per server. */
+export function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  return (sorted[Math.floor((sorted.length - 1) / 2)]! + sorted[Math.ceil((sorted.length - 1) / 2)]!) / 2;
+}
+
 // autocannon reports p90 and p97.5; p95 is interpolated between them.
 function percentile(r: autocannon.Result, _p: 95): number {
   return Math.round((r.latency.p90 + (r.latency.p97_5 - r.latency.p90) * (5 / 7.5)) * 100) / 100;
