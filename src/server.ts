@@ -1,4 +1,6 @@
 // The process's entry point: read the configuration, then serve, or supervise workers that do.
+// The V8 setting first: modules are evaluated in import order.
+import './start/young-generation.js';
 import 'dotenv/config';
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.js';
