@@ -12,6 +12,14 @@ export class DatabaseConnectError extends Error {
   }
 }
 
+/** Every pooled connection stayed busy for as long as a statement may run: answered like a timeout. */
+export class DatabaseBusyError extends Error {
+  override name = 'DatabaseBusyError';
+  constructor(timeoutMs: number) {
+    super(`no database connection was free within the statement timeout (${timeoutMs} ms)`);
+  }
+}
+
 /** The embedded database's thread is gone (closed, or crashed): every call fails with this. */
 export class DatabaseClosedError extends Error {
   override name = 'DatabaseClosedError';
@@ -37,7 +45,7 @@ export function isServerError(err: unknown): boolean {
 /** The database could not be reached or could not answer in time: worth retrying. */
 export function isDatabaseUnavailable(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
-  if (err instanceof DatabaseConnectError || err instanceof DatabaseClosedError) return true;
+  if (err instanceof DatabaseConnectError || err instanceof DatabaseClosedError || err instanceof DatabaseBusyError) return true;
   const code = codeOf(err);
   if (code && (UNREACHABLE_CODES.has(code) || UNAVAILABLE_SQLSTATES.has(code) || code.startsWith('08'))) return true;
   // node-postgres's own failures carry no code: a connection that ended, or its client-side guard.

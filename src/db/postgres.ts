@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import { ChannelBoundClient } from './channel-binding.js';
 import { connectOptions, describeConnectError, parsePostgresUrl, wantsFallback } from './connection-url.js';
 import { type Prelude, PreludedQuery } from './preluded-query.js';
-import { DatabaseConnectError, isPreparedStatementLost, isServerError } from './errors.js';
+import { DatabaseBusyError, DatabaseConnectError, isPreparedStatementLost, isServerError } from './errors.js';
 import type { Database, Queryable, QueryOptions, QueryResult, Session, Statement } from './types.js';
 
 export interface PostgresOptions {
@@ -55,18 +55,64 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
 
   // Transaction-local settings: in force for this transaction's statements only.
   const settingsSql = "SELECT set_config('statement_timeout', $1, true), set_config('lock_timeout', $2, true)";
-  const settingsParams = [String(opts.statementTimeoutMs), String(lockTimeoutMs(opts.statementTimeoutMs))];
-  const localSettings: Statement = { text: settingsSql, values: settingsParams };
+  // The statement's limits are what is left of the operation's time once it has a connection, so
+  // waiting for a pooled connection and running the statement together take at most
+  // DB_STATEMENT_TIMEOUT_MS (and never 0, which would mean no limit at all).
+  const settingsParams = (remainingMs: number) => [String(remainingMs), String(lockTimeoutMs(remainingMs))];
+  const localSettings: Statement = { text: settingsSql, values: [] };
   // A named statement that must be planned for its own parameters says so for its transaction.
-  const planEachSettings: Statement = {
-    text: `${settingsSql}, set_config('plan_cache_mode', 'force_custom_plan', true)`,
-    values: settingsParams,
-  };
+  const planEachSettings: Statement = { text: `${settingsSql}, set_config('plan_cache_mode', 'force_custom_plan', true)`, values: [] };
+
+  /** When an operation started now must be answered: its settings and pool wait count down to it. */
+  const deadlineFromNow = () => performance.now() + opts.statementTimeoutMs;
+  /** What is left until the deadline, in whole ms; none left is the same 503 as a statement timeout. */
+  function remainingUntil(deadline: number): number {
+    const left = Math.floor(deadline - performance.now());
+    if (left < 1) throw new DatabaseBusyError(opts.statementTimeoutMs);
+    return left;
+  }
+
+  /**
+   * pool.connect(), given up at the deadline: while every connection is busy (a lock held, a slow
+   * statement), a request waits for one only as long as the statement itself could have run. A
+   * client that arrives after that goes straight back to the pool.
+   */
+  function connectBy(deadline: number): Promise<pg.PoolClient> {
+    // With an idle connection the pool answers at once: no timer needed.
+    if (pool.idleCount > 0) return pool.connect();
+    const pending = pool.connect();
+    return new Promise((resolve, reject) => {
+      let late = false;
+      const timer = setTimeout(
+        () => {
+          late = true;
+          pending.then(
+            (client) => client.release(),
+            () => {},
+          );
+          reject(new DatabaseBusyError(opts.statementTimeoutMs));
+        },
+        Math.max(0, deadline - performance.now()),
+      );
+      pending.then(
+        (client) => {
+          if (late) return;
+          clearTimeout(timer);
+          resolve(client);
+        },
+        (err: unknown) => {
+          if (late) return;
+          clearTimeout(timer);
+          reject(err as Error);
+        },
+      );
+    });
+  }
 
   /** A client from the pool, listened to while it is out: its 'error' (the connection died under a
    * query, which fails by itself) would otherwise be unhandled and end the process. */
-  async function checkout(): Promise<{ client: pg.PoolClient; release: (err?: Error | boolean) => void }> {
-    const client = await connectClient();
+  async function checkout(deadline?: number): Promise<{ client: pg.PoolClient; release: (err?: Error | boolean) => void }> {
+    const client = await connectClient(false, deadline);
     const onError = (err: Error) => opts.logger?.warn({ err: { message: err.message } }, 'database connection lost during a query');
     client.on('error', onError);
     return {
@@ -78,10 +124,11 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     };
   }
 
-  async function connectClient(retried = false): Promise<pg.PoolClient> {
+  async function connectClient(retried = false, deadline?: number): Promise<pg.PoolClient> {
     try {
-      return await pool.connect();
+      return await (deadline === undefined ? pool.connect() : connectBy(deadline));
     } catch (err) {
+      if (err instanceof DatabaseBusyError) throw err;
       if (!retried && connect.fallback !== undefined && wantsFallback(connect, err)) {
         // sslmode=prefer met a server without TLS (or allow met one that insists on it): from now
         // on every connection takes the other way, as libpq would for each of them. Connections
@@ -91,7 +138,7 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
           (pool as unknown as { options: pg.PoolConfig }).options.ssl = connect.fallback;
           opts.logger?.info({ sslmode: settings.sslMode, tls: connect.fallback !== false }, 'database connection: TLS fallback');
         }
-        return connectClient(true);
+        return connectClient(true, deadline);
       }
       throw new DatabaseConnectError(`cannot connect to PostgreSQL: ${describeConnectError(err, settings)}`, err);
     }
@@ -120,9 +167,9 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
 
   // The settings are named like the statement they precede, and parsed once per connection too.
   const withName = (s: Statement): Prelude => ({ ...s, name: named(s.text) });
-  const unnamedSettings = [localSettings];
-  const namedSettings = [withName(localSettings)];
-  const namedPlanEachSettings = [withName(planEachSettings)];
+  const unnamedSettings: Prelude = localSettings;
+  const namedSettings = withName(localSettings);
+  const namedPlanEachSettings = withName(planEachSettings);
 
   /** One statement in its own transaction, its settings (and `first`, if given) in front of it. */
   async function standalone<R>(
@@ -130,11 +177,22 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     params: readonly unknown[] | undefined,
     options: QueryOptions | undefined,
     first?: Statement,
+    deadline = deadlineFromNow(),
   ): Promise<QueryResult<R>> {
-    const { client, release } = await checkout();
+    const { client, release } = await checkout(deadline);
+    let values: string[];
+    try {
+      values = settingsParams(remainingUntil(deadline));
+    } catch (err) {
+      release();
+      throw err;
+    }
     const config = statement(text, params);
-    const settings = config.name === undefined ? unnamedSettings : options?.planEach ? namedPlanEachSettings : namedSettings;
-    const before = first ? [...settings, config.name === undefined ? first : withName(first)] : settings;
+    const settings = {
+      ...(config.name === undefined ? unnamedSettings : options?.planEach ? namedPlanEachSettings : namedSettings),
+      values,
+    };
+    const before = first ? [settings, config.name === undefined ? first : withName(first)] : [settings];
     let query: PreludedQuery | undefined;
     try {
       const res = await new Promise<pg.QueryResult>((resolve, reject) => {
@@ -151,13 +209,13 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
       if (config.name === undefined || !isPreparedStatementLost(err)) throw err;
       // A pooler that hands each transaction another server connection cannot keep them. The
       // statement never ran (Parse or Bind failed), so running it again unnamed is safe.
-      if (!prepared) return standalone(text, params, options, first); // a request in flight beside the first to find out
+      if (!prepared) return standalone(text, params, options, first, deadline); // a request in flight beside the first to find out
       prepared = false;
       opts.logger?.error(
         { err: { message: (err as Error).message, code: (err as { code?: string }).code } },
         'the database connection cannot keep prepared statements (a transaction pooler such as PgBouncer before 1.21?): using unnamed statements from now on; set DB_PREPARED_STATEMENTS=false',
       );
-      return standalone(text, params, options, first);
+      return standalone(text, params, options, first, deadline);
     }
   }
 
@@ -167,11 +225,12 @@ export function createPostgresDatabase(opts: PostgresOptions): Database {
     query: (text, params, options) => standalone(text, params, options),
     queryAfter: (first, text, params) => standalone(text, params, undefined, first),
     async transaction<T>(fn: (tx: Queryable) => Promise<T>): Promise<T> {
-      const { client, release } = await checkout();
+      const deadline = deadlineFromNow();
+      const { client, release } = await checkout(deadline);
       let broken: Error | undefined;
       try {
         await client.query('BEGIN');
-        await client.query(settingsSql, settingsParams);
+        await client.query(settingsSql, settingsParams(remainingUntil(deadline)));
         const value = await fn({
           query: async <R>(text: string, params?: readonly unknown[]) => result<R>(await client.query(text, params as unknown[])),
         });
