@@ -23,7 +23,7 @@ import { createSecurityLog } from './http/security-log.js';
 import { storableInput } from './http/storable-input.js';
 import { createValidator } from './http/validator.js';
 import { mountedAt, requestLogging } from './logger.js';
-import { isMcpPath, mcpCors, mcpRouter } from './mcp/endpoint.js';
+import { isMcpPath, mcpCors, mcpGate, mcpRouter } from './mcp/endpoint.js';
 import { selfDispatch } from './mcp/self-dispatch.js';
 import { systemRouter } from './system/routes.js';
 import { tasksRouter } from './tasks/routes.js';
@@ -110,6 +110,7 @@ export function createApp({
   );
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
   app.use('/api', composeMiddleware([authenticate(verifier, security), limits.user]));
+  app.use(mcpGate({ verifier: mcpVerifier ?? verifier, security, config: config.mcp, userLimit: limits.user }));
   app.use(
     composeMiddleware([
       jsonBody(config.bodyLimitBytes),
@@ -126,8 +127,6 @@ export function createApp({
   app.use(metricsRouter(metrics, config.metrics.token));
   app.use(
     mcpRouter({
-      verifier: mcpVerifier ?? verifier,
-      security,
       config: config.mcp,
       dispatch: selfDispatch(app),
       version: (contract.document.info as { version: string }).version,

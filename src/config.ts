@@ -43,10 +43,16 @@ export interface Config {
 export interface McpConfig {
   /**
    * MCP_RESOURCE_URL: this MCP server's resource identifier (RFC 8707/9728), e.g.
-   * https://api.example.com/mcp. Set: tokens at /mcp must carry it in `aud`. Unset: /mcp takes the
-   * tokens REST takes, and the metadata names the URL the request came to.
+   * https://api.example.com/mcp. Set: tokens at /mcp must carry it in `aud`, and REST refuses a
+   * token issued for it alone. Unset: /mcp takes the tokens REST takes.
    */
   resourceUrl: string | undefined;
+  /**
+   * Without MCP_RESOURCE_URL, whether the identifier may be taken from the request's (checked)
+   * Host: in development and tests only. In production the 401 challenge then names no metadata
+   * and the metadata paths answer 404, as nothing but configuration may say what this resource is.
+   */
+  resourceFromHost: boolean;
   /** The authorization servers the metadata names (Better Auth's URL, or JWT_ISSUER). */
   authorizationServers: string[];
   /** MCP_CORS_ORIGINS: browser origins allowed to call /mcp; none unless configured. */
@@ -277,6 +283,7 @@ export function loadConfig(env: Env = process.env): Config {
     metrics: { enabled: bool(env, 'METRICS', false) || read(env, 'METRICS_TOKEN') !== undefined, token: read(env, 'METRICS_TOKEN') },
     mcp: {
       resourceUrl: url(env, 'MCP_RESOURCE_URL', ['https:', 'http:']),
+      resourceFromHost: !production,
       authorizationServers: auth.issuer ? [auth.issuer] : [],
       corsOrigins: (read(env, 'MCP_CORS_ORIGINS') ?? '')
         .split(',')

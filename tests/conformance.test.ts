@@ -52,6 +52,8 @@ beforeAll(async () => {
     full: buildApp(healthy.db, { tasksPerUser: 1 }).app,
     // Its JWKS cannot be fetched: a token signed with a key of it answers 503 auth_unavailable.
     noKeys: buildApp(healthy.db, { jwks: remoteJwks('http://127.0.0.1:1/jwks') }).app,
+    // As in production without MCP_RESOURCE_URL: the MCP resource is never named from Host.
+    unnamedResource: buildApp(healthy.db, { mcp: { resourceFromHost: false } }).app,
   };
   auth = await bearer(user);
   // Two failed requests from this address: it is now over its limit on `limited`, for every path.
@@ -142,6 +144,7 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
       return send('main', url(o, { userId: 'someone-else' }));
     case '404':
       if (o.path === '/docs') return send('noDocs', o.path, { token: null });
+      if (o.path.startsWith('/.well-known/')) return send('unnamedResource', o.path, { token: null });
       return send('main', url(o, { taskId: 987_654_321 }));
     case '413':
       return send('main', url(o), { body: { title: 'x', description: 'y'.repeat(9000) } });

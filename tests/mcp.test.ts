@@ -256,12 +256,17 @@ describe(`MCP endpoint (${dbKind})`, () => {
     expect(taskOf(await call(alice, 'get_task', { task_id: mine.task.id })).task).toEqual(mine.task);
   });
 
-  it('applies the per-user limit to tool calls, as a 429 tool result', async () => {
+  it('spends one request of the per-user budget per MCP request, whatever its method; past it, 429', async () => {
+    // limitedBase allows 3 requests a minute: connecting (initialize, then the initialized
+    // notification) spends 2, one tool call the third, and the next request is refused.
     const client = await connect(newUser(), { at: limitedBase });
-    const results = [];
-    for (let i = 0; i < 4; i++) results.push(await call(client, 'list_tasks'));
-    expect(results.slice(0, 3).every((r) => !r.isError)).toBe(true);
-    expect(problemOf(results[3]!)).toMatchObject({ status: 429, code: 'rate_limited' });
+    expect((await call(client, 'list_tasks')).isError).toBeFalsy();
+    const refused = await client.callTool({ name: 'list_tasks', arguments: {} }).then(
+      () => 'answered',
+      (err: Error) => err.message,
+    );
+    expect(refused).toMatch(/429/);
+    expect(refused).toMatch(/rate_limited/);
   });
 
   it('refuses a request without a valid token with 401 and the RFC 9728 challenge', async () => {

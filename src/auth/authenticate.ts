@@ -49,12 +49,14 @@ const TOKEN_FAILURES: Record<TokenFailure, string> = {
 export function authenticate(
   verifier: TokenVerifier,
   security: SecurityLog,
-  opts: { challenge?: (req: Request) => string } = {},
+  opts: { challenge?: (req: Request) => string | undefined } = {},
 ): RequestHandler {
   return (req, res, next) => {
     const verified = (req as Request & { [VERIFIED_USER]?: string })[VERIFIED_USER];
     if (verified !== undefined) {
       res.locals.userId = verified;
+      // The /mcp request it came from has already spent its one request of the user's budget.
+      res.locals.limitSpent = true;
       next();
       return;
     }
@@ -70,29 +72,33 @@ export function authenticate(
       next(unauthorized(opts.challenge?.(req), 'token_missing', 'The Authorization header must use the Bearer scheme: `Bearer <JWT>`.'));
       return;
     }
-    verifier.verify(match[1]!).then(
-      ({ userId }) => {
-        res.locals.userId = userId;
-        next();
-      },
-      (err: unknown) => {
-        if (err instanceof TokenError) {
-          security(req, { event: 'auth_failed', reason: err.reason });
-          next(
-            unauthorized(
+    // One chain, one call of next, ending in the error handler whatever throws along the way
+    // (building the challenge included): a rejection here must never go unhandled.
+    verifier
+      .verify(match[1]!)
+      .then(
+        ({ userId }) => {
+          res.locals.userId = userId;
+          return undefined;
+        },
+        (err: unknown) => {
+          if (err instanceof TokenError) {
+            security(req, { event: 'auth_failed', reason: err.reason });
+            return unauthorized(
               opts.challenge?.(req),
               err.reason === 'expired' ? 'token_expired' : 'token_invalid',
               err.message,
               TOKEN_FAILURES[err.reason],
-            ),
-          );
-        } else if (err instanceof KeySourceUnavailableError) {
-          req.log?.warn({ err: { message: err.message, cause: String(err.cause) } }, 'JWKS unavailable');
-          next(problems.unavailable('auth_unavailable', 'The signing keys cannot be fetched right now. Try again shortly.'));
-        } else {
-          next(err);
-        }
-      },
-    );
+            );
+          }
+          if (err instanceof KeySourceUnavailableError) {
+            req.log?.warn({ err: { message: err.message, cause: String(err.cause) } }, 'JWKS unavailable');
+            return problems.unavailable('auth_unavailable', 'The signing keys cannot be fetched right now. Try again shortly.');
+          }
+          return err;
+        },
+      )
+      .then(next, next)
+      .catch((err: unknown) => req.log?.error({ err }, 'the request could not be passed on after authentication'));
   };
 }

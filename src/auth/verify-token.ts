@@ -60,6 +60,11 @@ export interface VerifierOptions {
   clockToleranceSec: number;
   /** The longest lifetime a token may have (exp − iat) and the oldest it may be (now − iat), in seconds. */
   maxAgeSec?: number | undefined;
+  /**
+   * Audiences that belong to another resource of this server (the MCP endpoint's): a token issued
+   * for them alone is refused here even when no `audience` is required.
+   */
+  foreignAudiences?: readonly string[] | undefined;
 }
 
 export function remoteJwks(url: string, opts: { cooldownMs?: number } = {}): JWTVerifyGetKey {
@@ -141,6 +146,12 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     }
 
     checkTimes(payload, opts.clockToleranceSec, opts.maxAgeSec);
+    if (opts.foreignAudiences?.length && payload.aud !== undefined) {
+      const audiences = ([] as unknown[]).concat(payload.aud);
+      if (audiences.length > 0 && audiences.every((a) => typeof a === 'string' && opts.foreignAudiences!.includes(a))) {
+        throw new TokenError('wrong_audience', 'The token was issued for another resource of this server (the MCP endpoint).');
+      }
+    }
     const sub = payload.sub;
     // NUL cannot be stored in a PostgreSQL text column, so no user could ever own such an id.
     if (

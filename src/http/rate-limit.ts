@@ -41,11 +41,16 @@ function storeFailed(req: Request, next: NextFunction) {
   };
 }
 
-/** The failures the per-address limit counts: the client's own (4xx), not a 429 the API chose to send. */
-const isClientFailure = (status: number) => status >= 400 && status < 500 && status !== 429;
+/**
+ * The failures the per-address limit counts: every 4xx but the 429 it sends itself, and every 5xx
+ * but a 503 (the database or the key source is unavailable: not this caller's doing, and counting
+ * it would lock out everyone behind one address during an outage). A request that makes the
+ * server fail is counted, so it cannot be repeated without limit.
+ */
+const isCountedFailure = (status: number) => status >= 400 && status !== 429 && status !== 503;
 
 /**
- * Per client address, failed requests (4xx but 429) only. express-rate-limit's own way to count
+ * Per client address, failed requests (isCountedFailure) only. express-rate-limit's own way to count
  * failures only (skipSuccessfulRequests) counts every request and takes successes back when they
  * finish, setting headers each time; this reads the counter once per request and writes it only
  * when a request fails, on the same stores (memory or Redis). Requests of an address still in
@@ -87,7 +92,7 @@ function failureLimiter(config: RateLimitConfig, security: SecurityLog, store: S
         }
         res.once('close', () => {
           // Counted before it stops being in flight, so the two never both miss it.
-          const failed = isClientFailure(res.statusCode);
+          const failed = isCountedFailure(res.statusCode);
           if (failed) settle(store.increment(key), done, done);
           else done();
         });
@@ -112,6 +117,10 @@ function userLimiter(config: RateLimitConfig, security: SecurityLog, store: Stor
   const windowSec = Math.ceil(config.windowMs / 1000);
   const policy = `"user"; q=${config.perUser}; w=${windowSec}`;
   return (req, res, next) => {
+    if (res.locals.limitSpent === true) {
+      next();
+      return;
+    }
     settle(
       store.increment(`user:${res.locals.userId}`),
       ({ totalHits, resetTime }) => {

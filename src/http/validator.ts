@@ -2,6 +2,7 @@
 // against the bundled contract before a handler sees it. Its errors are rendered by error-handler.ts.
 import type { RequestHandler } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
+import { isMcpLookalike } from '../mcp/resource.js';
 import { compileValidatorRoutesOnce } from './route-matchers.js';
 
 export function createValidator(document: Record<string, unknown>, validateResponses: boolean): RequestHandler[] {
@@ -22,5 +23,8 @@ export function createValidator(document: Record<string, unknown>, validateRespo
     ajvFormats: { mode: 'full' },
     ignoreUndocumented: false,
     $refParser: { mode: 'dereference' },
+    // The validator matches paths as Express does by default (any case, a trailing slash or
+    // not), but /mcp is matched exactly: its other spellings are no operation, only a 404.
+    ignorePaths: (path: string) => isMcpLookalike(path),
   }) as unknown as RequestHandler[];
 }

@@ -87,9 +87,31 @@ function successResult(tool: Tool, args: Record<string, unknown>, status: number
   return { structuredContent: structured, content: [{ type: 'text', text: summary }] };
 }
 
+/** A task id as a path argument: a whole number from 1, as a JSON number or in plain decimal digits. */
+const isTaskId = (value: unknown) =>
+  (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) ||
+  (typeof value === 'string' && /^[1-9]\d{0,15}$/.test(value) && Number(value) <= Number.MAX_SAFE_INTEGER);
+
+// A header argument is sent as it is given: visible ASCII, spaces only between other characters
+// (an HTTP client would trim them away, making " k" and "k" one idempotency key), no CR, LF or NUL.
+const HEADER_VALUE = /^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/;
+
+/** Why a header argument cannot be sent as it is, against the tool's schema for it; undefined when it can. */
+function headerArgumentProblem(value: unknown, schema: { maxLength?: number; pattern?: string }): string | undefined {
+  if (typeof value !== 'string') return 'must be text';
+  if (schema.maxLength !== undefined && value.length > schema.maxLength) return `must be at most ${schema.maxLength} characters long`;
+  if (!HEADER_VALUE.test(value) || (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value))) {
+    return schema.pattern === undefined
+      ? 'must be printable ASCII, without spaces at either end'
+      : 'must be printable ASCII without spaces';
+  }
+  return undefined;
+}
+
 export async function callTool(dispatch: Dispatch, tool: Tool, args: Record<string, unknown>, caller: Caller): Promise<CallToolResult> {
-  // An argument the tool does not have is refused by name, as the contract refuses unknown fields.
-  const unknown = Object.keys(args).filter((arg) => !(arg in tool.inputSchema.properties));
+  // An argument the tool does not have is refused by name, as the contract refuses unknown fields
+  // (own properties only: `constructor` or `toString` are no arguments of any tool).
+  const unknown = Object.keys(args).filter((arg) => !Object.hasOwn(tool.inputSchema.properties, arg));
   if (unknown.length) {
     return problemResult(tool, 422, {
       code: 'validation_failed',
@@ -97,19 +119,23 @@ export async function callTool(dispatch: Dispatch, tool: Tool, args: Record<stri
       errors: unknown.map((arg) => ({ path: arg, message: 'is not an argument of this tool' })),
     });
   }
-  // A path argument names one resource: a value that is not a plain string or number, or that a
-  // URL would read as `.` or `..`, would name another path (the list, say), so it is refused here.
-  const unusable = Object.entries(tool.http.params)
-    .filter(([arg, p]) => p.in === 'path' && arg in args)
-    .filter(([arg]) => {
-      const value = args[arg];
-      return (typeof value !== 'string' && typeof value !== 'number') || /^(\.|%2e)*$/i.test(String(value));
-    });
-  if (unusable.length) {
+  // Arguments that become part of the URL or a header are checked here, before any request is
+  // made of them: a path argument names one task (never "stats", "." or another path), and a
+  // header argument must be sendable exactly as given.
+  const errors: { path: string; message: string }[] = [];
+  for (const [arg, target] of Object.entries(tool.http.params)) {
+    if (!Object.hasOwn(args, arg)) continue;
+    if (target.in === 'path' && !isTaskId(args[arg])) errors.push({ path: arg, message: 'must be a task id: a whole number from 1' });
+    if (target.in === 'header') {
+      const message = headerArgumentProblem(args[arg], tool.inputSchema.properties[arg] as { maxLength?: number; pattern?: string });
+      if (message) errors.push({ path: arg, message });
+    }
+  }
+  if (errors.length) {
     return problemResult(tool, 422, {
       code: 'validation_failed',
-      detail: `${unusable.map(([arg]) => arg).join(', ')} must be a task id: a whole number from 1.`,
-      errors: unusable.map(([arg]) => ({ path: arg, message: 'must be a task id: a whole number from 1' })),
+      detail: `The request is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}.`,
+      errors,
     });
   }
   const res = await dispatch(restRequest(tool, args), caller);

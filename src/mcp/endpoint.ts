@@ -7,65 +7,109 @@ import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
 import { corsPolicy } from '../http/cors.js';
-import { type Request, type RequestHandler, Router } from 'express';
+import { type RequestHandler, Router } from 'express';
+import { composeMiddleware } from '../http/compose.js';
 import { authenticate } from '../auth/authenticate.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import type { McpConfig } from '../config.js';
 import type { Json } from '../http/contract.js';
 import type { SecurityLog } from '../http/security-log.js';
+import { problems } from '../http/problem.js';
 import { callTool } from './call-tool.js';
+import { MCP_PATH, METADATA_PATH, metadataUrlOf, resourceOf } from './resource.js';
 import type { Dispatch } from './self-dispatch.js';
 import { loadTools } from './tools.js';
 
-export const MCP_PATH = '/mcp';
-const METADATA_PATH = '/.well-known/oauth-protected-resource';
+export { MCP_PATH } from './resource.js';
 
 const INSTRUCTIONS =
   "Manage the signed-in user's own tasks (a to-do list): list, create, read, update, complete and delete them. " +
   'Every call acts for the user of the bearer token; there is no way, and no need, to name a user. ' +
   "Task ids come from list_tasks or create_task; pass a result's etag as if_match to change a task only if it is unchanged.";
 
-/** This resource's identifier: MCP_RESOURCE_URL, or the /mcp URL the request came to. */
-function resourceOf(config: McpConfig, req: Request): string {
-  return config.resourceUrl ?? `${req.protocol}://${req.get('host') ?? 'localhost'}${MCP_PATH}`;
-}
-
-/** RFC 9728 §3.1: /.well-known/oauth-protected-resource inserted between host and path. */
-function metadataUrlOf(resource: string): string {
-  const u = new URL(resource);
-  return `${u.origin}${METADATA_PATH}${u.pathname === '/' ? '' : u.pathname}`;
-}
-
 export interface McpDeps {
-  verifier: TokenVerifier;
-  security: SecurityLog;
   config: McpConfig;
   /** The REST app itself, into which tool calls are dispatched. */
   dispatch: Dispatch;
   version: string;
 }
 
-export function mcpRouter({ verifier, security, config, dispatch, version }: McpDeps): Router {
+export interface McpGateDeps {
+  verifier: TokenVerifier;
+  security: SecurityLog;
+  config: McpConfig;
+  /** The per-user limit, the same budget REST requests spend. */
+  userLimit: RequestHandler;
+}
+
+/**
+ * POST /mcp's authentication and per-user limit, mounted before any body is read (as /api's are):
+ * a caller without a valid token costs no parsing, and every MCP request, whatever its JSON-RPC
+ * method, spends one request of the user's budget. The path is matched exactly, as the route is.
+ */
+export function mcpGate({ verifier, security, config, userLimit }: McpGateDeps): RequestHandler {
+  const auth = authenticate(verifier, security, {
+    challenge: (req) => {
+      const resource = resourceOf(config, req);
+      return resource ? `resource_metadata="${metadataUrlOf(resource)}"` : undefined;
+    },
+  });
+  const gate = composeMiddleware([auth, userLimit]);
+  return (req, res, next) => (req.method === 'POST' && req.path === MCP_PATH ? gate(req, res, next) : next());
+}
+
+/** A JSON-RPC tools/call whose params are not {name: string, arguments?: object}, or undefined. */
+function malformedToolCall(body: unknown): { id: unknown } | undefined {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
+  const { method, params, id } = body as { method?: unknown; params?: unknown; id?: unknown };
+  if (method !== 'tools/call') return undefined;
+  const p = params as { name?: unknown; arguments?: unknown } | null | undefined;
+  const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
+  if (isObject(p) && typeof p!.name === 'string' && (p!.arguments === undefined || isObject(p!.arguments))) return undefined;
+  return { id: id ?? null };
+}
+
+export function mcpRouter({ config, dispatch, version }: McpDeps): Router {
   const tools = loadTools();
   const byName = new Map(tools.map((t) => [t.name, t]));
   const listed = tools.map(({ http: _http, ...tool }) => tool);
-  const router = Router();
+  // Exact paths: /MCP or /mcp/ are not this endpoint (and not under its CORS policy).
+  const router = Router({ caseSensitive: true, strict: true });
   const metadata: RequestHandler = (req, res) => {
     const resource = resourceOf(config, req);
+    if (!resource) {
+      throw problems.notFound(
+        config.resourceFromHost
+          ? 'No protected-resource metadata for this Host: it is not a host name, address or port this server can name.'
+          : 'This server publishes no protected-resource metadata: it is configured by MCP_RESOURCE_URL.',
+      );
+    }
     const body: Json<'getProtectedResourceMetadata', 200> = {
-      resource,
+      resource: resource.href,
       ...(config.authorizationServers.length ? { authorization_servers: config.authorizationServers } : {}),
       bearer_methods_supported: ['header'],
       resource_name: 'Todo API (MCP)',
-      resource_documentation: `${new URL(resource).origin}/docs`,
+      resource_documentation: `${resource.origin}/docs`,
     };
     res.json(body);
   };
   router.get(METADATA_PATH, metadata);
   router.get(`${METADATA_PATH}${MCP_PATH}`, metadata);
 
-  const auth = authenticate(verifier, security, { challenge: (req) => `resource_metadata="${metadataUrlOf(resourceOf(config, req))}"` });
-  router.post(MCP_PATH, auth, async (req, res) => {
+  // Authenticated and counted by mcpGate before the body was read.
+  router.post(MCP_PATH, async (req, res) => {
+    const malformed = malformedToolCall(req.body);
+    if (malformed) {
+      res.status(200).json({
+        jsonrpc: '2.0',
+        id: malformed.id,
+        error: {
+          code: ErrorCode.InvalidParams,
+          message: 'tools/call takes params.name, a tool name from tools/list, and params.arguments, an object of its arguments.',
+        },
+      });
+      return;
+    }
     const caller = { userId: res.locals.userId as string, ip: req.ip ?? '', requestId: req.id };
     const server = new Server(
       { name: 'todo-api', title: 'Todo API', version },
@@ -99,4 +143,5 @@ export function mcpCors(config: McpConfig): RequestHandler {
   });
 }
 
-export const isMcpPath = (path: string) => path === MCP_PATH || path.startsWith(METADATA_PATH);
+/** The paths the MCP endpoint answers, exactly as its router matches them. */
+export const isMcpPath = (path: string) => path === MCP_PATH || path === METADATA_PATH || path === `${METADATA_PATH}${MCP_PATH}`;

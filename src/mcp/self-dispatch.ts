@@ -39,7 +39,11 @@ export function selfDispatch(app: Express): Dispatch {
   let origin: Promise<string> | undefined;
   const listen = () =>
     new Promise<string>((resolve, reject) => {
-      const server = createServer(expressBorn(app), (req, res) => {
+      // Only this process connects, but any local process could: a slow client is cut off as
+      // promptly as on the public port (enforced every second), and a tool call's request is
+      // small and quick.
+      const limits = { headersTimeout: 5_000, requestTimeout: 10_000, connectionsCheckingInterval: 1_000 };
+      const server = createServer({ ...expressBorn(app), ...limits }, (req, res) => {
         const nonce = req.headers[NONCE_HEADER];
         const caller = typeof nonce === 'string' ? callers.get(nonce) : undefined;
         if (!caller) {
@@ -51,6 +55,7 @@ export function selfDispatch(app: Express): Dispatch {
         Object.defineProperty(req, 'ip', { value: caller.ip });
         app(req, res);
       });
+      server.keepAliveTimeout = 5_000;
       server.once('error', reject);
       // exclusive: in a cluster worker a plain listen(0) would share one port among the workers,
       // and a nonce minted here could reach another worker, which never heard of it.
@@ -60,7 +65,11 @@ export function selfDispatch(app: Express): Dispatch {
       });
     });
   return async ({ method, url, headers, body }, caller) => {
-    origin ??= listen();
+    if (!origin) {
+      origin = listen();
+      // Where the listener is, for the test that checks its timeouts.
+      app.locals.selfDispatchOrigin = origin;
+    }
     const nonce = randomBytes(16).toString('base64url');
     callers.set(nonce, caller);
     try {

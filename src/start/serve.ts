@@ -31,7 +31,7 @@ export async function serve(config: Config): Promise<void> {
 
   const { secret, devSecretFile } = resolveSecret(config);
   const jwks = config.auth.jwksUrl ? remoteJwks(config.auth.jwksUrl) : undefined;
-  const verifierFor = (audience: string | undefined) =>
+  const verifierFor = (audience: string | undefined, foreignAudiences?: string[]) =>
     cachedVerifier(
       createTokenVerifier({
         jwks,
@@ -40,11 +40,13 @@ export async function serve(config: Config): Promise<void> {
         audience,
         clockToleranceSec: config.auth.clockToleranceSec,
         maxAgeSec: config.auth.maxAgeSec,
+        foreignAudiences,
       }),
       { maxEntries: config.auth.tokenCacheSize },
     );
-  const verifier = verifierFor(config.auth.audience);
-  // RFC 8707: with MCP_RESOURCE_URL, a token is good at /mcp only if it was issued for it.
+  // RFC 8707: with MCP_RESOURCE_URL, a token is good at /mcp only if it was issued for it, and a
+  // token issued for /mcp alone is no REST token.
+  const verifier = verifierFor(config.auth.audience, config.mcp.resourceUrl ? [config.mcp.resourceUrl] : undefined);
   const mcpVerifier = config.mcp.resourceUrl ? verifierFor(config.mcp.resourceUrl) : undefined;
 
   const docsFile = fileURLToPath(new URL('../../dist/docs/index.html', import.meta.url));
@@ -80,6 +82,9 @@ export async function serve(config: Config): Promise<void> {
     server.listen({ port: config.port, ...(config.host ? { host: config.host } : {}) }, resolve);
   });
 
+  if (!config.mcp.resourceUrl && !config.mcp.resourceFromHost) {
+    logger.warn('MCP_RESOURCE_URL is unset: /mcp serves tokens, but names no metadata for MCP clients to find their authorization server');
+  }
   const port = (server.address() as AddressInfo).port;
   logger.info({ port, database: describeDatabase(config), algorithms: verifier.algorithms }, 'listening');
   process.send?.({ type: 'listening', port });

@@ -59,21 +59,22 @@ export function testAppConfig(opts: TestAppOptions = {}): AppConfig {
     rateLimit: { windowMs: 60_000, perUser: 0, perIpFailures: 0, ...opts.rateLimit },
     trustProxy: opts.trustProxy ?? false,
     metrics: opts.metrics ?? { enabled: false, token: undefined },
-    mcp: { resourceUrl: undefined, authorizationServers: [], corsOrigins: [], ...opts.mcp },
+    mcp: { resourceUrl: undefined, resourceFromHost: true, authorizationServers: [], corsOrigins: [], ...opts.mcp },
   };
 }
 
 export function buildApp(db: Database, opts: TestAppOptions = {}) {
   const { lines, logger } = logSink();
+  const config = testAppConfig(opts);
+  const { mcp } = config;
   const verifier = createTokenVerifier({
     jwks: opts.jwks,
     secret: opts.secret ?? TEST_SECRET,
     issuer: opts.issuer,
     audience: opts.audience,
     clockToleranceSec: 5,
+    foreignAudiences: mcp.resourceUrl ? [mcp.resourceUrl] : undefined,
   });
-  const config = testAppConfig(opts);
-  const { mcp } = config;
   // As src/start/serve.ts builds it: with MCP_RESOURCE_URL, /mcp takes tokens for that audience only.
   const mcpVerifier = mcp.resourceUrl
     ? createTokenVerifier({

@@ -412,14 +412,23 @@ export interface paths {
          *     `tools/call`, `ping`. The tools are generated from this contract's `/api/tasks` operations
          *     (`list_tasks`, `create_task`, `get_task`, `replace_task`, `update_task`, `delete_task`,
          *     `toggle_task_completion`, `get_task_stats`, `clear_completed_tasks`); each call runs as that
-         *     operation for the token's user — same validation, limits, ETags and idempotency — and a
+         *     operation for the token's user — same validation, ETags and idempotency — and a
          *     problem becomes a tool result with `isError: true` carrying its `code`, `detail` and fields.
-         *     There is no user argument: the user is the token's `sub`.
+         *     There is no user argument: the user is the token's `sub`. A `tools/call` whose `params` are
+         *     not a tool `name` and an `arguments` object is a JSON-RPC error `-32602`.
+         *
+         *     Every request to `/mcp` (whatever its JSON-RPC method) spends one request of the user's
+         *     per-user budget, the one REST requests spend; past it the answer is `429` with `Retry-After`.
+         *     The token is checked before the body is read: a request without a valid one is `401`,
+         *     whatever its body.
          *
          *     An OAuth 2.1 protected resource: without a valid token the answer is `401` with
-         *     `WWW-Authenticate: Bearer realm="todo-api", resource_metadata="<metadata URL>"` (RFC 9728).
-         *     When the server sets `MCP_RESOURCE_URL`, tokens must carry it in `aud` (RFC 8707), so a token
-         *     minted for another resource is refused.
+         *     `WWW-Authenticate: Bearer realm="todo-api", resource_metadata="<metadata URL>"` (RFC 9728),
+         *     the metadata URL made from `MCP_RESOURCE_URL`. Without that setting, a development server
+         *     makes it from the request's `Host` when that is a valid host name or address with an
+         *     optional port, and a production server names no metadata. When the server sets
+         *     `MCP_RESOURCE_URL`, tokens must carry it in `aud` (RFC 8707), so a token minted for another
+         *     resource is refused, and a token minted for this resource alone is refused by the REST API.
          */
         post: operations["callMcp"];
         delete?: never;
@@ -2504,6 +2513,19 @@ export interface operations {
                     "application/json": components["schemas"]["ProtectedResourceMetadata"];
                 };
             };
+            /**
+             * @description This server publishes no metadata for this request: in production without
+             *     `MCP_RESOURCE_URL`, or in development for a `Host` that is no valid host name or address
+             *     with an optional port.
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
             429: components["responses"]["TooManyRequests"];
         };
     };
@@ -2523,6 +2545,19 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ProtectedResourceMetadata"];
+                };
+            };
+            /**
+             * @description This server publishes no metadata for this request: in production without
+             *     `MCP_RESOURCE_URL`, or in development for a `Host` that is no valid host name or address
+             *     with an optional port.
+             */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
                 };
             };
             429: components["responses"]["TooManyRequests"];
