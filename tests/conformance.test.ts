@@ -26,7 +26,10 @@ function conform(o: Operation, res: request.Response): void {
 let healthy: TestDatabase;
 let broken: TestDatabase;
 let unreachable: Database;
-let apps: Record<'main' | 'noDocs' | 'broken' | 'down' | 'limited' | 'metrics' | 'full' | 'noKeys', ReturnType<typeof buildApp>['app']>;
+let apps: Record<
+  'main' | 'noDocs' | 'broken' | 'down' | 'limited' | 'metrics' | 'full' | 'noKeys' | 'unnamedResource',
+  ReturnType<typeof buildApp>['app']
+>;
 const METRICS_TOKEN = 'metrics-token-for-conformance';
 const user = newUser();
 let auth: string;

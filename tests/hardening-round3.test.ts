@@ -8,6 +8,7 @@ import { createServer, type Server } from 'node:http';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/mint-token.js';
+import { createPostgresDatabase } from '../src/db/postgres.js';
 import { cleanupsAfterAll, startServer, storageEnv, type ServerProcess } from './faults/process.js';
 import { bearer, buildApp, newUser, TEST_SECRET, type TestAppOptions } from './helpers/app.js';
 import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
@@ -131,6 +132,50 @@ describe('1. one request with a Host that names no URL never stops the server', 
     expect(metadata.status).toBe(404);
     expect(metadata.body).not.toContain('evil');
     expect(await health(prod)).toBe(200);
+  });
+});
+
+describe(`1b. the per-address failure limit counts the server's failures too (${dbKind})`, () => {
+  let broken: TestDatabase;
+  beforeAll(async () => {
+    broken = await createTestDatabase();
+    // A real unexpected failure on every task request: the table is gone.
+    await broken.db.query('DROP TABLE tasks');
+  });
+  afterAll(() => broken.drop());
+
+  it('a request that makes the server fail (500) cannot be repeated without limit; a 503 is not counted', async () => {
+    const { app } = buildApp(broken.db, { rateLimit: { perIpFailures: 3 } });
+    const server = createServer(app);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    try {
+      const auth = await bearer(newUser());
+      const statuses: number[] = [];
+      for (let i = 0; i < 5; i++) statuses.push((await fetch(`${base}/api/tasks`, { headers: { Authorization: auth } })).status);
+      expect(statuses).toEqual([500, 500, 500, 429, 429]);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    // An unreachable database (503) is not the caller's doing: not counted.
+    const unreachable = createPostgresDatabase({
+      connectionString: 'postgres://x@127.0.0.1:1/x',
+      poolMax: 1,
+      statementTimeoutMs: 500,
+      connectTimeoutMs: 500,
+    });
+    const down = createServer(buildApp(unreachable, { rateLimit: { perIpFailures: 2 } }).app);
+    await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
+    try {
+      const at = `http://127.0.0.1:${(down.address() as AddressInfo).port}/api/tasks`;
+      const auth = await bearer(newUser());
+      const statuses: number[] = [];
+      for (let i = 0; i < 4; i++) statuses.push((await fetch(at, { headers: { Authorization: auth } })).status);
+      expect(statuses).toEqual([503, 503, 503, 503]);
+    } finally {
+      await new Promise((resolve) => down.close(resolve));
+      await unreachable.close();
+    }
   });
 });
 
