@@ -18,8 +18,20 @@ export type TaskStatus = NonNullable<Query<'listTasks'>['status']>;
 export type TaskSort = NonNullable<Query<'listTasks'>['sort']>;
 export type SortOrder = NonNullable<Query<'listTasks'>['order']>;
 
-/** Priorities in the contract's order, lowest first; the database stores the index (it sorts by it). */
+/** Priorities in the contract's order, lowest first. */
 export const PRIORITIES = enumOf<TaskPriority>('TaskPriority');
+
+/**
+ * What the database stores for each priority (a smallint it sorts by, checked 0–3 by migration
+ * 002): a table of its own, so reordering or extending the contract's enum can never change what
+ * stored rows mean. tests/priority.test.ts checks it names exactly the contract's values, in order.
+ */
+export const STORED_PRIORITY: Readonly<Record<TaskPriority, number>> = { none: 0, low: 1, medium: 2, high: 3 };
+const PRIORITY_STORED_AS: readonly TaskPriority[] = Object.entries(STORED_PRIORITY).reduce<TaskPriority[]>((byValue, [name, n]) => {
+  byValue[n] = name as TaskPriority;
+  return byValue;
+}, []);
+const storedPriority = (p: TaskPriority) => STORED_PRIORITY[p];
 
 /** The position after which a page starts: the sort key of the last task seen (as text) and its id. */
 export interface Position {
@@ -160,7 +172,7 @@ export function listQuery(userId: string, opts: ListOptions): { text: string; va
   if (filtered) {
     const search = searchTerms(opts.q);
     values.push(
-      opts.priority === undefined ? null : PRIORITIES.indexOf(opts.priority),
+      opts.priority === undefined ? null : storedPriority(opts.priority),
       opts.tags?.length ? opts.tags : null,
       opts.dueBefore ?? null,
       opts.dueAfter ?? null,
@@ -189,7 +201,7 @@ function toTask(row: RawTask): TaskRow {
     description: row.description,
     completed: row.completed,
     due_at: row.due_at,
-    priority: PRIORITIES[row.priority]!,
+    priority: PRIORITY_STORED_AS[row.priority]!,
     tags: row.tags,
     position: Number(row.position),
     created_at: row.created_at,
@@ -273,7 +285,7 @@ const createParams = (userId: string, task: NewTask, quota: number, shared: bool
   task.description,
   task.completed,
   task.dueAt,
-  PRIORITIES.indexOf(task.priority),
+  storedPriority(task.priority),
   task.tags,
   task.position ?? null,
   quota,
@@ -347,7 +359,7 @@ export async function updateTask(
       changes.completed ?? null,
       changes.dueAt !== undefined,
       changes.dueAt ?? null,
-      changes.priority === undefined ? null : PRIORITIES.indexOf(changes.priority),
+      changes.priority === undefined ? null : storedPriority(changes.priority),
       changes.tags ?? null,
       changes.position ?? null,
       expected ?? null,
