@@ -3,7 +3,7 @@
 // its name from the operationId in snake_case, its description from the summary and description,
 // its input schema from the operation's parameters and body (JSON Schema, every constraint kept),
 // its output schema from the success response, its annotations from the HTTP method. Beside each
-// tool, `http` says how a call becomes the REST request that src/mcp/ dispatches into the app.
+// tool, `http` names its REST operation and which arguments are its parameters and body fields.
 
 /** Operations of /api/tasks… that are not tools, and why (checked: each must exist). */
 export const EXCLUDED = {};

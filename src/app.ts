@@ -24,9 +24,9 @@ import { storableInput } from './http/storable-input.js';
 import { createValidator } from './http/validator.js';
 import { mountedAt, requestLogging } from './logger.js';
 import { isMcpPath, mcpCors, mcpGate, mcpRouter } from './mcp/endpoint.js';
-import { selfDispatch } from './mcp/self-dispatch.js';
 import { systemRouter } from './system/routes.js';
 import { tasksRouter } from './tasks/routes.js';
+import { createTaskService } from './tasks/service.js';
 
 export type AppConfig = Pick<
   Config,
@@ -65,6 +65,7 @@ export function createApp({
   validation,
 }: AppDeps): Express {
   const contract = loadContract();
+  const service = createTaskService(db, { tasksPerUser: config.tasksPerUser });
   const security = createSecurityLog(logger);
   const limits = createRateLimiters(config.rateLimit, security, rateLimitStores);
   const app = express();
@@ -119,7 +120,7 @@ export function createApp({
     ]),
   );
 
-  const tasks = tasksRouter(db, security, { tasksPerUser: config.tasksPerUser });
+  const tasks = tasksRouter(service, security);
   app.use('/api/tasks', composeMiddleware([mountedAt('/api/tasks'), tasks]));
   app.use('/api/:userId/tasks', composeMiddleware([mountedAt('/api/:userId/tasks'), requireSameUser(security), tasks]));
   // After the task routes, which carry nearly all traffic, so those never walk past these.
@@ -128,7 +129,8 @@ export function createApp({
   app.use(
     mcpRouter({
       config: config.mcp,
-      dispatch: selfDispatch(app),
+      service,
+      security,
       version: (contract.document.info as { version: string }).version,
     }),
   );

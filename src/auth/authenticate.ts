@@ -24,13 +24,6 @@ function unauthorized(extra: string | undefined, code: Failure, detail: string, 
   return problems.unauthorized(code, detail, challenge);
 }
 
-/**
- * Set by this process on a request it dispatches to itself (the MCP endpoint's tool calls), once
- * it has verified the caller's token: the user id, taken as authenticated. A symbol-keyed property
- * of the request object, which nothing received over the network can set.
- */
-export const VERIFIED_USER = Symbol('verified user');
-
 /** The challenge's description per reason: fixed text, so nothing from the token reaches a header. */
 const TOKEN_FAILURES: Record<TokenFailure, string> = {
   malformed: 'The token is not a well-formed JWT.',
@@ -52,14 +45,6 @@ export function authenticate(
   opts: { challenge?: (req: Request) => string | undefined } = {},
 ): RequestHandler {
   return (req, res, next) => {
-    const verified = (req as Request & { [VERIFIED_USER]?: string })[VERIFIED_USER];
-    if (verified !== undefined) {
-      res.locals.userId = verified;
-      // The /mcp request it came from has already spent its one request of the user's budget.
-      res.locals.limitSpent = true;
-      next();
-      return;
-    }
     const header = req.headers.authorization;
     if (!header) {
       security(req, { event: 'auth_failed', reason: 'missing' });

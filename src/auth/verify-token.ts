@@ -146,9 +146,13 @@ export function createTokenVerifier(opts: VerifierOptions): TokenVerifier {
     }
 
     checkTimes(payload, opts.clockToleranceSec, opts.maxAgeSec);
-    if (opts.foreignAudiences?.length && payload.aud !== undefined) {
-      const audiences = ([] as unknown[]).concat(payload.aud);
-      if (audiences.length > 0 && audiences.every((a) => typeof a === 'string' && opts.foreignAudiences!.includes(a))) {
+    // RFC 7519 §4.1.3: one string or an array of strings; anything else is no audience to check.
+    const audiences = payload.aud === undefined ? [] : ([] as unknown[]).concat(payload.aud);
+    if (!audiences.every((a) => typeof a === 'string')) {
+      throw new TokenError('malformed', "The token's `aud` claim is not a string or a list of strings.");
+    }
+    if (opts.foreignAudiences?.length) {
+      if (audiences.length > 0 && audiences.every((a) => opts.foreignAudiences!.includes(a as string))) {
         throw new TokenError('wrong_audience', 'The token was issued for another resource of this server (the MCP endpoint).');
       }
     }

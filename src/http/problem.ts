@@ -92,6 +92,8 @@ export const problems = {
       detail: `The request is invalid: ${errors.map((e) => `${fieldLabel(e.path)} ${e.message}`).join('; ')}.`,
       errors,
     }),
+  unknownTimeZone: () =>
+    problems.validation([{ path: '/query/tz', message: 'is not a time zone this server knows (an IANA name such as Europe/Paris)' }]),
   preconditionFailed: (id: number, current: string, sent: string) =>
     new HttpProblem({
       status: 412,

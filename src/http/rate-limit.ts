@@ -117,10 +117,6 @@ function userLimiter(config: RateLimitConfig, security: SecurityLog, store: Stor
   const windowSec = Math.ceil(config.windowMs / 1000);
   const policy = `"user"; q=${config.perUser}; w=${windowSec}`;
   return (req, res, next) => {
-    if (res.locals.limitSpent === true) {
-      next();
-      return;
-    }
     settle(
       store.increment(`user:${res.locals.userId}`),
       ({ totalHits, resetTime }) => {

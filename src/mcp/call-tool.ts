@@ -1,144 +1,213 @@
-// A tool call is the REST operation it was generated from, dispatched into this same app in
-// process (src/mcp/self-dispatch.ts): the same validation, per-user limit, queries, idempotency, ETags and
-// problems, with the caller's user already verified at /mcp. The answer becomes a tool result:
-// structuredContent shaped as the tool's outputSchema and a one-line summary, or, for a problem,
-// isError with its code, detail and each rejected field.
+// A tool call is its REST operation's task-service call: the arguments checked against the tool's
+// schema (the operation's parameters and body, from the contract), the service called for the
+// token's user, and its outcome turned into a tool result: structuredContent shaped as the tool's
+// outputSchema and a one-line summary, or, for a problem, isError with the code, detail and each
+// rejected argument the REST operation would have answered.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { Caller, Dispatch } from './self-dispatch.js';
+import { type HttpProblem, problems } from '../http/problem.js';
+import type { CreateInput, ReplaceInput, TaskService, TaskWithEtag, UpdateInput, WriteOutcome } from '../tasks/service.js';
+import type { CheckedArguments } from './arguments.js';
 import type { Tool } from './tools.js';
 
-interface Problem {
-  code?: string;
-  title?: string;
-  detail?: string;
-  errors?: { path: string; message: string }[];
+export interface Caller {
+  userId: string;
+  /** A task this caller was told is not found: for the security log's probe check. */
+  notFound(taskId: number): void;
 }
 
-function restRequest(tool: Tool, args: Record<string, unknown>) {
-  const { http } = tool;
-  let path = http.path;
-  const query = new URLSearchParams(http.fixed);
-  const headers: Record<string, string> = {};
-  for (const [arg, value] of Object.entries(args)) {
-    const target = http.params[arg];
-    if (!target) continue;
-    if (target.in === 'path') path = path.replace(`{${target.name}}`, encodeURIComponent(String(value)));
-    else if (target.in === 'header') headers[target.name] = String(value);
-    else for (const v of Array.isArray(value) ? value : [value]) query.append(target.name, String(v));
-  }
-  // Arguments that are neither parameters nor body fields go into the body when there is one, so
-  // the contract refuses them by name (`is not a field of this request`), as REST does.
-  const body = http.body ? Object.fromEntries(Object.entries(args).filter(([arg]) => !http.params[arg])) : undefined;
-  const qs = query.toString();
-  return { method: http.method, url: qs ? `${path}?${qs}` : path, headers, body };
+interface ToolProblem {
+  status: number;
+  code: string;
+  detail: string;
+  errors?: { path: string; message: string }[] | undefined;
 }
 
-/** A REST field's pointer (/body/title, /query/limit, /path/taskId) as the tool's argument name. */
+/** A REST pointer (/query/cursor, /header/idempotency-key, /body/tags/0) as the tool's argument name. */
 function argumentPath(tool: Tool, pointer: string): string {
   const [, where, name, ...rest] = pointer.split('/');
   if (where === 'body' && name) return [name, ...rest].join('/');
   for (const [arg, p] of Object.entries(tool.http.params)) {
-    const place = where === 'headers' ? 'header' : where;
+    const place = where === 'header' ? 'header' : where;
     if (p.in === place && p.name.toLowerCase() === name?.toLowerCase()) return [arg, ...rest].join('/');
   }
   return pointer;
 }
 
-function problemResult(tool: Tool, status: number, raw: Problem): CallToolResult {
-  const problem = { ...raw, ...(raw.errors ? { errors: raw.errors.map((e) => ({ ...e, path: argumentPath(tool, e.path) })) } : {}) };
+function problemResult(problem: ToolProblem): CallToolResult {
   const fields = (problem.errors ?? []).map((e) => `\n- ${e.path || '(request)'}: ${e.message}`).join('');
   return {
     isError: true,
     content: [
-      { type: 'text', text: `${status} ${problem.code ?? 'error'}: ${problem.detail ?? problem.title ?? 'the request failed'}${fields}` },
-      { type: 'text', text: JSON.stringify({ status, code: problem.code, detail: problem.detail, errors: problem.errors }) },
+      { type: 'text', text: `${problem.status} ${problem.code}: ${problem.detail}${fields}` },
+      {
+        type: 'text',
+        text: JSON.stringify({ status: problem.status, code: problem.code, detail: problem.detail, errors: problem.errors }),
+      },
     ],
   };
 }
 
-function successResult(tool: Tool, args: Record<string, unknown>, status: number, headers: Headers, payload: string): CallToolResult {
-  const body: unknown = payload ? JSON.parse(payload) : undefined;
-  let structured: Record<string, unknown>;
-  let summary: string;
-  switch (tool.http.result) {
-    case 'list': {
-      const link = /^<([^>]+)>; rel="next"$/.exec(headers.get('link') ?? '')?.[1];
-      const next = link ? new URL(link, 'http://x').searchParams.get('cursor') : null;
-      const tasks = body as unknown[];
-      structured = { tasks, next_cursor: next };
-      summary = `${tasks.length} task${tasks.length === 1 ? '' : 's'}${next ? '; more follow (pass next_cursor as cursor)' : ''}.`;
-      break;
-    }
-    case 'task': {
-      const task = body as { id: number; title: string; completed: boolean };
-      structured = { task, etag: headers.get('etag') ?? '' };
-      const replayed = headers.get('idempotent-replayed') === 'true' ? ' (replayed: created earlier with this idempotency key)' : '';
-      summary = `${status === 201 ? 'Created' : 'Task'} #${task.id} "${task.title}", ${task.completed ? 'completed' : 'pending'}${replayed}.`;
-      break;
-    }
-    case 'deleted':
-      structured = { deleted: true, task_id: Number(args.task_id) };
-      summary = `Deleted task #${String(args.task_id)}.`;
-      break;
-    default:
-      structured = body as Record<string, unknown>;
-      summary = JSON.stringify(body);
-  }
-  return { structuredContent: structured, content: [{ type: 'text', text: summary }] };
+/** The problem REST answers for the same outcome, its field pointers named as arguments. */
+function fromHttp(tool: Tool, problem: HttpProblem): CallToolResult {
+  return problemResult({
+    status: problem.status,
+    code: problem.code,
+    detail: problem.detail,
+    errors: problem.errors?.map((e) => ({ ...e, path: argumentPath(tool, e.path) })),
+  });
 }
+
+function invalid(errors: { path: string; message: string }[]): CallToolResult {
+  return problemResult({
+    status: 422,
+    code: 'validation_failed',
+    detail: `The request is invalid: ${errors.map((e) => `${e.path || 'the arguments'} ${e.message}`).join('; ')}.`,
+    errors,
+  });
+}
+
+const taskResult = ({ task, etag }: TaskWithEtag, summary: string): CallToolResult => ({
+  structuredContent: { task, etag },
+  content: [{ type: 'text', text: summary }],
+});
+const describe = (task: { id: number; title: string; completed: boolean }) =>
+  `#${task.id} "${task.title}", ${task.completed ? 'completed' : 'pending'}`;
 
 /** A task id as a path argument: a whole number from 1, as a JSON number or in plain decimal digits. */
 const isTaskId = (value: unknown) =>
   (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) ||
   (typeof value === 'string' && /^[1-9]\d{0,15}$/.test(value) && Number(value) <= Number.MAX_SAFE_INTEGER);
 
-// A header argument is sent as it is given: visible ASCII, spaces only between other characters
+// A header argument is taken as it is given: visible ASCII, spaces only between other characters
 // (an HTTP client would trim them away, making " k" and "k" one idempotency key), no CR, LF or NUL.
 const HEADER_VALUE = /^[\x21-\x7E](?:[\x20-\x7E]*[\x21-\x7E])?$/;
 
-/** Why a header argument cannot be sent as it is, against the tool's schema for it; undefined when it can. */
-function headerArgumentProblem(value: unknown, schema: { maxLength?: number; pattern?: string }): string | undefined {
-  if (typeof value !== 'string') return 'must be text';
-  if (schema.maxLength !== undefined && value.length > schema.maxLength) return `must be at most ${schema.maxLength} characters long`;
-  if (!HEADER_VALUE.test(value) || (schema.pattern !== undefined && !new RegExp(schema.pattern, 'u').test(value))) {
-    return schema.pattern === undefined
-      ? 'must be printable ASCII, without spaces at either end'
-      : 'must be printable ASCII without spaces';
+/** Checks the schema cannot make: arguments that stand for a URL part or a header, as REST gets them. */
+function protocolArgumentErrors(tool: Tool, args: Record<string, unknown>): { path: string; message: string }[] {
+  const errors: { path: string; message: string }[] = [];
+  for (const [arg, target] of Object.entries(tool.http.params)) {
+    if (!Object.hasOwn(args, arg)) continue;
+    const value = args[arg];
+    if (target.in === 'path' && !isTaskId(value)) errors.push({ path: arg, message: 'must be a task id: a whole number from 1' });
+    if (target.in === 'header' && typeof value === 'string' && !HEADER_VALUE.test(value)) {
+      errors.push({ path: arg, message: 'must be printable ASCII, without spaces at either end' });
+    }
   }
-  return undefined;
+  return errors;
 }
 
-export async function callTool(dispatch: Dispatch, tool: Tool, args: Record<string, unknown>, caller: Caller): Promise<CallToolResult> {
+export interface ToolCallDeps {
+  service: TaskService;
+  check: (tool: Tool, args: Record<string, unknown>) => CheckedArguments;
+}
+
+export async function callTool(
+  { service, check }: ToolCallDeps,
+  tool: Tool,
+  given: Record<string, unknown>,
+  caller: Caller,
+): Promise<CallToolResult> {
   // An argument the tool does not have is refused by name, as the contract refuses unknown fields
   // (own properties only: `constructor` or `toString` are no arguments of any tool).
-  const unknown = Object.keys(args).filter((arg) => !Object.hasOwn(tool.inputSchema.properties, arg));
+  const unknown = Object.keys(given).filter((arg) => !Object.hasOwn(tool.inputSchema.properties, arg));
   if (unknown.length) {
-    return problemResult(tool, 422, {
+    return problemResult({
+      status: 422,
       code: 'validation_failed',
       detail: `${tool.name} has no argument ${unknown.join(', ')}.`,
       errors: unknown.map((arg) => ({ path: arg, message: 'is not an argument of this tool' })),
     });
   }
-  // Arguments that become part of the URL or a header are checked here, before any request is
-  // made of them: a path argument names one task (never "stats", "." or another path), and a
-  // header argument must be sendable exactly as given.
-  const errors: { path: string; message: string }[] = [];
-  for (const [arg, target] of Object.entries(tool.http.params)) {
-    if (!Object.hasOwn(args, arg)) continue;
-    if (target.in === 'path' && !isTaskId(args[arg])) errors.push({ path: arg, message: 'must be a task id: a whole number from 1' });
-    if (target.in === 'header') {
-      const message = headerArgumentProblem(args[arg], tool.inputSchema.properties[arg] as { maxLength?: number; pattern?: string });
-      if (message) errors.push({ path: arg, message });
+  // A task id given as decimal text is the same id (REST reads it from the URL, as text).
+  const normalized = { ...given };
+  if (typeof normalized.task_id === 'string' && isTaskId(normalized.task_id)) normalized.task_id = Number(normalized.task_id);
+  const protocolErrors = protocolArgumentErrors(tool, given);
+  if (protocolErrors.length) return invalid(protocolErrors);
+  const checked = check(tool, normalized);
+  if (!checked.ok) return invalid(checked.errors);
+  const args = checked.args;
+  const { userId } = caller;
+  const taskId = args.task_id as number;
+  const ifMatch = args.if_match as string | undefined;
+  /** The body fields of the operation, as REST's body would carry them (defaults filled in). */
+  const body = <T>() =>
+    Object.fromEntries(Object.entries(args).filter(([arg]) => tool.http.body?.includes(arg) && !Object.hasOwn(tool.http.params, arg))) as T;
+
+  const written = (outcome: WriteOutcome, verb: string): CallToolResult => {
+    if (outcome.kind === 'not_found') {
+      caller.notFound(outcome.taskId);
+      return fromHttp(tool, problems.taskNotFound(outcome.taskId));
     }
+    if (outcome.kind === 'precondition_failed') {
+      return fromHttp(tool, problems.preconditionFailed(outcome.taskId, outcome.currentEtag, ifMatch ?? ''));
+    }
+    return taskResult(outcome, `${verb} ${describe(outcome.task)}.`);
+  };
+
+  switch (tool.http.operationId) {
+    case 'listTasks': {
+      const outcome = await service.list(userId, {
+        status: args.status as never,
+        sort: args.sort as never,
+        order: args.order as never,
+        limit: args.limit as number,
+        cursor: args.cursor as string | undefined,
+        priority: args.priority as never,
+        tags: args.tag as string[] | undefined,
+        dueBefore: args.due_before as string | undefined,
+        dueAfter: args.due_after as string | undefined,
+        overdue: args.overdue as boolean | undefined,
+        q: args.q as string | undefined,
+      });
+      if (outcome.kind === 'invalid_cursor') {
+        return fromHttp(tool, problems.validation([{ path: '/query/cursor', message: outcome.message }], 'invalid_cursor'));
+      }
+      const n = outcome.tasks.length;
+      const next = outcome.nextCursor ?? null;
+      return {
+        structuredContent: { tasks: outcome.tasks, next_cursor: next },
+        content: [{ type: 'text', text: `${n} task${n === 1 ? '' : 's'}${next ? '; more follow (pass next_cursor as cursor)' : ''}.` }],
+      };
+    }
+    case 'createTask': {
+      const outcome = await service.create(userId, body<CreateInput>(), {
+        idempotencyKey: args.idempotency_key as string | undefined,
+        locationOf: (id) => `/api/tasks/${id}`,
+      });
+      if (outcome.kind === 'quota_exceeded') return fromHttp(tool, problems.quotaExceeded(outcome.max));
+      if (outcome.kind === 'key_reused') return fromHttp(tool, problems.idempotencyKeyReused());
+      const replayed = outcome.replayed ? ' (replayed: created earlier with this idempotency key)' : '';
+      return taskResult(outcome, `Created ${describe(outcome.task)}${replayed}.`);
+    }
+    case 'getTask': {
+      const outcome = await service.get(userId, taskId);
+      if (outcome.kind === 'not_found') {
+        caller.notFound(taskId);
+        return fromHttp(tool, problems.taskNotFound(taskId));
+      }
+      return taskResult(outcome, `Task ${describe(outcome.task)}.`);
+    }
+    case 'replaceTask':
+      return written(await service.replace(userId, taskId, body<ReplaceInput>(), ifMatch), 'Task');
+    case 'updateTask':
+      return written(await service.update(userId, taskId, body<UpdateInput>(), ifMatch), 'Task');
+    case 'toggleTaskCompletion':
+      return written(await service.setCompletion(userId, taskId, args.completed as boolean | undefined, ifMatch), 'Task');
+    case 'deleteTask': {
+      const outcome = await service.remove(userId, taskId, ifMatch);
+      if (outcome.kind !== 'deleted') return written(outcome, 'Task');
+      return { structuredContent: { deleted: true, task_id: taskId }, content: [{ type: 'text', text: `Deleted task #${taskId}.` }] };
+    }
+    case 'clearCompletedTasks': {
+      const deleted = await service.clearCompleted(userId);
+      return { structuredContent: { deleted }, content: [{ type: 'text', text: JSON.stringify({ deleted }) }] };
+    }
+    case 'getTaskStats': {
+      const outcome = await service.stats(userId, args.tz as string);
+      if (outcome.kind === 'unknown_time_zone') return fromHttp(tool, problems.unknownTimeZone());
+      return { structuredContent: outcome.stats, content: [{ type: 'text', text: JSON.stringify(outcome.stats) }] };
+    }
+    default:
+      throw new Error(`no service call for the tool ${tool.name} (${tool.http.operationId})`);
   }
-  if (errors.length) {
-    return problemResult(tool, 422, {
-      code: 'validation_failed',
-      detail: `The request is invalid: ${errors.map((e) => `${e.path} ${e.message}`).join('; ')}.`,
-      errors,
-    });
-  }
-  const res = await dispatch(restRequest(tool, args), caller);
-  if (res.status >= 400) return problemResult(tool, res.status, res.text ? (JSON.parse(res.text) as Problem) : {});
-  return successResult(tool, args, res.status, res.headers, res.text);
 }

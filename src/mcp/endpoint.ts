@@ -2,10 +2,18 @@
 // token), JSON responses. An OAuth 2.1 protected resource as the MCP authorization spec asks: a
 // request without a valid token gets 401 with `WWW-Authenticate: Bearer resource_metadata="…"`,
 // and the metadata (RFC 9728) names the authorization server and this resource. Tools are the
-// contract's task operations (src/mcp/tools.ts), each call dispatched into the REST app.
+// contract's task operations (src/mcp/tools.ts), each call made of the task service, as the REST
+// routes make theirs: no second listener, no request of the app to itself.
 import { Server } from '@modelcontextprotocol/sdk/server/index.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequestSchema,
+  ErrorCode,
+  InitializeRequestSchema,
+  ListToolsRequestSchema,
+  McpError,
+  PingRequestSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { corsPolicy } from '../http/cors.js';
 import { type RequestHandler, Router } from 'express';
 import { composeMiddleware } from '../http/compose.js';
@@ -15,9 +23,10 @@ import type { McpConfig } from '../config.js';
 import type { Json } from '../http/contract.js';
 import type { SecurityLog } from '../http/security-log.js';
 import { problems } from '../http/problem.js';
+import type { TaskService } from '../tasks/service.js';
+import { argumentChecker } from './arguments.js';
 import { callTool } from './call-tool.js';
 import { MCP_PATH, METADATA_PATH, metadataUrlOf, resourceOf } from './resource.js';
-import type { Dispatch } from './self-dispatch.js';
 import { loadTools } from './tools.js';
 
 export { MCP_PATH } from './resource.js';
@@ -29,8 +38,8 @@ const INSTRUCTIONS =
 
 export interface McpDeps {
   config: McpConfig;
-  /** The REST app itself, into which tool calls are dispatched. */
-  dispatch: Dispatch;
+  service: TaskService;
+  security: SecurityLog;
   version: string;
 }
 
@@ -58,19 +67,46 @@ export function mcpGate({ verifier, security, config, userLimit }: McpGateDeps):
   return (req, res, next) => (req.method === 'POST' && req.path === MCP_PATH ? gate(req, res, next) : next());
 }
 
-/** A JSON-RPC tools/call whose params are not {name: string, arguments?: object}, or undefined. */
-function malformedToolCall(body: unknown): { id: unknown } | undefined {
+// The requests this server answers, with the SDK's own schemas for them. The SDK's handlers parse
+// params as well, but answer a failure as an internal error (-32603) with the schema library's
+// report; checked here first, a malformed request is -32602 in plain words.
+const REQUESTS = new Map<string, { safeParse(v: unknown): { success: boolean; error?: { issues: { path: PropertyKey[] }[] } } }>([
+  ['initialize', InitializeRequestSchema],
+  ['ping', PingRequestSchema],
+  ['tools/list', ListToolsRequestSchema],
+  ['tools/call', CallToolRequestSchema],
+]);
+
+/** Why a JSON-RPC request's params cannot be served, or undefined when they can (or it is no request of ours). */
+function invalidParams(body: unknown): { id: unknown; message: string } | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
-  const { method, params, id } = body as { method?: unknown; params?: unknown; id?: unknown };
-  if (method !== 'tools/call') return undefined;
-  const p = params as { name?: unknown; arguments?: unknown } | null | undefined;
+  const message = body as { method?: unknown; params?: unknown; id?: unknown };
+  if (typeof message.method !== 'string' || message.id === undefined) return undefined;
+  const schema = REQUESTS.get(message.method);
+  if (!schema) return undefined;
   const isObject = (v: unknown) => typeof v === 'object' && v !== null && !Array.isArray(v);
-  if (isObject(p) && typeof p!.name === 'string' && (p!.arguments === undefined || isObject(p!.arguments))) return undefined;
-  return { id: id ?? null };
+  if (message.method === 'tools/call') {
+    const p = message.params as { name?: unknown; arguments?: unknown; task?: unknown } | undefined;
+    if (!isObject(p) || typeof p!.name !== 'string' || (p!.arguments !== undefined && !isObject(p!.arguments))) {
+      return {
+        id: message.id,
+        message: 'tools/call takes params.name, a tool name from tools/list, and params.arguments, an object of its arguments.',
+      };
+    }
+    if (p!.task !== undefined) return { id: message.id, message: 'This server runs tools at once, not as tasks: leave out params.task.' };
+  }
+  const parsed = schema.safeParse(body);
+  if (parsed.success) return undefined;
+  const where = [...new Set((parsed.error?.issues ?? []).map((i) => i.path.map(String).join('.')))].filter(Boolean);
+  return {
+    id: message.id,
+    message: `${message.method}: ${where.length ? where.join(', ') : 'its params'} not as the MCP specification defines them.`,
+  };
 }
 
-export function mcpRouter({ config, dispatch, version }: McpDeps): Router {
+export function mcpRouter({ config, service, security, version }: McpDeps): Router {
   const tools = loadTools();
+  const check = argumentChecker(tools);
   const byName = new Map(tools.map((t) => [t.name, t]));
   const listed = tools.map(({ http: _http, ...tool }) => tool);
   // Exact paths: /MCP or /mcp/ are not this endpoint (and not under its CORS policy).
@@ -98,19 +134,21 @@ export function mcpRouter({ config, dispatch, version }: McpDeps): Router {
 
   // Authenticated and counted by mcpGate before the body was read.
   router.post(MCP_PATH, async (req, res) => {
-    const malformed = malformedToolCall(req.body);
-    if (malformed) {
-      res.status(200).json({
-        jsonrpc: '2.0',
-        id: malformed.id,
-        error: {
-          code: ErrorCode.InvalidParams,
-          message: 'tools/call takes params.name, a tool name from tools/list, and params.arguments, an object of its arguments.',
-        },
-      });
+    const invalid = invalidParams(req.body);
+    if (invalid) {
+      res.status(200).json({ jsonrpc: '2.0', id: invalid.id, error: { code: ErrorCode.InvalidParams, message: invalid.message } });
       return;
     }
-    const caller = { userId: res.locals.userId as string, ip: req.ip ?? '', requestId: req.id };
+    const userId = res.locals.userId as string;
+    const caller = {
+      userId,
+      // A probe of another user's task is logged after the fact, as REST does; the answer is a plain 404.
+      notFound: (taskId: number) =>
+        void service.ownedByAnotherUser(userId, taskId).then(
+          (probe) => probe && security(req, { event: 'cross_user_access', taskId }),
+          () => {},
+        ),
+    };
     const server = new Server(
       { name: 'todo-api', title: 'Todo API', version },
       { capabilities: { tools: {} }, instructions: INSTRUCTIONS },
@@ -119,7 +157,10 @@ export function mcpRouter({ config, dispatch, version }: McpDeps): Router {
     server.setRequestHandler(CallToolRequestSchema, async ({ params }) => {
       const tool = byName.get(params.name);
       if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool ${params.name}; tools/list names them.`);
-      return callTool(dispatch, tool, params.arguments ?? {}, caller);
+      // The arguments as sent, not as the SDK parsed them: its parse drops an own `__proto__`,
+      // which must be refused by name like any other argument the tool does not have.
+      const sent = (req.body as { params?: { arguments?: Record<string, unknown> } }).params?.arguments;
+      return callTool({ service, check }, tool, sent ?? params.arguments ?? {}, caller);
     });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {

@@ -1,17 +1,14 @@
-// The task operations: thin handlers that read validated input, call one query, and shape the
-// response. The validator has already checked every input against the contract.
+// The task operations over HTTP: each handler reads the validated request, calls the task service
+// (src/tasks/service.ts, where the rules are) and turns its outcome into a response or a problem.
+// The validator has already checked every input against the contract.
 import { Router, type Request, type Response } from 'express';
-import { isRejectedValue } from '../db/errors.js';
-import type { Database, Queryable } from '../db/types.js';
 import type { Body, Defaulted, Json, Query } from '../http/contract.js';
-import { etagOf, ifMatchVersions, noneMatchHits } from '../http/etag.js';
+import { noneMatchHits } from '../http/etag.js';
 import { problems } from '../http/problem.js';
 import { sendJson } from '../http/send-json.js';
 import { schemaSerializer } from '../http/serializer.js';
 import type { SecurityLog } from '../http/security-log.js';
-import { decodeCursor, encodeCursor, InvalidCursorError, type CursorScope } from './cursor.js';
-import { createOnce, requestHash } from './idempotency.js';
-import * as queries from './queries.js';
+import type { TaskService, WriteOutcome } from './service.js';
 
 type TaskJson = Json<'getTask', 200>;
 
@@ -19,35 +16,10 @@ function taskId(req: Request): number {
   return Number(req.params.taskId);
 }
 
-// Manual order and due dates read top to bottom; everything else newest, last changed or most
-// important first (and title, as in 1.0).
-const DEFAULT_ORDER: Record<queries.TaskSort, queries.SortOrder> = {
-  created_at: 'desc',
-  updated_at: 'desc',
-  title: 'desc',
-  priority: 'desc',
-  due_at: 'asc',
-  position: 'asc',
-};
-
 /** A repeatable query parameter: absent, once (a string) or several times (an array). */
 const many = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : ([] as string[]).concat(v));
 
-/** The fields added in 1.1, as PUT and PATCH take them alike: absent ones are left as they are. */
-function laterFields(body: Body<'updateTask'>): queries.TaskChanges {
-  return { dueAt: body.due_at, priority: body.priority, tags: body.tags, position: body.position };
-}
-
-function isKnownTimeZone(tz: string): boolean {
-  try {
-    new Intl.DateTimeFormat('en', { timeZone: tz });
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-export function tasksRouter(db: Database, security: SecurityLog, limits: { tasksPerUser: number }): Router {
+export function tasksRouter(service: TaskService, security: SecurityLog): Router {
   // mergeParams: the user-scoped family mounts this router under /api/:userId/tasks.
   const router = Router({ mergeParams: true });
   const taskListJson = schemaSerializer<Json<'listTasks', 200>>('TaskList');
@@ -66,178 +38,118 @@ export function tasksRouter(db: Database, security: SecurityLog, limits: { tasks
 
   /** The 404 for a task the caller does not have; probes of other users' tasks are logged after the fact. */
   function notFound(req: Request, res: Response, id: number): never {
-    queries.ownedByAnotherUser(db, res.locals.userId, id).then(
+    service.ownedByAnotherUser(res.locals.userId, id).then(
       (probe) => probe && security(req, { event: 'cross_user_access', taskId: id }),
       () => {},
     );
     throw problems.taskNotFound(id);
   }
 
-  /** A write that changed nothing: the task is not the caller's (404), or If-Match was stale (412). */
-  async function unwritten(req: Request, res: Response, id: number, expected: queries.ExpectedVersions): Promise<never> {
-    if (expected !== undefined) {
-      const current = await queries.taskVersion(db, res.locals.userId, id);
-      if (current !== undefined) throw problems.preconditionFailed(id, etagOf(current), req.get('If-Match') ?? '');
+  /** Sends a written task with its ETag, or the problem that says why nothing was written. */
+  function sendWritten(req: Request, res: Response<TaskJson>, outcome: WriteOutcome): void {
+    if (outcome.kind === 'not_found') notFound(req, res, outcome.taskId);
+    if (outcome.kind === 'precondition_failed') {
+      throw problems.preconditionFailed(outcome.taskId, outcome.currentEtag, req.get('If-Match') ?? '');
     }
-    return notFound(req, res, id);
-  }
-
-  /** Sends a task with its ETag, or the right refusal when the write found nothing to change. */
-  async function sendWritten(
-    req: Request,
-    res: Response<TaskJson>,
-    id: number,
-    written: queries.VersionedTask | undefined,
-    expected: queries.ExpectedVersions,
-  ) {
-    if (!written) return unwritten(req, res, id, expected);
-    res.setHeader('ETag', etagOf(written.version));
-    sendJson(res, 200, written.task);
+    res.setHeader('ETag', outcome.etag);
+    sendJson(res, 200, outcome.task);
   }
 
   collection.get(async (req: Request, res: Response<Json<'listTasks', 200>>) => {
     const q = req.query as unknown as Defaulted<Query<'listTasks'>, 'status' | 'sort' | 'limit'>;
     const { sort, limit } = q;
-    const filters: queries.ListFilters = {
+    const tags = many(q.tag);
+    const outcome = await service.list(res.locals.userId, {
       status: q.status,
       priority: q.priority,
-      tags: many(q.tag),
+      tags,
       dueBefore: q.due_before,
       dueAfter: q.due_after,
       overdue: q.overdue,
       q: q.q,
-    };
-    const scope: CursorScope = { sort, order: q.order ?? DEFAULT_ORDER[sort], filters };
-    let after: queries.Position | undefined;
-    if (q.cursor !== undefined) {
-      try {
-        after = decodeCursor(q.cursor, scope);
-      } catch (err) {
-        if (!(err instanceof InvalidCursorError)) throw err;
-        throw problems.validation([{ path: '/query/cursor', message: err.message }], 'invalid_cursor');
-      }
+      sort,
+      order: q.order,
+      limit,
+      cursor: q.cursor,
+    });
+    if (outcome.kind === 'invalid_cursor') {
+      throw problems.validation([{ path: '/query/cursor', message: outcome.message }], 'invalid_cursor');
     }
-    const page = await queries.listTasks(db, res.locals.userId, { ...filters, sort, order: scope.order, limit, after });
-    if (page.next) {
+    if (outcome.nextCursor) {
       // The next page's URL repeats every filter as it was given, so following it needs nothing else.
-      const next = new URLSearchParams({ status: filters.status, sort, order: scope.order, limit: String(limit) });
-      if (filters.priority) next.set('priority', filters.priority);
-      for (const tag of filters.tags ?? []) next.append('tag', tag);
-      if (filters.dueBefore) next.set('due_before', filters.dueBefore);
-      if (filters.dueAfter) next.set('due_after', filters.dueAfter);
-      if (filters.overdue !== undefined) next.set('overdue', String(filters.overdue));
-      if (filters.q !== undefined) next.set('q', filters.q);
-      next.set('cursor', encodeCursor(scope, page.next));
+      const next = new URLSearchParams({ status: q.status, sort, order: outcome.order, limit: String(limit) });
+      if (q.priority) next.set('priority', q.priority);
+      for (const tag of tags ?? []) next.append('tag', tag);
+      if (q.due_before) next.set('due_before', q.due_before);
+      if (q.due_after) next.set('due_after', q.due_after);
+      if (q.overdue !== undefined) next.set('overdue', String(q.overdue));
+      if (q.q !== undefined) next.set('q', q.q);
+      next.set('cursor', outcome.nextCursor);
       res.set('Link', `<${req.baseUrl}?${next.toString()}>; rel="next"`);
     }
-    sendJson(res, 200, page.tasks, taskListJson);
+    sendJson(res, 200, outcome.tasks, taskListJson);
   });
 
   collection.post(async (req: Request, res: Response<Json<'createTask', 201>>) => {
     const body = req.body as Defaulted<Body<'createTask'>, 'completed'>;
-    const userId: string = res.locals.userId;
-    const fields: queries.NewTask = {
-      title: body.title.trim(),
-      description: body.description ?? null,
-      completed: body.completed,
-      dueAt: body.due_at ?? null,
-      priority: body.priority ?? 'none',
-      tags: body.tags ?? [],
-      position: body.position,
-    };
-    // Alone inside the idempotent create's transaction; otherwise beside the user's other creates.
-    const create = async (tx?: Queryable) => {
-      const created = tx
-        ? await queries.createTaskAlone(tx, userId, fields, limits.tasksPerUser)
-        : await queries.createTask(db, userId, fields, limits.tasksPerUser);
-      // Thrown inside the idempotent create's transaction, so its key is not kept either.
-      if (!created) throw problems.quotaExceeded(limits.tasksPerUser);
-      const { task, version } = created;
-      return { status: 201, etag: etagOf(version), location: `${req.baseUrl}/${task.id}`, body: task };
-    };
-    const key = req.get('Idempotency-Key');
-    const outcome =
-      key === undefined
-        ? { kind: 'created' as const, response: await create() }
-        : await createOnce(db, userId, key, requestHash(body), create);
-    if (outcome.kind === 'conflict') throw problems.idempotencyKeyReused();
-    const { response } = outcome;
-    if (outcome.kind === 'replayed') res.set('Idempotent-Replayed', 'true');
-    res.location(response.location).setHeader('ETag', response.etag);
-    sendJson(res, response.status, response.body as TaskJson);
+    const outcome = await service.create(res.locals.userId, body, {
+      idempotencyKey: req.get('Idempotency-Key'),
+      locationOf: (id) => `${req.baseUrl}/${id}`,
+    });
+    if (outcome.kind === 'quota_exceeded') throw problems.quotaExceeded(outcome.max);
+    if (outcome.kind === 'key_reused') throw problems.idempotencyKeyReused();
+    if (outcome.replayed) res.set('Idempotent-Replayed', 'true');
+    res.location(outcome.location).setHeader('ETag', outcome.etag);
+    sendJson(res, 201, outcome.task);
   });
 
   collection.delete(async (req: Request, res: Response<Json<'clearCompletedTasks', 200>>) => {
     // The contract admits status=completed only; nothing else reaches this line.
     const q = req.query as Query<'clearCompletedTasks'>;
     if (q.status !== 'completed') throw new Error('clearCompletedTasks without status=completed');
-    res.json({ deleted: await queries.deleteCompleted(db, res.locals.userId) });
+    res.json({ deleted: await service.clearCompleted(res.locals.userId) });
   });
 
   stats.get(async (req: Request, res: Response<Json<'getTaskStats', 200>>) => {
     const { tz } = req.query as Defaulted<Query<'getTaskStats'>, 'tz'>;
-    const unknownZone = () =>
-      problems.validation([{ path: '/query/tz', message: `is not a time zone this server knows (an IANA name such as Europe/Paris)` }]);
-    if (!isKnownTimeZone(tz)) throw unknownZone();
-    try {
-      res.json(await queries.taskStats(db, res.locals.userId, tz));
-    } catch (err) {
-      // The database keeps its own time-zone list; one it lacks is still the caller's input.
-      if (isRejectedValue(err)) throw unknownZone();
-      throw err;
+    const outcome = await service.stats(res.locals.userId, tz);
+    if (outcome.kind === 'unknown_time_zone') {
+      throw problems.validation([
+        { path: '/query/tz', message: 'is not a time zone this server knows (an IANA name such as Europe/Paris)' },
+      ]);
     }
+    res.json(outcome.stats);
   });
 
   task.get(async (req: Request, res: Response<TaskJson>) => {
-    const id = taskId(req);
-    const found = await queries.getTask(db, res.locals.userId, id);
-    if (!found) return notFound(req, res, id);
-    const etag = etagOf(found.version);
-    res.setHeader('ETag', etag);
-    if (noneMatchHits(req.get('If-None-Match'), found.version)) {
+    const outcome = await service.get(res.locals.userId, taskId(req));
+    if (outcome.kind === 'not_found') return notFound(req, res, outcome.taskId);
+    res.setHeader('ETag', outcome.etag);
+    if (noneMatchHits(req.get('If-None-Match'), outcome.version)) {
       res.status(304).end();
       return;
     }
-    sendJson(res, 200, found.task);
+    sendJson(res, 200, outcome.task);
   });
 
-  /** PUT and PATCH alike: write the changes if If-Match allows, then answer with the task. */
-  async function update(req: Request, res: Response<TaskJson>, changes: queries.TaskChanges) {
-    const id = taskId(req);
-    const expected = ifMatchVersions(req.get('If-Match'));
-    await sendWritten(req, res, id, await queries.updateTask(db, res.locals.userId, id, changes, expected), expected);
-  }
-
   task.put(async (req: Request, res: Response<Json<'replaceTask', 200>>) => {
-    const body = req.body as Body<'replaceTask'>;
-    // Replace: an absent description is cleared; absent `completed` and 1.1 fields keep theirs.
-    await update(req, res, {
-      ...laterFields(body),
-      title: body.title.trim(),
-      description: body.description ?? null,
-      completed: body.completed,
-    });
+    sendWritten(req, res, await service.replace(res.locals.userId, taskId(req), req.body as Body<'replaceTask'>, req.get('If-Match')));
   });
 
   task.patch(async (req: Request, res: Response<Json<'updateTask', 200>>) => {
-    const body = req.body as Body<'updateTask'>;
-    await update(req, res, { ...laterFields(body), title: body.title?.trim(), description: body.description, completed: body.completed });
+    sendWritten(req, res, await service.update(res.locals.userId, taskId(req), req.body as Body<'updateTask'>, req.get('If-Match')));
   });
 
   task.delete(async (req: Request, res: Response) => {
-    const id = taskId(req);
-    const expected = ifMatchVersions(req.get('If-Match'));
-    if (!(await queries.deleteTask(db, res.locals.userId, id, expected))) await unwritten(req, res, id, expected);
+    const outcome = await service.remove(res.locals.userId, taskId(req), req.get('If-Match'));
+    if (outcome.kind !== 'deleted') sendWritten(req, res, outcome);
     res.status(204).end();
   });
 
   completion.patch(async (req: Request, res: Response<Json<'toggleTaskCompletion', 200>>) => {
-    const id = taskId(req);
     // No body at all, or a body without `completed`: toggle.
     const body = (req.body ?? {}) as NonNullable<Body<'toggleTaskCompletion'>>;
-    const expected = ifMatchVersions(req.get('If-Match'));
-    const written = await queries.setCompletion(db, res.locals.userId, id, body.completed, expected);
-    await sendWritten(req, res, id, written, expected);
+    sendWritten(req, res, await service.setCompletion(res.locals.userId, taskId(req), body.completed, req.get('If-Match')));
   });
 
   return router;

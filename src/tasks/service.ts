@@ -1,0 +1,286 @@
+// The task service: every task operation as a function of the user, its typed input and its
+// preconditions, returning a typed outcome. The rules live here — If-Match against a missing task,
+// idempotent creates, the quota, cursors bound to their query — and the SQL in queries.ts. The
+// REST routes and the MCP tools only translate their requests into calls and outcomes into answers.
+import { isRejectedValue } from '../db/errors.js';
+import type { Database, Queryable } from '../db/types.js';
+import { etagOf, ifMatchVersions } from '../http/etag.js';
+import { type CursorScope, decodeCursor, encodeCursor, InvalidCursorError } from './cursor.js';
+import { createOnce, requestHash } from './idempotency.js';
+import * as queries from './queries.js';
+
+export type Task = queries.TaskRow;
+export type TaskPriority = queries.TaskPriority;
+export type TaskStats = queries.TaskStats;
+
+/** A task as stored now, with its ETag. */
+export interface TaskWithEtag {
+  task: Task;
+  etag: string;
+}
+
+/** A write's outcome: the task written, or why nothing was. */
+export type WriteOutcome =
+  | ({ kind: 'written' } & TaskWithEtag)
+  | { kind: 'not_found'; taskId: number }
+  | { kind: 'precondition_failed'; taskId: number; currentEtag: string };
+
+export type DeleteOutcome = { kind: 'deleted' } | Exclude<WriteOutcome, { kind: 'written' }>;
+
+export type CreateOutcome =
+  | { kind: 'created'; task: Task; etag: string; location: string; replayed: boolean }
+  | { kind: 'quota_exceeded'; max: number }
+  | { kind: 'key_reused' };
+
+export interface ListInput extends queries.ListFilters {
+  sort: queries.TaskSort;
+  /** Absent: the sort's own default order. */
+  order?: queries.SortOrder | undefined;
+  limit: number;
+  cursor?: string | undefined;
+}
+
+export type ListOutcome =
+  | {
+      kind: 'page';
+      tasks: Task[];
+      /** The cursor of the next page, when there is one. */
+      nextCursor: string | undefined;
+      /** The order the page is in (the sort's default when none was given). */
+      order: queries.SortOrder;
+    }
+  | { kind: 'invalid_cursor'; message: string };
+
+export type StatsOutcome = { kind: 'stats'; stats: TaskStats } | { kind: 'unknown_time_zone' };
+
+/** A create's fields as the contract's createTask body gives them, its defaults applied. */
+export interface CreateInput {
+  title: string;
+  description?: string | null | undefined;
+  completed: boolean;
+  due_at?: string | null | undefined;
+  priority?: TaskPriority | undefined;
+  tags?: string[] | undefined;
+  position?: number | undefined;
+}
+
+/** An update's fields as the contract's updateTask (PATCH) body gives them: absent ones unchanged. */
+export interface UpdateInput {
+  title?: string | undefined;
+  description?: string | null | undefined;
+  completed?: boolean | undefined;
+  due_at?: string | null | undefined;
+  priority?: TaskPriority | undefined;
+  tags?: string[] | undefined;
+  position?: number | undefined;
+}
+
+/** A replace's fields (PUT): an absent description is cleared; absent completion and later fields keep theirs. */
+export interface ReplaceInput extends UpdateInput {
+  title: string;
+}
+
+// Manual order and due dates read top to bottom; everything else newest, last changed or most
+// important first (and title, as in 1.0).
+const DEFAULT_ORDER: Record<queries.TaskSort, queries.SortOrder> = {
+  created_at: 'desc',
+  updated_at: 'desc',
+  title: 'desc',
+  priority: 'desc',
+  due_at: 'asc',
+  position: 'asc',
+};
+
+function isKnownTimeZone(tz: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: tz });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The fields added in 1.1, as PUT and PATCH take them alike: absent ones are left as they are. */
+const laterFields = (input: UpdateInput): queries.TaskChanges => ({
+  dueAt: input.due_at,
+  priority: input.priority,
+  tags: input.tags,
+  position: input.position,
+});
+
+export interface TaskServiceOptions {
+  /** The most tasks one user keeps (TASKS_PER_USER_MAX). */
+  tasksPerUser: number;
+}
+
+export type TaskService = ReturnType<typeof createTaskService>;
+
+export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOptions) {
+  /** Why a conditional write changed nothing: the task is missing (404) or If-Match was stale (412). */
+  async function unwritten(
+    userId: string,
+    taskId: number,
+    expected: queries.ExpectedVersions,
+  ): Promise<Exclude<WriteOutcome, { kind: 'written' }>> {
+    if (expected !== undefined) {
+      const current = await queries.taskVersion(db, userId, taskId);
+      if (current !== undefined) return { kind: 'precondition_failed', taskId, currentEtag: etagOf(current) };
+    }
+    return { kind: 'not_found', taskId };
+  }
+
+  async function written(
+    userId: string,
+    taskId: number,
+    result: queries.VersionedTask | undefined,
+    expected: queries.ExpectedVersions,
+  ): Promise<WriteOutcome> {
+    if (!result) return unwritten(userId, taskId, expected);
+    return { kind: 'written', task: result.task, etag: etagOf(result.version) };
+  }
+
+  async function update(userId: string, taskId: number, changes: queries.TaskChanges, ifMatch: string | undefined): Promise<WriteOutcome> {
+    const expected = ifMatchVersions(ifMatch);
+    return written(userId, taskId, await queries.updateTask(db, userId, taskId, changes, expected), expected);
+  }
+
+  return {
+    async list(userId: string, input: ListInput): Promise<ListOutcome> {
+      const { sort, limit } = input;
+      const filters: queries.ListFilters = {
+        status: input.status,
+        priority: input.priority,
+        tags: input.tags,
+        dueBefore: input.dueBefore,
+        dueAfter: input.dueAfter,
+        overdue: input.overdue,
+        q: input.q,
+      };
+      const scope: CursorScope = { sort, order: input.order ?? DEFAULT_ORDER[sort], filters };
+      let after: queries.Position | undefined;
+      if (input.cursor !== undefined) {
+        try {
+          after = decodeCursor(input.cursor, scope);
+        } catch (err) {
+          if (!(err instanceof InvalidCursorError)) throw err;
+          return { kind: 'invalid_cursor', message: err.message };
+        }
+      }
+      const page = await queries.listTasks(db, userId, { ...filters, sort, order: scope.order, limit, after });
+      return { kind: 'page', tasks: page.tasks, nextCursor: page.next && encodeCursor(scope, page.next), order: scope.order };
+    },
+
+    async get(
+      userId: string,
+      taskId: number,
+    ): Promise<({ kind: 'found'; version: number } & TaskWithEtag) | { kind: 'not_found'; taskId: number }> {
+      const found = await queries.getTask(db, userId, taskId);
+      if (!found) return { kind: 'not_found', taskId };
+      return { kind: 'found', task: found.task, etag: etagOf(found.version), version: found.version };
+    },
+
+    /**
+     * Creates a task; with an idempotency key, at most once per key and body for 24 hours (a retry
+     * gets the first answer again, `replayed`). `locationOf` names the new task's URL as the
+     * caller's entry point shows it; it is kept with the key and replayed as it was.
+     */
+    async create(
+      userId: string,
+      input: CreateInput,
+      opts: { idempotencyKey?: string | undefined; locationOf: (id: number) => string },
+    ): Promise<CreateOutcome> {
+      const fields: queries.NewTask = {
+        title: input.title.trim(),
+        description: input.description ?? null,
+        completed: input.completed,
+        dueAt: input.due_at ?? null,
+        priority: input.priority ?? 'none',
+        tags: input.tags ?? [],
+        position: input.position,
+      };
+      const quotaExceeded = new Error('quota exceeded');
+      // Alone inside the idempotent create's transaction; otherwise beside the user's other creates.
+      const create = async (tx?: Queryable) => {
+        const created = tx
+          ? await queries.createTaskAlone(tx, userId, fields, tasksPerUser)
+          : await queries.createTask(db, userId, fields, tasksPerUser);
+        // Thrown inside the idempotent create's transaction, so its key is not kept either.
+        if (!created) throw quotaExceeded;
+        return { status: 201, etag: etagOf(created.version), location: opts.locationOf(created.task.id), body: created.task };
+      };
+      try {
+        if (opts.idempotencyKey === undefined) {
+          const response = await create();
+          return { kind: 'created', task: response.body, etag: response.etag, location: response.location, replayed: false };
+        }
+        const outcome = await createOnce(db, userId, opts.idempotencyKey, requestHash(input), create);
+        if (outcome.kind === 'conflict') return { kind: 'key_reused' };
+        const { response } = outcome;
+        return {
+          kind: 'created',
+          task: response.body as Task,
+          etag: response.etag,
+          location: response.location,
+          replayed: outcome.kind === 'replayed',
+        };
+      } catch (err) {
+        if (err === quotaExceeded) return { kind: 'quota_exceeded', max: tasksPerUser };
+        throw err;
+      }
+    },
+
+    replace(userId: string, taskId: number, input: ReplaceInput, ifMatch?: string): Promise<WriteOutcome> {
+      return update(
+        userId,
+        taskId,
+        { ...laterFields(input), title: input.title.trim(), description: input.description ?? null, completed: input.completed },
+        ifMatch,
+      );
+    },
+
+    update(userId: string, taskId: number, input: UpdateInput, ifMatch?: string): Promise<WriteOutcome> {
+      return update(
+        userId,
+        taskId,
+        { ...laterFields(input), title: input.title?.trim(), description: input.description, completed: input.completed },
+        ifMatch,
+      );
+    },
+
+    /** Sets completion, or flips it when `completed` is undefined; atomic, so concurrent toggles all count. */
+    async setCompletion(userId: string, taskId: number, completed: boolean | undefined, ifMatch?: string): Promise<WriteOutcome> {
+      const expected = ifMatchVersions(ifMatch);
+      return written(userId, taskId, await queries.setCompletion(db, userId, taskId, completed, expected), expected);
+    },
+
+    async remove(userId: string, taskId: number, ifMatch?: string): Promise<DeleteOutcome> {
+      const expected = ifMatchVersions(ifMatch);
+      if (await queries.deleteTask(db, userId, taskId, expected)) return { kind: 'deleted' };
+      return unwritten(userId, taskId, expected);
+    },
+
+    /** Deletes every completed task of the user; how many. */
+    clearCompleted(userId: string): Promise<number> {
+      return queries.deleteCompleted(db, userId);
+    },
+
+    async stats(userId: string, timeZone: string): Promise<StatsOutcome> {
+      if (!isKnownTimeZone(timeZone)) return { kind: 'unknown_time_zone' };
+      try {
+        return { kind: 'stats', stats: await queries.taskStats(db, userId, timeZone) };
+      } catch (err) {
+        // The database keeps its own time-zone list; one it lacks is still the caller's input.
+        if (isRejectedValue(err)) return { kind: 'unknown_time_zone' };
+        throw err;
+      }
+    },
+
+    /**
+     * For the security log only, never for an answer: whether a task a caller was told is not
+     * found exists under another user (a probe of someone else's data).
+     */
+    ownedByAnotherUser(userId: string, taskId: number): Promise<boolean> {
+      return queries.ownedByAnotherUser(db, userId, taskId);
+    },
+  };
+}
