@@ -1,8 +1,7 @@
 // The baseline the app is measured against: bare node:http + pg, the same SQL (src/tasks/queries.ts)
 // and the same JSON, and nothing else — no framework, validation, token verification or logging.
 // The user is read from the token's payload unverified. Never deploy this.
-// The app's V8 setting too (src/start/young-generation.ts): the two differ by the framework only.
-import '../src/start/young-generation.js';
+// Started with the app's V8 flags (bench/node-flags.ts): the two differ by the framework only.
 import { createServer, type ServerResponse } from 'node:http';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import * as q from '../src/tasks/queries.js';

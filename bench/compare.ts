@@ -24,6 +24,7 @@ import { migrate } from '../src/db/migrate.js';
 import { createPGliteDatabase } from '../src/db/pglite.js';
 import { APP_ENV, load, median, ONE_USER_LIMITS_OFF, resetToSeed, seed, startProcess, stopProcess, type Seeded } from './run.js';
 import { scratchDatabase } from './scratch-database.js';
+import { SERVER_NODE_FLAGS } from './node-flags.js';
 
 const rounds = Number(process.env.COMPARE_ROUNDS ?? 3);
 const seconds = Number(process.env.COMPARE_SECONDS ?? 10);
@@ -145,7 +146,12 @@ async function main() {
       let baselineRate: number | undefined;
       if (!embedded) {
         await store.reset();
-        const baselineProcess = await startProcess(['--import', 'tsx', 'bench/baseline.ts'], store.env, 8100, '/api/tasks');
+        const baselineProcess = await startProcess(
+          [...SERVER_NODE_FLAGS, '--import', 'tsx', 'bench/baseline.ts'],
+          store.env,
+          8100,
+          '/api/tasks',
+        );
         const baseline = await measure(baselineProcess, 8100, seeded);
         await stopProcess(baselineProcess);
         baselineRate = baseline.rate;
@@ -158,7 +164,7 @@ async function main() {
       for (const server of order) {
         await store.reset();
         const env = { ...APP_ENV, ...store.env, WORKERS: '1', ...(onePath ? ONE_USER_LIMITS_OFF : {}) };
-        const app = await startProcess(server.split(' '), env, 8090, '/ready');
+        const app = await startProcess([...SERVER_NODE_FLAGS, ...server.split(' ')], env, 8090, '/ready');
         results.set(server, await measure(app, 8090, seeded));
         await stopProcess(app);
       }

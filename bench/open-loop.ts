@@ -14,7 +14,7 @@
 // server and PostgreSQL, and its own CPU and collections show up in every server's tail. With
 // node:http (an agent per user, a timer per user) it cost some 40 % of the app's CPU per request;
 // one timer, a request written as one string and a response read by its Content-Length or chunks
-// cost half that (README, "Performance").
+// cost half that (docs/performance.md).
 import net from 'node:net';
 
 export interface PlannedRequest {

@@ -15,6 +15,7 @@ import { mintToken } from '../src/auth/mint-token.js';
 import { migrate } from '../src/db/migrate.js';
 import { APP_ENV, median, ONE_USER_LIMITS_OFF, seedLister, startProcess, stopProcess } from './run.js';
 import { scratchDatabase } from './scratch-database.js';
+import { SERVER_NODE_FLAGS } from './node-flags.js';
 
 const rounds = Number(process.env.PATHS_ROUNDS ?? 3);
 const seconds = Number(process.env.PATHS_SECONDS ?? 5);
@@ -30,8 +31,8 @@ interface PathLoad {
 }
 
 const SERVERS = {
-  app: { args: ['dist/server.js'], port: 8090, ready: '/ready' },
-  baseline: { args: ['--import', 'tsx', 'bench/baseline.ts'], port: 8100, ready: '/api/tasks' },
+  app: { args: [...SERVER_NODE_FLAGS, 'dist/server.js'], port: 8090, ready: '/ready' },
+  baseline: { args: [...SERVER_NODE_FLAGS, '--import', 'tsx', 'bench/baseline.ts'], port: 8100, ready: '/api/tasks' },
   physical: { args: ['--import', 'tsx', 'bench/physical.ts'], port: 8110, ready: '/api/tasks' },
   physicalPrepared: { args: ['--import', 'tsx', 'bench/physical.ts'], port: 8120, ready: '/api/tasks', env: { PHYSICAL_PREPARED: 'true' } },
 } as const;

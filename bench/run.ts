@@ -21,6 +21,7 @@ import type { Database, Queryable } from '../src/db/types.js';
 import { listQuery } from '../src/tasks/queries.js';
 import { openLoop, type LoadResult, type PlannedRequest } from './open-loop.js';
 import { scratchDatabase } from './scratch-database.js';
+import { SERVER_NODE_FLAGS } from './node-flags.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const quick = process.env.BENCH_QUICK === '1';
@@ -233,7 +234,8 @@ export const APP_ENV = { NODE_ENV: 'production', LOG_LEVEL: 'info', MIGRATE_ON_S
 /** One user driving one path at saturation would otherwise measure its own per-user limit and quota. */
 export const ONE_USER_LIMITS_OFF = { RATE_LIMIT_PER_USER: '0', TASKS_PER_USER_MAX: '10000000' } as const;
 
-const server = (env: Record<string, string>, port: number) => startProcess(['dist/server.js'], { ...APP_ENV, ...env }, port, '/ready');
+const server = (env: Record<string, string>, port: number) =>
+  startProcess([...SERVER_NODE_FLAGS, 'dist/server.js'], { ...APP_ENV, ...env }, port, '/ready');
 
 async function main() {
   const results: Record<string, unknown> = { startedAt: new Date().toISOString(), quick, offeredRate, durationA };
@@ -266,7 +268,12 @@ async function main() {
     B.app = better(B.app, await load(url, { connections: 64, duration: durationB, seeded, onePerConnection: false }));
     await stopProcess(app);
     await reset();
-    const baseline = await startProcess(['--import', 'tsx', 'bench/baseline.ts'], { DATABASE_URL: benchUrl }, 8100, '/api/tasks');
+    const baseline = await startProcess(
+      [...SERVER_NODE_FLAGS, '--import', 'tsx', 'bench/baseline.ts'],
+      { DATABASE_URL: benchUrl },
+      8100,
+      '/api/tasks',
+    );
     B.baseline = better(
       B.baseline,
       await load('http://127.0.0.1:8100', { connections: 64, duration: durationB, seeded, onePerConnection: false }),

@@ -19,6 +19,7 @@ import { jsonBody } from './http/json-body.js';
 import { createMetrics, metricsRouter } from './http/metrics.js';
 import { createRateLimiters, type RateLimitStores } from './http/rate-limit.js';
 import { securityHeaders } from './http/security-headers.js';
+import { VALIDATE_RESPONSES } from './http/send-json.js';
 import { createSecurityLog } from './http/security-log.js';
 import { storableInput } from './http/storable-input.js';
 import { createValidator } from './http/validator.js';
@@ -73,6 +74,7 @@ export function createApp({
   // Only the ETags the contract defines; Express's automatic ones would make undocumented 304s.
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
+  app.set(VALIDATE_RESPONSES, config.validateResponses);
   // Flat key=value pairs only, and not too many of them; repeated keys become arrays, which the
   // contract refuses except for the one repeatable parameter (tag).
   app.set('query parser', (qs: string) => parseQuery(qs, '&', '=', { maxKeys: MAX_QUERY_PARAMETERS }));

@@ -1,6 +1,7 @@
 // The process's entry point: read the configuration, then serve, or supervise workers that do.
-// The V8 setting first: modules are evaluated in import order.
-import './start/young-generation.js';
+// Started as `npm start` runs it: `node --no-allocation-site-pretenuring dist/server.js`, a V8
+// flag on the command line, where Node documents V8 options (docs/performance.md says what it
+// buys); cluster workers inherit it.
 import 'dotenv/config';
 import cluster from 'node:cluster';
 import { ConfigError, loadConfig, type Config } from './config.js';

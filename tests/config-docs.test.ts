@@ -1,8 +1,9 @@
 // One source for the environment: src/config.ts reads it; the README's configuration table and
 // .env.example describe it. This fails when they drift: a variable read but not documented, or
 // documented but no longer read.
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
+import { SERVER_NODE_FLAGS } from '../bench/node-flags.js';
 
 const read = (file: string) => readFileSync(new URL(`../${file}`, import.meta.url), 'utf8');
 
@@ -38,5 +39,31 @@ describe('the configuration, as read and as documented', () => {
 
   it('.env.example names exactly the variables config.ts reads', () => {
     expect([...fromEnvExample].sort()).toEqual([...fromConfig].sort());
+  });
+});
+
+describe('the commands, as run and as documented', () => {
+  const pkg = JSON.parse(read('package.json')) as { scripts: Record<string, string> };
+
+  it('starts the server with the V8 flags the benchmarks run it with, on the command line', () => {
+    for (const script of ['start', 'serve']) expect(pkg.scripts[script]).toBe(`node ${SERVER_NODE_FLAGS.join(' ')} dist/server.js`);
+    // No V8 flag is set at run time: nothing in src/ calls v8.setFlagsFromString.
+    const sources = readdirSync(new URL('../src', import.meta.url), { recursive: true, encoding: 'utf8' }).filter((f) =>
+      /\.[jt]s$/.test(f),
+    );
+    expect(sources.length).toBeGreaterThan(20);
+    expect(sources.filter((f) => read(`src/${f}`).includes('setFlagsFromString'))).toEqual([]);
+  });
+
+  it('every `npm run X` the README names is a script of package.json', () => {
+    const named = [...read('README.md').matchAll(/npm run (?:-s |--silent )?([a-z][a-z:-]*)/g)].map((m) => m[1]!);
+    expect(named.length).toBeGreaterThan(5);
+    for (const name of named) expect(Object.keys(pkg.scripts), name).toContain(name);
+  });
+
+  it('every file or folder the README links to exists', () => {
+    const links = [...read('README.md').matchAll(/\]\(((?!https?:|#)[^)\s]+)\)/g)].map((m) => m[1]!);
+    expect(links.length).toBeGreaterThan(3);
+    for (const link of links) expect(existsSync(new URL(`../${link}`, import.meta.url)), link).toBe(true);
   });
 });

@@ -3,14 +3,18 @@
 // parses the Content-Type it is about to set for a charset, converts the text to a Buffer, checks
 // freshness, which the task routes decide themselves from their ETags) and costs measurably more
 // per response. Headers set before (ETag, Location, Link, limits, CORS) go out as they are.
+// With response validation on (VALIDATE_RESPONSES, createApp's 'validate responses' setting) the
+// response goes through res.json instead, where express-openapi-validator checks JSON responses.
 import type { Response } from 'express';
 import type { Serializer } from './serializer.js';
 
 const JSON_TYPE = 'application/json; charset=utf-8';
 
+/** The app setting that says responses are validated (set by createApp from the configuration). */
+export const VALIDATE_RESPONSES = 'validate responses';
+
 export function sendJson<T>(res: Response<T>, status: number, body: T, serialize: Serializer<T> = JSON.stringify): void {
-  // Response validation (outside production) hooks this response's own res.json: let it see the body.
-  if (Object.hasOwn(res, 'json')) {
+  if (res.app.enabled(VALIDATE_RESPONSES)) {
     res.status(status).json(body);
     return;
   }
