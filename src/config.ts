@@ -270,7 +270,7 @@ export function loadConfig(env: Env = process.env): Config {
     validateResponses: bool(env, 'VALIDATE_RESPONSES', !production),
     shutdownGraceMs: int(env, 'SHUTDOWN_GRACE_MS', 10_000, 0, 600_000),
     // None on the embedded database, a development one: there it would add 1.3 s to every start to
-    // take 30 ms off the first second's p95 (measured, README "Start-up").
+    // take 30 ms off the first second's p95 (measured, docs/performance.md).
     warmUpRequests: int(env, 'WARM_UP_REQUESTS', database ? 2000 : 0, 0, 100_000),
     rateLimit,
     redisUrl,

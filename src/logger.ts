@@ -41,7 +41,7 @@ export const LOG_FLUSH_MS = 100;
 
 /**
  * JSON lines to stdout, gathered into writes of about 4 KB rather than one write per line: under
- * load, a write per request line cost 5 % of a get's CPU (README "Hand-made speed-ups"). A line
+ * load, a write per request line cost 5 % of a get's CPU (docs/performance.md, "Hand-made speed-ups"). A line
  * waits at most LOG_FLUSH_MS; what is buffered is written out when the process exits, even on an
  * uncaught error (pino's exit handler). Only a SIGKILL loses the last tenth of a second of lines.
  */

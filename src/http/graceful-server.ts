@@ -24,7 +24,7 @@ const patched = new WeakSet<object>();
  * Once its server is closing, every response whose head has not gone out yet says
  * `Connection: close`: checked as the head is written (every response's head goes through
  * writeHead), on the app's response prototype. A per-request 'request' listener and 'close'
- * handler did the same by tracking responses and cost 10 % of a get's CPU (README "Hand-made
+ * handler did the same by tracking responses and cost 10 % of a get's CPU (docs/performance.md, "Hand-made
  * speed-ups").
  */
 function sayCloseWhenClosing(app: Express): void {

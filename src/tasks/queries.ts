@@ -110,7 +110,7 @@ interface ListShape {
 // Each part is in the statement only when the request uses it: most pages are a user's tasks in
 // the default order, and a condition that is there but switched off still costs the database
 // planning and a test per row (measured: the unfiltered first page as one statement for every
-// combination ran at 60 % of the rate of this one; README "Hand-made speed-ups"). Plans are made
+// combination ran at 60 % of the rate of this one; docs/performance.md, "Hand-made speed-ups"). Plans are made
 // per execution (custom plans), so within the filtered statements the planner folds the
 // switched-off filters away and uses the index of the ones that are on.
 function listStatement({ sort, order, byStatus, filtered, cursor }: ListShape): string {
@@ -297,7 +297,7 @@ const createParams = (userId: string, task: NewTask, quota: number, shared: bool
  * Far from the quota, under the quota lock shared, beside the user's other creates; near it (or
  * past it), alone, counting exactly. On a serial database (PGlite) no create is ever in flight
  * unseen, so one statement counts exactly without the lock, whose transaction would cost the
- * embedded database a fifth of its throughput (README, "Embedded database").
+ * embedded database a fifth of its throughput (docs/performance.md, "Embedded database").
  */
 export async function createTask(db: Database, userId: string, task: NewTask, quota: number): Promise<VersionedTask | undefined> {
   if (db.serial) return versioned((await db.query<RawTask>(CREATE_SQL, createParams(userId, task, quota, false))).rows[0]);
