@@ -1,7 +1,7 @@
 // The SDK against the real server on an ephemeral port: every operation, pagination through the
 // Link header, and each error kind as a TodoApiError.
 import { readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createTodoClient, MissingETagError, nextCursorFromLink, TodoApiError, type Task } from '../packages/client/src/index.js';
@@ -13,8 +13,7 @@ import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 let database: TestDatabase;
 const servers: Server[] = [];
 
-async function listen(app: Parameters<typeof createServer>[1]): Promise<string> {
-  const server = createServer(app);
+async function listen(server: Server): Promise<string> {
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -23,7 +22,7 @@ async function listen(app: Parameters<typeof createServer>[1]): Promise<string> 
 let baseUrl: string;
 beforeAll(async () => {
   database = await createTestDatabase();
-  baseUrl = await listen(buildApp(database.db, { bodyLimitBytes: 8192 }).app);
+  baseUrl = await listen(buildApp(database.db, { bodyLimitBytes: 8192 }).server);
 });
 afterAll(async () => {
   for (const s of servers) await new Promise((resolve) => s.close(resolve));
@@ -176,7 +175,7 @@ describe('createTodoClient', () => {
         statementTimeoutMs: 500,
         connectTimeoutMs: 500,
       });
-      const url = await listen(buildApp(down).app);
+      const url = await listen(buildApp(down).server);
       const client = createTodoClient({ baseUrl: url, getToken: () => mintToken({ secret: TEST_SECRET, userId: 'u' }) });
       const err = await caught(client.listTasks());
       expect(err).toMatchObject({ status: 503, code: 'database_unavailable' });

@@ -1,7 +1,7 @@
 // /docs in a real headless browser (Debian's chromium via playwright-core): the reference renders
 // every operation. Skips, saying why, on a machine without chromium; .ci/run installs it.
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { chromium, type Browser } from 'playwright-core';
 import request from 'supertest';
@@ -30,8 +30,7 @@ let app: ReturnType<typeof buildApp>['app'];
 beforeAll(async () => {
   const docsFile = inject('docsFile');
   database = await createTestDatabase();
-  app = buildApp(database.db, { docsFile }).app;
-  server = createServer(app);
+  ({ app, server } = buildApp(database.db, { docsFile }));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 });

@@ -4,7 +4,7 @@
 // tool arguments before any request is made of them; a token for the MCP resource alone is no
 // REST token. (Channel binding: tests/channel-binding.test.ts; the pool wait behind a lock:
 // tests/faults/pooler.test.ts.)
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { connect as netConnect, type AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/mint-token.js';
@@ -145,8 +145,7 @@ describe(`1b. the per-address failure limit counts the server's failures too (${
   afterAll(() => broken.drop());
 
   it('a request that makes the server fail (500) cannot be repeated without limit; a 503 is not counted', async () => {
-    const { app } = buildApp(broken.db, { rateLimit: { perIpFailures: 3 } });
-    const server = createServer(app);
+    const { server } = buildApp(broken.db, { rateLimit: { perIpFailures: 3 } });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     const base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
     try {
@@ -164,7 +163,7 @@ describe(`1b. the per-address failure limit counts the server's failures too (${
       statementTimeoutMs: 500,
       connectTimeoutMs: 500,
     });
-    const down = createServer(buildApp(unreachable, { rateLimit: { perIpFailures: 2 } }).app);
+    const down = buildApp(unreachable, { rateLimit: { perIpFailures: 2 } }).server;
     await new Promise<void>((resolve) => down.listen(0, '127.0.0.1', resolve));
     try {
       const at = `http://127.0.0.1:${(down.address() as AddressInfo).port}/api/tasks`;
@@ -189,7 +188,7 @@ describe(`MCP requests against the app (${dbKind})`, () => {
 
   async function listen(opts: TestAppOptions = {}): Promise<string> {
     const built = buildApp(database.db, opts);
-    const server = createServer(built.app);
+    const { server } = built;
     servers.push(server);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -362,7 +361,7 @@ describe(`MCP requests against the app (${dbKind})`, () => {
 
   it('a tool call is one request: one request log line, with the user, at /mcp', async () => {
     const built = buildApp(database.db);
-    const server = createServer(built.app);
+    const { server } = built;
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
       const at = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

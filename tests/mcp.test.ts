@@ -3,7 +3,7 @@
 // checked against its tool's outputSchema with an ajv of our own), each error kind, isolation
 // between users, the RFC 9728 challenge and metadata, audience-bound tokens, CORS; then random
 // tool calls by several users against a model of the contract.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -30,7 +30,7 @@ let corsBase: string;
 const generated = loadTools();
 
 async function listen(opts: TestAppOptions = {}): Promise<string> {
-  const server = createServer(buildApp(database.db, opts).app);
+  const { server } = buildApp(database.db, opts);
   servers.push(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;

@@ -4,7 +4,7 @@
 // clearing, ETags and If-Match / If-None-Match, idempotent creates). Every response is
 // also checked against the contract with an ajv of our own. Reads and writes also go through the
 // MCP tools (src/mcp), interleaved with REST, against the same model. Runs a fixed seed and a random one.
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -820,8 +820,7 @@ const agents: Client[] = [];
 
 beforeAll(async () => {
   database = await createTestDatabase();
-  app = buildApp(database.db).app;
-  server = createServer(app);
+  ({ app, server } = buildApp(database.db));
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   mcpUrl = new URL(`http://127.0.0.1:${(server.address() as AddressInfo).port}/mcp`);
 });

@@ -1,5 +1,7 @@
-// Builds the real app (createApp) around a real database, with response validation on, so every
-// response a test receives has also been checked against the contract.
+// Builds the real app (createApp) around a real database, as production runs it: no response
+// validation in the app, responses through the production writers, the app's server made by the
+// same factory as production's (createHttpServer). Every response it sends is checked against the
+// contract by the tests' own validator instead (shipped-responses.ts).
 import { randomUUID } from 'node:crypto';
 import { Writable } from 'node:stream';
 import { pino } from 'pino';
@@ -9,7 +11,9 @@ import type { RateLimitStores } from '../../src/http/rate-limit.js';
 import { mintToken } from '../../src/auth/mint-token.js';
 import { createTokenVerifier } from '../../src/auth/verify-token.js';
 import type { Database } from '../../src/db/types.js';
+import { createHttpServer, type HttpServer } from '../../src/http/graceful-server.js';
 import { createTestDatabase, type TestDatabase } from './db.js';
+import { checkShippedResponses } from './shipped-responses.js';
 
 export const TEST_SECRET = 'test-secret-that-is-long-enough-0123456789';
 
@@ -28,7 +32,7 @@ export interface TestAppOptions {
   tasksPerUser?: number;
   mcp?: Partial<AppConfig['mcp']>;
   validation?: AppDeps['validation'];
-  /** As in production when false: responses then leave through the app's own serializers. */
+  /** The app's own response validation (VALIDATE_RESPONSES); off, as in production, unless a test sets it. */
   validateResponses?: boolean;
 }
 
@@ -48,13 +52,13 @@ export function logSink() {
   return { lines, logger: pino({ level: 'debug' }, stream) };
 }
 
-/** The app's settings in tests: response validation on, limits off unless a test sets them. */
+/** The app's settings in tests: as in production, limits off unless a test sets them. */
 export function testAppConfig(opts: TestAppOptions = {}): AppConfig {
   return {
     corsOrigins: ['http://localhost:3000'],
     bodyLimitBytes: opts.bodyLimitBytes ?? 64 * 1024,
     tasksPerUser: opts.tasksPerUser ?? 5000,
-    validateResponses: opts.validateResponses ?? true,
+    validateResponses: opts.validateResponses ?? false,
     // Tests hammer one address and one user; limits are exercised by their own tests.
     rateLimit: { windowMs: 60_000, perUser: 0, perIpFailures: 0, ...opts.rateLimit },
     trustProxy: opts.trustProxy ?? false,
@@ -95,7 +99,11 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     rateLimitStores: opts.rateLimitStores,
     validation: opts.validation,
   });
-  return { app, logLines: lines };
+  checkShippedResponses(app);
+  // The server production runs the app in; it also makes the app's responses say `Connection:
+  // close` once a shutdown begins, for supertest's own servers too.
+  const server: HttpServer = createHttpServer(app, { headersMs: 10_000, requestMs: 30_000, keepAliveMs: 5_000 });
+  return { app, server, logLines: lines };
 }
 
 export interface TestContext {
