@@ -16,7 +16,6 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { corsPolicy } from '../http/cors.js';
 import { type RequestHandler, Router } from 'express';
-import { composeMiddleware } from '../http/compose.js';
 import { authenticate } from '../auth/authenticate.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import type { McpConfig } from '../config.js';
@@ -63,7 +62,7 @@ export function mcpGate({ verifier, security, config, userLimit }: McpGateDeps):
       return resource ? `resource_metadata="${metadataUrlOf(resource)}"` : undefined;
     },
   });
-  const gate = composeMiddleware([auth, userLimit]);
+  const gate = Router().use(auth, userLimit);
   return (req, res, next) => (req.method === 'POST' && req.path === MCP_PATH ? gate(req, res, next) : next());
 }
 
