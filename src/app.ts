@@ -11,6 +11,7 @@ import type { TokenVerifier } from './auth/verify-token.js';
 import type { Config } from './config.js';
 import type { Database } from './db/types.js';
 import { loadContract } from './http/contract.js';
+import { composeMiddleware } from './http/compose.js';
 import { corsPolicy } from './http/cors.js';
 import { errorHandler, notFoundHandler } from './http/error-handler.js';
 import { headAsGet } from './http/head-as-get.js';
@@ -18,6 +19,7 @@ import { jsonBody } from './http/json-body.js';
 import { createMetrics, metricsRouter } from './http/metrics.js';
 import { createRateLimiters, type RateLimitStores } from './http/rate-limit.js';
 import { securityHeaders } from './http/security-headers.js';
+import { VALIDATE_RESPONSES } from './http/send-json.js';
 import { createSecurityLog } from './http/security-log.js';
 import { storableInput } from './http/storable-input.js';
 import { createValidator } from './http/validator.js';
@@ -72,6 +74,7 @@ export function createApp({
   // Only the ETags the contract defines; Express's automatic ones would make undocumented 304s.
   app.set('etag', false);
   app.set('trust proxy', config.trustProxy);
+  app.set(VALIDATE_RESPONSES, config.validateResponses);
   // Flat key=value pairs only, and not too many of them; repeated keys become arrays, which the
   // contract refuses except for the one repeatable parameter (tag).
   app.set('query parser', (qs: string) => parseQuery(qs, '&', '=', { maxKeys: MAX_QUERY_PARAMETERS }));
@@ -97,23 +100,31 @@ export function createApp({
   const agentCors = mcpCors(config.mcp);
   const metrics = config.metrics.enabled ? createMetrics(db) : undefined;
 
-  // Every request goes through these.
+  // Every request goes through these; grouped, the router walks three layers for them, not fifteen.
   app.use(
-    requestLogging(app, logger, requestLogger),
-    securityHeaders(),
-    (req, res, next) => (isMcpPath(req.path) ? agentCors : restCors)(req, res, next),
-    ...(metrics ? [metrics.middleware] : []),
-    limits.ip,
-    headAsGet,
+    composeMiddleware([
+      requestLogging(app, logger, requestLogger),
+      securityHeaders(),
+      (req, res, next) => (isMcpPath(req.path) ? agentCors : restCors)(req, res, next),
+      ...(metrics ? [metrics.middleware] : []),
+      limits.ip,
+      headAsGet,
+    ]),
   );
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
-  app.use('/api', authenticate(verifier, security), limits.user);
+  app.use('/api', composeMiddleware([authenticate(verifier, security), limits.user]));
   app.use(mcpGate({ verifier: mcpVerifier ?? verifier, security, config: config.mcp, userLimit: limits.user }));
-  app.use(jsonBody(config.bodyLimitBytes), ...(validation ?? createValidator(contract.document, config.validateResponses)), storableInput);
+  app.use(
+    composeMiddleware([
+      jsonBody(config.bodyLimitBytes),
+      ...(validation ?? createValidator(contract.document, config.validateResponses)),
+      storableInput,
+    ]),
+  );
 
   const tasks = tasksRouter(service, security);
-  app.use('/api/tasks', mountedAt('/api/tasks'), tasks);
-  app.use('/api/:userId/tasks', mountedAt('/api/:userId/tasks'), requireSameUser(security), tasks);
+  app.use('/api/tasks', composeMiddleware([mountedAt('/api/tasks'), tasks]));
+  app.use('/api/:userId/tasks', composeMiddleware([mountedAt('/api/:userId/tasks'), requireSameUser(security), tasks]));
   // After the task routes, which carry nearly all traffic, so those never walk past these.
   app.use(systemRouter(db, contract, docsFile));
   app.use(metricsRouter(metrics, config.metrics.token));

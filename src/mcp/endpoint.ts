@@ -16,6 +16,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { corsPolicy } from '../http/cors.js';
 import { type RequestHandler, Router } from 'express';
+import { composeMiddleware } from '../http/compose.js';
 import { authenticate } from '../auth/authenticate.js';
 import type { TokenVerifier } from '../auth/verify-token.js';
 import type { McpConfig } from '../config.js';
@@ -62,7 +63,7 @@ export function mcpGate({ verifier, security, config, userLimit }: McpGateDeps):
       return resource ? `resource_metadata="${metadataUrlOf(resource)}"` : undefined;
     },
   });
-  const gate = Router().use(auth, userLimit);
+  const gate = composeMiddleware([auth, userLimit]);
   return (req, res, next) => (req.method === 'POST' && req.path === MCP_PATH ? gate(req, res, next) : next());
 }
 

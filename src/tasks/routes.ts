@@ -5,6 +5,8 @@ import { Router, type Request, type Response } from 'express';
 import type { Body, Defaulted, Json, Query } from '../http/contract.js';
 import { noneMatchHits } from '../http/etag.js';
 import { problems } from '../http/problem.js';
+import { sendJson } from '../http/send-json.js';
+import { schemaSerializer } from '../http/serializer.js';
 import type { SecurityLog } from '../http/security-log.js';
 import type { TaskService, WriteOutcome } from './service.js';
 
@@ -20,6 +22,7 @@ const many = (v: string | string[] | undefined): string[] | undefined => (v === 
 export function tasksRouter(service: TaskService, security: SecurityLog): Router {
   // mergeParams: the user-scoped family mounts this router under /api/:userId/tasks.
   const router = Router({ mergeParams: true });
+  const taskListJson = schemaSerializer<Json<'listTasks', 200>>('TaskList');
   // The contract's id is an integer, and the validator reads `0x43`, `+67`, `67.0` or `67e0` as
   // one; only the plain decimal form names a task, so each task has exactly one URL.
   router.param('taskId', (_req, _res, next, value: string) => {
@@ -49,7 +52,7 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
       throw problems.preconditionFailed(outcome.taskId, outcome.currentEtag, req.get('If-Match') ?? '');
     }
     res.setHeader('ETag', outcome.etag);
-    res.status(200).json(outcome.task);
+    sendJson(res, 200, outcome.task);
   }
 
   collection.get(async (req: Request, res: Response<Json<'listTasks', 200>>) => {
@@ -84,7 +87,7 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
       next.set('cursor', outcome.nextCursor);
       res.set('Link', `<${req.baseUrl}?${next.toString()}>; rel="next"`);
     }
-    res.status(200).json(outcome.tasks);
+    sendJson(res, 200, outcome.tasks, taskListJson);
   });
 
   collection.post(async (req: Request, res: Response<Json<'createTask', 201>>) => {
@@ -97,7 +100,7 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
     if (outcome.kind === 'key_reused') throw problems.idempotencyKeyReused();
     if (outcome.replayed) res.set('Idempotent-Replayed', 'true');
     res.location(outcome.location).setHeader('ETag', outcome.etag);
-    res.status(201).json(outcome.task);
+    sendJson(res, 201, outcome.task);
   });
 
   collection.delete(async (req: Request, res: Response<Json<'clearCompletedTasks', 200>>) => {
@@ -126,7 +129,7 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
       res.status(304).end();
       return;
     }
-    res.status(200).json(outcome.task);
+    sendJson(res, 200, outcome.task);
   });
 
   task.put(async (req: Request, res: Response<Json<'replaceTask', 200>>) => {
