@@ -7,7 +7,9 @@
 // the app's are by default). Before measuring, the list and get bodies of the app and the physical
 // limit are compared: same tasks, same fields, same size.
 // Writes bench/results/paths.{json,md}. Settings: BENCH_DATABASE_URL, PATHS_ROUNDS (3), PATHS_SECONDS (5),
-// PATHS_ONLY (a comma-separated subset of list, get, create, toggle; results then go to stdout only).
+// PATHS_ONLY (a comma-separated subset of list, get, create, toggle; results then go to stdout only),
+// PATHS_BEFORE (another build's server.js, e.g. /tmp/before/dist/server.js: measured as a fifth
+// server in the same rounds, so a change is judged against the same limits in the same run).
 import type { ChildProcess } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import autocannon from 'autocannon';
@@ -30,16 +32,18 @@ interface PathLoad {
   body?: string;
 }
 
+const before = process.env.PATHS_BEFORE;
 const SERVERS = {
+  ...(before ? { before: { args: [...SERVER_NODE_FLAGS, before], port: 8130, ready: '/ready' } } : {}),
   app: { args: [...SERVER_NODE_FLAGS, 'dist/server.js'], port: 8090, ready: '/ready' },
   baseline: { args: [...SERVER_NODE_FLAGS, '--import', 'tsx', 'bench/baseline.ts'], port: 8100, ready: '/api/tasks' },
   physical: { args: ['--import', 'tsx', 'bench/physical.ts'], port: 8110, ready: '/api/tasks' },
   physicalPrepared: { args: ['--import', 'tsx', 'bench/physical.ts'], port: 8120, ready: '/api/tasks', env: { PHYSICAL_PREPARED: 'true' } },
 } as const;
-type ServerName = keyof typeof SERVERS;
+type ServerName = 'before' | 'app' | 'baseline' | 'physical' | 'physicalPrepared';
 
 async function start(name: ServerName, dbUrl: string): Promise<ChildProcess> {
-  const s: { args: readonly string[]; port: number; ready: string; env?: Record<string, string> } = SERVERS[name];
+  const s = (SERVERS as Record<string, { args: readonly string[]; port: number; ready: string; env?: Record<string, string> }>)[name]!;
   const env = {
     ...s.env,
     ...APP_ENV,
@@ -114,10 +118,10 @@ async function main() {
         const child = await start(name, dbUrl);
         children.push(child);
         for (const load of loads) {
-          await measure(SERVERS[name].port, load, tokens[load.user]!, 3); // warm-up, not counted
-          const r = await measure(SERVERS[name].port, load, tokens[load.user]!);
+          await measure((SERVERS as Record<string, { port: number }>)[name]!.port, load, tokens[load.user]!, 3); // warm-up, not counted
+          const r = await measure((SERVERS as Record<string, { port: number }>)[name]!.port, load, tokens[load.user]!);
           if (r.failed) throw new Error(`${name} ${load.name}: ${r.failed} failed requests`);
-          if (!results[load.name]) results[load.name] = { app: [], baseline: [], physical: [], physicalPrepared: [] };
+          if (!results[load.name]) results[load.name] = { before: [], app: [], baseline: [], physical: [], physicalPrepared: [] };
           results[load.name]![name].push(r.rate);
         }
         await stopProcess(children.pop()!);
@@ -132,6 +136,19 @@ async function main() {
         const ratio = (x: number) => (app / x).toFixed(2);
         return `| ${path} | ${app} | ${base} | ${phys} | ${prep} | ${ratio(base)} | ${ratio(phys)} | ${ratio(prep)} |`;
       }),
+      ...(before
+        ? [
+            '',
+            `Before (${before}), in the same rounds:`,
+            '',
+            '| path | before req/s | app req/s | before / physical, prepared | app / physical, prepared |',
+            '| --- | ---: | ---: | ---: | ---: |',
+            ...Object.entries(results).map(([path, r]) => {
+              const [b, app, prep] = [median(r.before), median(r.app), median(r.physicalPrepared)];
+              return `| ${path} | ${b} | ${app} | ${(b / prep).toFixed(2)} | ${(app / prep).toFixed(2)} |`;
+            }),
+          ]
+        : []),
     ];
     const md = [
       `# Paths against the physical limit (${new Date().toISOString()})`,
@@ -143,7 +160,7 @@ async function main() {
       ...lines,
       '',
     ].join('\n');
-    if (only) return void console.log(md);
+    if (only || before) return void console.log(md);
     writeFileSync('bench/results/paths.md', md);
     writeFileSync('bench/results/paths.json', `${JSON.stringify({ seconds, rounds, checks, results }, null, 2)}\n`);
     console.log(md);

@@ -11,6 +11,7 @@ import request from 'supertest';
 import { describe, expect, it } from 'vitest';
 import { createHttpServer } from '../src/http/graceful-server.js';
 import { compileValidatorRoutesOnce } from '../src/http/route-matchers.js';
+import { securityHeaders } from '../src/http/security-headers.js';
 
 const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as {
   dependencies: Record<string, string>;
@@ -26,6 +27,7 @@ describe('dependencies whose internals src/ uses are pinned to the version check
     ['pg', pkg.dependencies.pg],
     ['express-openapi-validator', pkg.dependencies['express-openapi-validator']],
     ['@electric-sql/pglite', pkg.dependencies['@electric-sql/pglite']],
+    ['helmet', pkg.dependencies.helmet],
     ['pg-pool', pkg.overrides['pg-pool']],
     ['path-to-regexp', pkg.overrides['path-to-regexp']],
   ])('%s is pinned exactly, and installed at that version', (name, pinned) => {
@@ -91,6 +93,23 @@ describe("Node's http constructors, called on objects of the app's prototypes (s
     const server = createHttpServer(app, { headersMs: 5000, requestMs: 10_000, keepAliveMs: 1000 });
     const res = await request(server).get('/born');
     expect(res.body).toEqual({ request: true, response: true });
+  });
+});
+
+describe("helmet's middleware, run once at start against a response that only records headers (src/http/security-headers.ts)", () => {
+  it('sets its headers synchronously through setHeader alone, and they are what a response gets', async () => {
+    const app = express();
+    app.use(securityHeaders());
+    app.get('/h', (_req, res) => {
+      res.json({});
+    });
+    const res = await request(app).get('/h');
+    expect(res.headers['content-security-policy']).toBe("default-src 'none';frame-ancestors 'none'");
+    expect(res.headers['x-frame-options']).toBe('DENY');
+    expect(res.headers['x-content-type-options']).toBe('nosniff');
+    expect(res.headers['strict-transport-security']).toMatch(/max-age=\d+/);
+    // securityHeaders() throws at start when helmet does not finish synchronously on the recorder.
+    expect(() => securityHeaders()).not.toThrow();
   });
 });
 
