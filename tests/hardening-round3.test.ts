@@ -377,6 +377,25 @@ describe(`MCP requests against the app (${dbKind})`, () => {
     }
   });
 
+  it('explains a rejected argument in the words REST uses for the same field', async () => {
+    const auth = await bearer(newUser());
+    const blank = await toolCall(auth, 'create_task', { title: ' ', tags: ['Home'] });
+    expect(JSON.parse(blank.result!.content[1]!.text)).toMatchObject({
+      status: 422,
+      errors: expect.arrayContaining([
+        { path: 'title', message: 'must not be blank or contain NUL characters' },
+        { path: 'tags/0', message: "must be lower-case letters, digits, '-' and '_', starting with a letter or digit" },
+      ]),
+    });
+    const rest = await fetch(`${base}/api/tasks`, {
+      method: 'POST',
+      headers: { Authorization: auth, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ title: ' ' }),
+    });
+    const restMessage = ((await rest.json()) as { errors: { message: string }[] }).errors[0]!.message;
+    expect(restMessage).toBe('must not be blank or contain NUL characters');
+  });
+
   it('4h. a tool call opens no listener of its own: no private port to hold open or reach', async () => {
     const auth = await bearer(newUser());
     const listeners = () => process.getActiveResourcesInfo().filter((r) => r === 'TCPServerWrap').length;

@@ -56,10 +56,9 @@ export function argumentChecker(tools: readonly Tool[]): (tool: Tool, args: Reco
   const validators = new Map<string, ValidateFunction>(tools.map((t) => [t.name, ajv.compile(t.inputSchema)]));
   const explained = patternMessages();
 
-  /** The schema an error is about, for its message (its pattern's explanation, above all). */
+  /** What a message needs of its schema: for a pattern, the contract's explanation of it. */
   const schemaOf = (e: ErrorObject) => {
-    const schema = e.parentSchema as { pattern?: string } | undefined;
-    const pattern = typeof schema?.pattern === 'string' ? schema.pattern : undefined;
+    const pattern = e.keyword === 'pattern' ? (e.params as { pattern?: string }).pattern : undefined;
     return pattern && explained.has(pattern) ? { 'x-pattern-message': explained.get(pattern)! } : undefined;
   };
   const pathOf = (e: ErrorObject) => {
