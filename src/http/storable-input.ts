@@ -10,7 +10,7 @@ import { problems, type FieldError } from './problem.js';
 /** The instants a task may carry: RFC 3339's four-digit years, in UTC. */
 const MIN_MS = new Date('0001-01-01T00:00:00Z').getTime();
 const MAX_MS = new Date('9999-12-31T23:59:59.999Z').getTime();
-const INSTANT_FIELDS = { body: ['due_at'], query: ['due_before', 'due_after'] } as const;
+export const INSTANT_FIELDS = { body: ['due_at'], query: ['due_before', 'due_after'] } as const;
 
 export const UNICODE_MESSAGE = 'must be well-formed Unicode text (it contains an unpaired surrogate)';
 export const INSTANT_MESSAGE = 'must be an instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z (in UTC)';
@@ -26,8 +26,8 @@ function escapePointer(key: string): string {
   return key.replace(/~/g, '~0').replace(/\//g, '~1');
 }
 
-/** Every string in a JSON value (keys too) with an unpaired surrogate, as JSON Pointers. */
-function malformedStrings(value: unknown, at: string, out: FieldError[]): void {
+/** Every string in a JSON value (keys too) with an unpaired surrogate, as JSON Pointers below `at`. */
+export function malformedStrings(value: unknown, at: string, out: FieldError[]): void {
   if (typeof value === 'string') {
     if (LONE_SURROGATE.test(value)) out.push({ path: at, message: UNICODE_MESSAGE });
   } else if (Array.isArray(value)) {

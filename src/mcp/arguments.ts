@@ -5,10 +5,9 @@
 // 0001–9999. Each rejected argument is named, in the same words REST uses for the same field.
 import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { LONE_SURROGATE } from '../auth/verify-token.js';
 import { loadContract } from '../http/contract.js';
 import { humanMessage, mergeByField } from '../http/field-messages.js';
-import { INSTANT_MESSAGE, isStorableInstant, UNICODE_MESSAGE } from '../http/storable-input.js';
+import { INSTANT_FIELDS, INSTANT_MESSAGE, isStorableInstant, malformedStrings } from '../http/storable-input.js';
 import type { Tool } from './tools.js';
 
 export interface ArgumentError {
@@ -19,8 +18,8 @@ export interface ArgumentError {
 
 export type CheckedArguments = { ok: true; args: Record<string, unknown> } | { ok: false; errors: ArgumentError[] };
 
-/** Arguments that are instants the database stores or compares with. */
-const INSTANT_ARGUMENTS = ['due_at', 'due_before', 'due_after'];
+/** Arguments that are instants the database stores or compares with: REST's body and query fields. */
+const INSTANT_ARGUMENTS: readonly string[] = [...INSTANT_FIELDS.body, ...INSTANT_FIELDS.query];
 
 /**
  * The contract's `x-pattern-message` for each pattern it uses (the generated tool schemas leave
@@ -38,16 +37,6 @@ function patternMessages(): Map<string, string> {
   };
   walk(loadContract().document);
   return messages;
-}
-
-function malformedStrings(value: unknown, at: string, out: ArgumentError[]): void {
-  if (typeof value === 'string') {
-    if (LONE_SURROGATE.test(value)) out.push({ path: at, message: UNICODE_MESSAGE });
-  } else if (Array.isArray(value)) {
-    for (const [i, v] of value.entries()) malformedStrings(v, `${at}/${i}`, out);
-  } else if (value !== null && typeof value === 'object') {
-    for (const [k, v] of Object.entries(value)) malformedStrings(v, `${at}/${k}`, out);
-  }
 }
 
 export function argumentChecker(tools: readonly Tool[]): (tool: Tool, args: Record<string, unknown>) => CheckedArguments {

@@ -7,6 +7,7 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type HttpProblem, problems } from '../http/problem.js';
 import type { CreateInput, ReplaceInput, TaskService, TaskWithEtag, UpdateInput, WriteOutcome } from '../tasks/service.js';
 import type { CheckedArguments } from './arguments.js';
+import { isTaskIdText } from '../tasks/task-id.js';
 import type { Tool } from './tools.js';
 
 export interface Caller {
@@ -75,8 +76,7 @@ const describe = (task: { id: number; title: string; completed: boolean }) =>
 
 /** A task id as a path argument: a whole number from 1, as a JSON number or in plain decimal digits. */
 const isTaskId = (value: unknown) =>
-  (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) ||
-  (typeof value === 'string' && /^[1-9]\d{0,15}$/.test(value) && Number(value) <= Number.MAX_SAFE_INTEGER);
+  (typeof value === 'number' && Number.isSafeInteger(value) && value >= 1) || (typeof value === 'string' && isTaskIdText(value));
 
 // A header argument is taken as it is given: visible ASCII, spaces only between other characters
 // (an HTTP client would trim them away, making " k" and "k" one idempotency key), no CR, LF or NUL.

@@ -9,6 +9,7 @@ import { sendJson } from '../http/send-json.js';
 import { schemaSerializer } from '../http/serializer.js';
 import type { SecurityLog } from '../http/security-log.js';
 import type { TaskService, WriteOutcome } from './service.js';
+import { isTaskIdText } from './task-id.js';
 
 type TaskJson = Json<'getTask', 200>;
 
@@ -26,7 +27,7 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
   // The contract's id is an integer, and the validator reads `0x43`, `+67`, `67.0` or `67e0` as
   // one; only the plain decimal form names a task, so each task has exactly one URL.
   router.param('taskId', (_req, _res, next, value: string) => {
-    if (/^[1-9]\d{0,15}$/.test(value) && Number(value) <= Number.MAX_SAFE_INTEGER) return next();
+    if (isTaskIdText(value)) return next();
     next(problems.validation([{ path: '/path/taskId', message: 'must be a task id: a whole number from 1, in plain decimal digits' }]));
   });
 
