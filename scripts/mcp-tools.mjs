@@ -28,16 +28,27 @@ const resolve = (node, spec) =>
         .reduce((n, k) => n[k], spec)
     : node;
 
-/** OpenAPI 3.0 schema → JSON Schema (2020-12 subset): $refs inlined, nullable as a null type, examples and x- keys dropped. */
-function jsonSchema(schema, spec) {
-  if (Array.isArray(schema)) return schema.map((s) => jsonSchema(s, spec));
+/**
+ * OpenAPI 3.0 schema → JSON Schema (2020-12 subset): $refs inlined, nullable as a null type,
+ * examples and x- keys dropped. For an argument, a schema's `x-mcp-description` (written for a
+ * tool caller, beside the contract's HTTP wording) stands in for its description, and array items
+ * go without one (their array says it). For a result, descriptions go too: its shape is what a
+ * client checks, and the tool's description already says what it returns.
+ */
+function jsonSchema(schema, spec, mode, inItems = false) {
+  if (Array.isArray(schema)) return schema.map((s) => jsonSchema(s, spec, mode));
   if (!schema || typeof schema !== 'object') return schema;
-  if (schema.$ref) return jsonSchema(resolve(schema, spec), spec);
+  if (schema.$ref) return jsonSchema(resolve(schema, spec), spec, mode, inItems);
   const out = {};
   for (const [key, value] of Object.entries(schema)) {
     if (key === 'example' || key === 'examples' || key === 'nullable' || key.startsWith('x-')) continue;
-    if (key === 'properties') out.properties = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSchema(v, spec)]));
-    else if (typeof value === 'object' && value !== null && key !== 'enum' && key !== 'required') out[key] = jsonSchema(value, spec);
+    if (key === 'description') {
+      if (mode === 'input' && !inItems) out.description = (schema['x-mcp-description'] ?? value).trim();
+      continue;
+    }
+    if (key === 'properties') out.properties = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, jsonSchema(v, spec, mode)]));
+    else if (key === 'items') out.items = jsonSchema(value, spec, mode, true);
+    else if (typeof value === 'object' && value !== null && key !== 'enum' && key !== 'required') out[key] = jsonSchema(value, spec, mode);
     else out[key] = value;
   }
   if (schema.nullable) {
@@ -47,19 +58,59 @@ function jsonSchema(schema, spec) {
   return out;
 }
 
+/** A result's shape as a client checks it: types, names and values, without the input rules. */
+const RESULT_KEYS = new Set(['type', 'format', 'enum', 'const', 'required', 'properties', 'items', 'anyOf']);
+function resultShape(schema) {
+  if (Array.isArray(schema)) return schema.map(resultShape);
+  if (!schema || typeof schema !== 'object') return schema;
+  const out = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (!RESULT_KEYS.has(key) || (key === 'format' && value !== 'date-time' && value !== 'date')) continue;
+    out[key] = key === 'properties' ? Object.fromEntries(Object.entries(value).map(([k, v]) => [k, resultShape(v)])) : resultShape(value);
+  }
+  return out;
+}
+
+/**
+ * The arguments as a model is shown them: the checked schema less what costs tokens and tells a
+ * model nothing its description does not (patterns, whose rule the description states; number
+ * formats; bounds no one reaches). Calls are still checked against every constraint.
+ */
+function listed(schema) {
+  if (Array.isArray(schema)) return schema.map(listed);
+  if (!schema || typeof schema !== 'object') return schema;
+  const out = {};
+  for (const [key, value] of Object.entries(schema)) {
+    if (key === 'pattern' || (key === 'format' && (value === 'int64' || value === 'double'))) continue;
+    if ((key === 'minimum' || key === 'maximum') && Math.abs(value) >= 1e15) continue;
+    if (key === 'properties') out.properties = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, listed(v)]));
+    else out[key] = typeof value === 'object' && value !== null && key !== 'enum' && key !== 'required' ? listed(value) : value;
+  }
+  // A rule made only of patterns says nothing once they are gone.
+  if (Array.isArray(out.allOf)) {
+    out.allOf = out.allOf.filter((s) => Object.keys(s).length > 0);
+    if (out.allOf.length === 0) delete out.allOf;
+  }
+  return out;
+}
+
+// Each hint only where it differs from MCP's default (readOnlyHint false, destructiveHint true,
+// idempotentHint false, openWorldHint true); destructive and idempotent mean nothing for a read.
+// An operation whose method says less than it does names its own (`x-mcp-annotations`).
 const ANNOTATIONS = {
-  get: { readOnlyHint: true, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  post: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  put: { readOnlyHint: false, destructiveHint: false, idempotentHint: true, openWorldHint: false },
-  patch: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
-  delete: { readOnlyHint: false, destructiveHint: true, idempotentHint: true, openWorldHint: false },
+  get: { readOnlyHint: true, openWorldHint: false },
+  post: { destructiveHint: false, openWorldHint: false },
+  put: { destructiveHint: false, idempotentHint: true, openWorldHint: false },
+  patch: { destructiveHint: false, openWorldHint: false },
+  delete: { idempotentHint: true, openWorldHint: false },
 };
 
 /** What a successful call returns, as an object (MCP's structuredContent is always one). */
 function output(op, spec) {
   const [, response] = Object.entries(op.responses).find(([code]) => /^2/.test(code));
   const resolved = resolve(response, spec);
-  const schema = resolved.content?.['application/json']?.schema && jsonSchema(resolved.content['application/json'].schema, spec);
+  const schema =
+    resolved.content?.['application/json']?.schema && resultShape(jsonSchema(resolved.content['application/json'].schema, spec, 'output'));
   if (!schema) {
     // 204: the task is gone.
     return {
@@ -68,7 +119,7 @@ function output(op, spec) {
         type: 'object',
         required: ['deleted', 'task_id'],
         additionalProperties: false,
-        properties: { deleted: { type: 'boolean', const: true }, task_id: { type: 'integer', description: 'The deleted task.' } },
+        properties: { deleted: { type: 'boolean', const: true }, task_id: { type: 'integer' } },
       },
     };
   }
@@ -81,10 +132,7 @@ function output(op, spec) {
         additionalProperties: false,
         properties: {
           tasks: schema,
-          next_cursor: {
-            type: ['string', 'null'],
-            description: 'Pass as `cursor`, with the same other arguments, for the next page; null on the last page.',
-          },
+          next_cursor: { type: ['string', 'null'] },
         },
       },
     };
@@ -98,15 +146,28 @@ function output(op, spec) {
         additionalProperties: false,
         properties: {
           task: schema,
-          etag: {
-            type: 'string',
-            description: "The task's version: pass it as `if_match` to change the task only if no one else has since.",
-          },
+          etag: { type: 'string' },
         },
       },
     };
   }
   return { result: 'object', schema };
+}
+
+/**
+ * Every result also says when it was made (`now`, the server's clock in RFC 3339 UTC), so a model
+ * can resolve "tomorrow" or "overdue" without a clock of its own.
+ */
+function withNow({ result, schema }) {
+  if (schema.type !== 'object' || !schema.properties || schema.properties.now) throw new Error(`a ${result} result cannot carry now`);
+  return {
+    result,
+    schema: {
+      ...schema,
+      required: [...(schema.required ?? []), 'now'],
+      properties: { ...schema.properties, now: { type: 'string', format: 'date-time' } },
+    },
+  };
 }
 
 export function mcpTools(spec) {
@@ -125,7 +186,7 @@ export function mcpTools(spec) {
       const fixed = {};
       for (const p of [...(item.parameters ?? []), ...(op.parameters ?? [])].map((x) => resolve(x, spec))) {
         if (EXCLUDED_PARAMETERS[p.name]) continue;
-        const schema = jsonSchema(p.schema, spec);
+        const schema = jsonSchema(p.schema, spec, 'input');
         // A required parameter with one possible value (clearing takes status=completed only) is
         // the tool's meaning, not a choice: it is sent for the model.
         if (p.required && schema.enum?.length === 1) {
@@ -134,13 +195,14 @@ export function mcpTools(spec) {
         }
         const arg = snake(p.name);
         if (properties[arg]) throw new Error(`${op.operationId}: argument ${arg} twice`);
-        properties[arg] = { ...schema, ...(p.description ? { description: p.description.trim() } : {}) };
+        const description = (p['x-mcp-description'] ?? p.description)?.trim();
+        properties[arg] = { ...schema, ...(description ? { description } : {}) };
         if (p.required) required.push(arg);
         params[arg] = { in: p.in, name: p.name };
       }
       let body;
       if (op.requestBody) {
-        const schema = jsonSchema(resolve(op.requestBody, spec).content['application/json'].schema, spec);
+        const schema = jsonSchema(resolve(op.requestBody, spec).content['application/json'].schema, spec, 'input');
         body = Object.keys(schema.properties);
         for (const [field, fieldSchema] of Object.entries(schema.properties)) {
           if (properties[field]) throw new Error(`${op.operationId}: body field ${field} collides with a parameter`);
@@ -148,22 +210,28 @@ export function mcpTools(spec) {
         }
         if (resolve(op.requestBody, spec).required) required.push(...(schema.required ?? []));
       }
-      const { result, schema: outputSchema } = output(op, spec);
-      // The REST description speaks of HTTP; what differs for a tool is said after it.
-      const asTool = {
-        list: 'As a tool, the answer is `{tasks, next_cursor}`: pass `next_cursor` back as `cursor`, with the same other arguments, for the next page.',
-        task: 'As a tool, the answer is `{task, etag}`; pass `etag` as `if_match` to change the task only if no one has since.',
-        deleted: 'As a tool, the answer is `{deleted: true, task_id}`.',
-        object: '',
-      }[result];
+      const { result, schema: outputSchema } = withNow(output(op, spec));
+      const argumentsSchema = { type: 'object', properties, ...(required.length ? { required } : {}), additionalProperties: false };
+      // What a model reads is written for a tool caller, beside the REST wording (x-mcp-description).
+      const description = op['x-mcp-description'];
+      if (!description) throw new Error(`${op.operationId}: no x-mcp-description`);
       tools.push({
         name: snake(op.operationId),
         title: op.summary,
-        description: [`${op.summary}.`, (op.description ?? '').trim(), asTool].filter(Boolean).join('\n\n'),
-        inputSchema: { type: 'object', properties, ...(required.length ? { required } : {}), additionalProperties: false },
+        description,
+        inputSchema: listed(argumentsSchema),
         outputSchema,
-        annotations: { title: op.summary, ...ANNOTATIONS[method] },
-        http: { operationId: op.operationId, method: method.toUpperCase(), path, params, body: body ?? null, fixed, result },
+        annotations: { ...ANNOTATIONS[method], ...op['x-mcp-annotations'] },
+        http: {
+          operationId: op.operationId,
+          method: method.toUpperCase(),
+          path,
+          params,
+          body: body ?? null,
+          fixed,
+          result,
+          arguments: argumentsSchema,
+        },
       });
     }
   }

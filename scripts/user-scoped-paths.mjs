@@ -7,7 +7,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const paths = fileURLToPath(new URL('../openapi/paths/', import.meta.url));
-const SOURCES = ['api_tasks.yaml', 'api_tasks_stats.yaml', 'api_tasks_{taskId}.yaml', 'api_tasks_{taskId}_complete.yaml'];
+const SOURCES = [
+  'api_tasks.yaml',
+  'api_tasks_stats.yaml',
+  'api_tasks_tags.yaml',
+  'api_tasks_batch-delete.yaml',
+  'api_tasks_{taskId}.yaml',
+  'api_tasks_{taskId}_complete.yaml',
+];
 const USER_ID = '  - $ref: ../components/parameters/UserId.yaml\n';
 const UNAUTHORIZED = '    "401":\n      $ref: ../components/responses/Unauthorized.yaml\n';
 const FORBIDDEN = '    "403":\n      $ref: ../components/responses/Forbidden.yaml\n';

@@ -7,6 +7,11 @@ import { parsePostgresUrl, PostgresUrlError } from './db/connection-url.js';
 export interface Config {
   env: 'development' | 'production' | 'test';
   port: number;
+  /**
+   * The interface to listen on. Unset (undefined): every interface, as a container needs; that is
+   * the default in production only. Elsewhere the default is the loopback interface, so a laptop in
+   * a café does not offer its API to the café's network.
+   */
   host: string | undefined;
   logLevel: string;
   /** How log lines are written: JSON (one object a line), or `pretty` for a person at a terminal. */
@@ -199,6 +204,10 @@ function estimatedEntropyBits(secret: string): number {
   return perChar * chars.length;
 }
 
+/** Where a development server listens unless HOST says otherwise: IPv4 loopback, which every
+ * client's `localhost` reaches (curl, browsers and Node try both of its addresses). */
+export const LOOPBACK = '127.0.0.1';
+
 export function loadConfig(env: Env = process.env): Config {
   const nodeEnv = read(env, 'NODE_ENV') ?? 'development';
   if (!['development', 'production', 'test'].includes(nodeEnv)) {
@@ -245,7 +254,7 @@ export function loadConfig(env: Env = process.env): Config {
   return {
     env: nodeEnv as Config['env'],
     port: int(env, 'PORT', 8000, 0, 65535),
-    host: read(env, 'HOST'),
+    host: read(env, 'HOST') ?? (production ? undefined : LOOPBACK),
     logLevel: read(env, 'LOG_LEVEL') ?? (nodeEnv === 'test' ? 'silent' : 'info'),
     logFormat: logFormat(env, nodeEnv, process.stdout.isTTY === true),
     databaseUrl: database,

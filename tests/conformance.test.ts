@@ -98,6 +98,9 @@ const VALID_BODY: Record<string, object> = {
   replaceTask: { title: 'Replaced', description: 'd' },
   updateTask: { completed: true },
   toggleTaskCompletion: { completed: true },
+  // Ids no one has: deleting them is a 200 (each under not_found); updating them the 404.
+  updateTasks: { ids: [987_654_321], completed: true },
+  deleteTasks: { ids: [987_654_321] },
 };
 
 /** A request that must produce `status` for operation `o`. */
@@ -123,11 +126,16 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
     if (status === '401') return send('metrics', o.path, { token: null });
     if (status === '404') return send('main', o.path, { token: null });
   }
+  if (o.path === '/problems/{code}') {
+    if (status === '200') return send('main', '/problems/validation_failed', { token: null });
+    if (status === '404') return send('main', '/problems/no_such_code', { token: null });
+  }
   switch (status) {
     case '200':
     case '201':
     case '204':
       if (o.path === '/ready' || o.path === '/health' || !o.path.startsWith('/api')) return send('main', o.path, { token: null });
+      if (baseId(o) === 'updateTasks') return send('main', url(o), { body: { ids: [await newTaskId()], completed: true } });
       return send('main', url(o, needsTask ? { taskId: await newTaskId() } : {}));
     case '304': {
       const target = url(o, { taskId: await newTaskId() });
@@ -245,7 +253,9 @@ function schemaViolations(schema: Json, valid: Json): Violation[] {
     const p = deref(raw);
     const withValue = (v: unknown, label: string) => out.push({ label: `${name} ${label}`, body: { ...valid, [name]: v } });
     withValue(p.type === 'string' ? 12345 : `not-a-${p.type}`, 'of the wrong type');
-    if (!p.nullable) withValue(null, 'null');
+    // A field of several forms (anyOf) takes null when one of them does.
+    const nullable = p.nullable || (p.anyOf as Json[] | undefined)?.some((form) => deref(form).nullable);
+    if (!nullable) withValue(null, 'null');
     if (p.minLength !== undefined) withValue('', `shorter than ${p.minLength}`);
     if (p.maxLength !== undefined) withValue('a'.repeat(p.maxLength + 1), `longer than ${p.maxLength}`);
     if (p.pattern !== undefined) withValue(p.type === 'string' && p.minLength ? ' \t ' : 'a\u0000b', `not matching ${p.pattern}`);
@@ -309,12 +319,12 @@ describe('field errors are written for people', () => {
       .send({ title: '', priority: 'urgent', tags: 'home' });
     expect(res.status).toBe(422);
     expect(res.body.errors).toEqual([
-      { path: '/body/title', message: 'must not be blank or contain NUL characters' },
+      { path: '/body/title', message: 'must not be blank' },
       { path: '/body/priority', message: 'must be one of none, low, medium, high' },
       { path: '/body/tags', message: 'must be a list' },
     ]);
     expect(res.body.detail).toBe(
-      'The request is invalid: title must not be blank or contain NUL characters; priority must be one of none, low, medium, high; tags must be a list.',
+      'The request is invalid: title must not be blank; priority must be one of none, low, medium, high; tags must be a list.',
     );
   });
 });

@@ -79,7 +79,7 @@ describe('client errors', () => {
     const auth = await bearer(newUser());
     const collection = await request(ctx.app).put('/api/tasks').set('Authorization', auth).send({ title: 'x' });
     expectProblem(collection, 405, 'method_not_allowed');
-    expect(collection.headers.allow?.split(', ').sort()).toEqual(['DELETE', 'GET', 'POST']);
+    expect(collection.headers.allow?.split(', ').sort()).toEqual(['DELETE', 'GET', 'PATCH', 'POST']);
 
     const item = await request(ctx.app).post('/api/tasks/1').set('Authorization', auth).send({ title: 'x' });
     expectProblem(item, 405, 'method_not_allowed');

@@ -11,6 +11,7 @@ import { type CallToolResult, LATEST_PROTOCOL_VERSION } from '@modelcontextproto
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
 import fc from 'fast-check';
+import { encode } from 'gpt-tokenizer/encoding/o200k_base';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/mint-token.js';
 import { loadTools } from '../src/mcp/tools.js';
@@ -75,7 +76,13 @@ async function call(client: Client, name: string, args: Record<string, unknown> 
   if (!result.isError) {
     const validate = validators.get(name)!;
     expect(validate(result.structuredContent), `${name}: ${ajv.errorsText(validate.errors)}`).toBe(true);
+    // The text is the structured result itself, for clients that read only text (MCP asks this).
+    expect(result.content).toHaveLength(1);
     expect(result.content[0]).toMatchObject({ type: 'text', text: expect.any(String) });
+    expect(JSON.parse((result.content[0] as { text: string }).text)).toEqual(result.structuredContent);
+    // And every result says when it was made, so a model can tell what "tomorrow" is.
+    const now = Date.parse((result.structuredContent as { now: string }).now);
+    expect(Math.abs(now - Date.now())).toBeLessThan(60_000);
   }
   return result;
 }
@@ -146,16 +153,33 @@ describe(`MCP endpoint (${dbKind})`, () => {
       expect(tool ?? EXCLUDED[o.id], `${o.id} is neither a tool nor excluded`).toBeTruthy();
     }
     expect(generated.filter((t) => t.http.path.includes('{userId}'))).toEqual([]);
-    const byMethod = (m: string) => generated.filter((t) => t.http.method === m).map((t) => t.annotations);
-    for (const a of byMethod('GET')) expect(a).toMatchObject({ readOnlyHint: true, idempotentHint: true, destructiveHint: false });
-    for (const a of byMethod('DELETE')) expect(a).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true });
-    for (const a of byMethod('PUT')) expect(a).toMatchObject({ readOnlyHint: false, idempotentHint: true });
-    // The contract's constraints travel into the input schemas.
-    const create = generated.find((t) => t.name === 'create_task')!.inputSchema.properties as Record<string, Record<string, unknown>>;
-    expect(create.title).toMatchObject({ type: 'string', minLength: 1, maxLength: 500 });
-    expect(create.priority).toMatchObject({ enum: ['none', 'low', 'medium', 'high'] });
-    expect(create.due_at).toMatchObject({ type: ['string', 'null'], format: 'date-time' });
-    expect((create.tags as { items: Record<string, unknown> }).items).toMatchObject({ pattern: expect.any(String), maxLength: 32 });
+    // The hints as a client reads them: each one left out means MCP's default.
+    const DEFAULTS = { readOnlyHint: false, destructiveHint: true, idempotentHint: false, openWorldHint: true };
+    const hints = (name: string) => ({ ...DEFAULTS, ...generated.find((t) => t.name === name)!.annotations });
+    for (const name of ['list_tasks', 'get_task', 'get_task_stats', 'list_tags']) expect(hints(name)).toMatchObject({ readOnlyHint: true });
+    for (const name of ['delete_task', 'delete_tasks', 'clear_completed_tasks']) {
+      expect(hints(name)).toMatchObject({ readOnlyHint: false, destructiveHint: true, idempotentHint: true });
+    }
+    for (const name of ['create_task', 'update_task', 'update_tasks', 'toggle_task_completion', 'replace_task']) {
+      expect(hints(name)).toMatchObject({ readOnlyHint: false, destructiveHint: false });
+    }
+    expect(hints('replace_task').idempotentHint).toBe(true);
+    for (const t of generated) expect(hints(t.name).openWorldHint).toBe(false);
+    // The contract's constraints travel into the schema calls are checked against; the listed one
+    // keeps the bounds and values a model needs.
+    const create = generated.find((t) => t.name === 'create_task')!;
+    const checked = create.http.arguments.properties as Record<string, Record<string, unknown>>;
+    const shown = create.inputSchema.properties as Record<string, Record<string, unknown>>;
+    expect(checked.title).toMatchObject({ type: 'string', minLength: 1, maxLength: 500, pattern: expect.any(String) });
+    expect(shown.title).toMatchObject({ type: 'string', minLength: 1, maxLength: 500 });
+    expect(shown.priority).toMatchObject({ enum: ['none', 'low', 'medium', 'high'] });
+    expect(shown.due_at).toMatchObject({
+      anyOf: [
+        { type: ['string', 'null'], format: 'date-time' },
+        { type: ['string', 'null'], format: 'date' },
+      ],
+    });
+    expect((checked.tags as { items: Record<string, unknown> }).items).toMatchObject({ pattern: expect.any(String), maxLength: 32 });
   });
 
   it('runs the whole task flow by tool calls, every result valid against its outputSchema', async () => {
@@ -189,10 +213,11 @@ describe(`MCP endpoint (${dbKind})`, () => {
       completed: 1,
       pending: 1,
     });
-    expect((await call(client, 'clear_completed_tasks')).structuredContent).toEqual({ deleted: 1 });
+    const now = expect.any(String);
+    expect((await call(client, 'clear_completed_tasks')).structuredContent).toEqual({ deleted: 1, now });
     const deleted = await call(client, 'delete_task', { task_id: second.task.id });
-    expect(deleted.structuredContent).toEqual({ deleted: true, task_id: second.task.id });
-    expect((await call(client, 'list_tasks')).structuredContent).toEqual({ tasks: [], next_cursor: null });
+    expect(deleted.structuredContent).toEqual({ deleted: true, task_id: second.task.id, now });
+    expect((await call(client, 'list_tasks')).structuredContent).toEqual({ tasks: [], next_cursor: null, now });
   });
 
   it('turns every problem into an isError result with its code, detail and each field, by argument name', async () => {
@@ -222,15 +247,17 @@ describe(`MCP endpoint (${dbKind})`, () => {
     expect(taskOf(await call(client, 'get_task', { task_id: t.task.id })).task.title).toBe('x'); // nothing written
     expect(problemOf(await call(client, 'get_task_stats', { tz: 'Mars/Olympus' }))).toMatchObject({ code: 'validation_failed' });
     // An unknown tool is a protocol error, not a tool result.
-    await expect(client.callTool({ name: 'drop_tables', arguments: {} })).rejects.toThrow(/Unknown tool drop_tables/);
+    // Said once: the client prefixes the code to the server's message, which does not repeat it.
+    await expect(client.callTool({ name: 'drop_tables', arguments: {} })).rejects.toThrow(
+      /^MCP error -32602: Unknown tool "drop_tables"; tools\/list names them\.$/,
+    );
   });
 
   it('keeps idempotent creates: a retry with the same key returns the same task; another body is refused', async () => {
     const client = await connect(newUser());
     const first = taskOf(await call(client, 'create_task', { title: 'once', idempotency_key: 'key-1' }));
     const again = await call(client, 'create_task', { title: 'once', idempotency_key: 'key-1' });
-    expect(taskOf(again).task).toEqual(first.task);
-    expect((again.content[0] as { text: string }).text).toMatch(/replayed/);
+    expect(taskOf(again)).toMatchObject({ task: first.task, etag: first.etag });
     expect(problemOf(await call(client, 'create_task', { title: 'other', idempotency_key: 'key-1' }))).toMatchObject({
       status: 422,
       code: 'idempotency_key_reused',
@@ -448,5 +475,103 @@ describe(`MCP tool arguments, fuzzed (${dbKind})`, () => {
         { numRuns: Number(process.env.FC_RUNS ?? 15) },
       );
     }
+  });
+});
+
+/**
+ * What a model must not be told, since no tool argument or result has it: HTTP headers (and the
+ * ETag header, as opposed to a result's `etag`), URL encoding, the Link header, query-string
+ * syntax, HTTP status codes.
+ */
+const HTTP_ONLY: readonly [string, RegExp][] = [
+  ['a header', /\bheaders?\b|If-Match|If-None-Match|Idempotency-Key|Idempotent-Replayed|Retry-After|\bETag\b|\bLocation\b/],
+  ['URL encoding', /%[0-9A-Fa-f]{2}|percent-encod|url-encod|URL encoding|\bURL\b/i],
+  ['the Link header', /\bLink\b|rel="?next/],
+  ['query-string syntax', /[?&`\s][a-z_]+=[\w`]|query (string|parameter)/i],
+  ['an HTTP status', /`[1-5]\d\d`|\bHTTP\b/],
+];
+
+function httpOnlyWords(text: string): string[] {
+  return HTTP_ONLY.filter(([, pattern]) => pattern.test(text)).map(([what]) => what);
+}
+
+/** Every description a model reads in a tool: its own and each in its schemas, however deep. */
+function descriptionsOf(tool: { description?: string; inputSchema: object; outputSchema?: object }): string[] {
+  const found: string[] = tool.description ? [tool.description] : [];
+  const walk = (node: unknown) => {
+    if (Array.isArray(node)) for (const n of node) walk(n);
+    else if (node && typeof node === 'object') {
+      for (const [k, v] of Object.entries(node)) {
+        if (k === 'description' && typeof v === 'string') found.push(v);
+        else walk(v);
+      }
+    }
+  };
+  walk(tool.inputSchema);
+  walk(tool.outputSchema);
+  return found;
+}
+
+describe(`MCP tools as a model reads them (${dbKind})`, () => {
+  it('catches the HTTP-only wording the 1.2 tool descriptions had', () => {
+    for (const said of [
+      'Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`).',
+      'An opaque position, taken from the `Link: <...>; rel="next"` URL of the previous page.',
+      'Only tasks carrying this tag. Repeat it (`tag=home&tag=urgent`) for tasks that carry all of them.',
+      'Which tasks to delete. Only `completed` is accepted, so a missing parameter never deletes everything; status=completed.',
+      'Returns one task, with its `ETag`. With `If-None-Match` holding that ETag, answers `304` without a body.',
+    ]) {
+      expect(httpOnlyWords(said), said).not.toEqual([]);
+    }
+  });
+
+  it('describes every tool and argument without headers, URL encoding, Link or query strings', async () => {
+    const { tools } = await (await connect(newUser())).listTools();
+    expect(tools.length).toBeGreaterThanOrEqual(12);
+    for (const tool of tools) {
+      for (const text of descriptionsOf(tool)) expect(httpOnlyWords(text), `${tool.name}: ${text}`).toEqual([]);
+      // Every argument is described for the model.
+      for (const [arg, schema] of Object.entries(tool.inputSchema.properties ?? {})) {
+        expect((schema as { description?: string }).description, `${tool.name}.${arg}`).toEqual(expect.any(String));
+      }
+    }
+  });
+
+  it('lists the tools in at most half the tokens of 1.2 (8 826 o200k_base tokens for 9 tools)', async () => {
+    const listed = await (await connect(newUser())).listTools();
+    // The tools/list result as the client received it, counted with GPT-4o's tokenizer.
+    const tokens = encode(JSON.stringify({ tools: listed.tools })).length;
+    expect(tokens).toBeLessThanOrEqual(8826 / 2);
+  });
+
+  it('completes, retags and deletes several tasks in one call each, and lists the tags', async () => {
+    const client = await connect(newUser());
+    const ids: number[] = [];
+    for (const title of ['milk', 'dentist', 'rent']) ids.push(taskOf(await call(client, 'create_task', { title, tags: ['Home'] })).task.id);
+    const done = (await call(client, 'update_tasks', { ids: ids.slice(0, 2), completed: true, add_tags: ['errand'] }))
+      .structuredContent as { tasks: { id: number; completed: boolean; tags: string[] }[] };
+    expect(done.tasks.map((t) => [t.id, t.completed, t.tags])).toEqual([
+      [ids[0], true, ['home', 'errand']],
+      [ids[1], true, ['home', 'errand']],
+    ]);
+    expect((await call(client, 'list_tags')).structuredContent).toMatchObject({
+      tags: [
+        { tag: 'home', tasks: 3, pending: 1 },
+        { tag: 'errand', tasks: 2, pending: 0 },
+      ],
+    });
+    const missing = problemOf(await call(client, 'update_tasks', { ids: [ids[2], 999_999_999], completed: true }));
+    expect(missing).toMatchObject({
+      status: 404,
+      code: 'task_not_found',
+      errors: [{ path: 'ids/1', message: 'names no task of this user' }],
+    });
+    const deleted = await call(client, 'delete_tasks', { ids: [ids[0], 999_999_999] });
+    expect(deleted.structuredContent).toMatchObject({ deleted: [ids[0]], not_found: [999_999_999] });
+    // A date alone and a tag in capitals are what a model writes; both are taken.
+    const due = taskOf(await call(client, 'update_task', { task_id: ids[2], due_at: '2026-12-10' }));
+    expect(due.task).toMatchObject({ due_at: '2026-12-10T00:00:00.000000Z', tags: ['home'] });
+    const found = (await call(client, 'list_tasks', { q: 'milk rent', match: 'any' })).structuredContent as { tasks: { id: number }[] };
+    expect(found.tasks.map((t) => t.id)).toEqual([ids[2]]);
   });
 });

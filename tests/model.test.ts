@@ -759,7 +759,7 @@ class ToolDelete implements fc.AsyncCommand<Model, Real> {
     const t = owned(m, this.user, id);
     if (!t) return expectNotFound(res);
     if (this.condition === 'stale') return expectStale(res, t);
-    expect(res.result.structuredContent).toEqual({ deleted: true, task_id: id });
+    expect(res.result.structuredContent).toEqual({ deleted: true, task_id: id, now: expect.any(String) });
     m.tasks.delete(id);
   }
   toString = () => `tool delete_task(u${this.user}, pick ${this.n}, if_match=${this.condition})`;

@@ -76,7 +76,7 @@ function start(env: Record<string, string>): Promise<Started> {
     const timer = setTimeout(() => reject(new Error(`server did not start:\n${out}`)), 60_000);
     child.on('exit', (code) => reject(new Error(`server exited with ${code}:\n${out}`)));
     child.stdout!.on('data', () => {
-      const listening = /listening on (http:\/\/localhost:\d+)/.exec(out);
+      const listening = /listening on (http:\/\/\S+:\d+)/.exec(out);
       const curl = /curl -H "Authorization: Bearer ([^"]+)" (\S+)\/api\/tasks\n/.exec(out);
       if (listening && curl) {
         clearTimeout(timer);
@@ -112,10 +112,11 @@ describe(`the server process (${dbKind})`, () => {
       .output()
       .split('\n')
       .filter((l) => l.startsWith('{'))
-      .map((l) => JSON.parse(l) as { msg: string; requests?: number });
+      .map((l) => JSON.parse(l) as { msg: string; sent?: number });
     const warmed = lines.findIndex((l) => l.msg === 'warmed up');
     expect(warmed, first.output()).toBeGreaterThanOrEqual(0);
-    expect(lines[warmed]!.requests).toBeGreaterThan(0);
+    // Sent, if not all answered: on a loaded machine the deadline may cut off the first ones.
+    expect(lines[warmed]!.sent).toBeGreaterThan(0);
     const auth = { Authorization: `Bearer ${first.token}` };
     expect(await (await fetch(`${first.base}/api/tasks`, { headers: auth })).json()).toEqual([]);
     const created = await fetch(`${first.base}/api/tasks`, {
@@ -175,7 +176,7 @@ describe(`the server process (${dbKind})`, () => {
           WARM_UP_REQUESTS: '16',
           REDIS_URL: redisUrl!,
         });
-        expect(started.base).toBe(`http://localhost:${port}`);
+        expect(started.base).toBe(`http://127.0.0.1:${port}`);
         // The banner comes with the first worker listening; the second may still be warming up.
         for (let waited = 0; (started.output().match(/"msg":"listening"/g)?.length ?? 0) < 2 && waited < 30_000; waited += 50) {
           await new Promise((resolve) => setTimeout(resolve, 50));
@@ -197,7 +198,9 @@ describe(`the server process (${dbKind})`, () => {
           ),
         );
         expect(calls.map((c) => c.result?.isError ?? false)).toEqual(Array(20).fill(false));
-        expect(calls.map((c) => c.result?.structuredContent)).toEqual(Array(20).fill({ tasks: [], next_cursor: null }));
+        expect(calls.map((c) => c.result?.structuredContent)).toEqual(
+          Array(20).fill({ tasks: [], next_cursor: null, now: expect.any(String) }),
+        );
         expect(started.output().match(/"msg":"listening"/g)?.length).toBe(2);
         expect(started.output()).toMatch(new RegExp(`"port":${port},"workers":2,"msg":"workers listening"`));
         expect(started.output()).toContain(

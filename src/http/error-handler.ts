@@ -1,10 +1,11 @@
 // The one error seam: whatever went wrong — our own problems, the validator's errors, the body
 // parser's, the database's — leaves as an RFC 9457 problem. Unexpected errors are logged with the
 // request id and answered with a generic 500; no stack trace or internal message reaches a client.
-import type { ErrorRequestHandler, RequestHandler } from 'express';
+import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
 import { isDatabaseUnavailable, isRejectedValue } from '../db/errors.js';
 import { humanMessage, mergeByField, schemaAt } from './field-messages.js';
 import { HttpProblem, problems, sendProblem, type FieldError } from './problem.js';
+import { requestQueryErrors } from './query-parameters.js';
 
 interface ValidatorError extends Error {
   status: number;
@@ -37,17 +38,25 @@ function isUndecodableBody(err: unknown): boolean {
   return err instanceof Error && e?.status === 400 && e.expose === true && typeof e.errno === 'number';
 }
 
-/** Each rejected field once, in words for people (field-messages.ts). */
-function fieldErrors(err: ValidatorError, operation: OperationLike): FieldError[] {
+/**
+ * Each rejected field once, in words for people (field-messages.ts), with the query parameters the
+ * operation does not have or that were sent empty (query-parameters.ts). An empty parameter is
+ * only that: what the validator made of it (an empty limit read as 0, "must be at least 1") goes.
+ */
+function fieldErrors(err: ValidatorError, operation: OperationLike, queryErrors: FieldError[]): FieldError[] {
+  const said = new Set(queryErrors.map((e) => e.path));
   return mergeByField(
-    err.errors.map((e) => {
-      // An empty JSON body: the validator says the request lacks a "body" property.
-      if (/required property 'body'/.test(e.message)) return { path: '/body', message: 'a JSON body is required' };
-      // A URL that does not decode (`%ED%A0%80`, `%ZZ`) is named by the validator with its raw path.
-      if (/malformed uri/i.test(e.message)) return { path: '', message: 'has a URL whose %-escapes are not valid UTF-8' };
-      const path = pointer(e.path);
-      return { path, message: humanMessage(e.message, schemaAt(operation, path)) };
-    }),
+    [
+      ...queryErrors,
+      ...err.errors.map((e) => {
+        // An empty JSON body: the validator says the request lacks a "body" property.
+        if (/required property 'body'/.test(e.message)) return { path: '/body', message: 'a JSON body is required' };
+        // A URL that does not decode (`%ED%A0%80`, `%ZZ`) is named by the validator with its raw path.
+        if (/malformed uri/i.test(e.message)) return { path: '', message: 'has a URL whose %-escapes are not valid UTF-8' };
+        const path = pointer(e.path);
+        return { path, message: humanMessage(e.message, schemaAt(operation, path)) };
+      }),
+    ].filter((e, i) => i < queryErrors.length || !said.has(e.path)),
   );
 }
 
@@ -60,10 +69,11 @@ function pointer(path: string | undefined): string {
 
 type OperationLike = Parameters<typeof schemaAt>[0];
 
-function fromValidator(err: ValidatorError, method: string, path: string, operation: OperationLike): HttpProblem | undefined {
+function fromValidator(err: ValidatorError, req: Request, operation: OperationLike): HttpProblem | undefined {
+  const { method, path } = req;
   switch (err.status) {
     case 400:
-      return problems.validation(fieldErrors(err, operation));
+      return problems.validation(fieldErrors(err, operation, requestQueryErrors(req)));
     case 404:
       return problems.notFound(`No resource at ${path}.`);
     case 405:
@@ -105,8 +115,7 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) 
   else if (isBodyParserError(err)) problem = fromBodyParser(err);
   else if (isUndecodableBody(err)) {
     problem = problems.invalidJson('The request body could not be decoded with the Content-Encoding it was sent with.');
-  } else if (isValidatorError(err))
-    problem = fromValidator(err, req.method, req.path, (req as { openapi?: { schema?: OperationLike } }).openapi?.schema);
+  } else if (isValidatorError(err)) problem = fromValidator(err, req, (req as { openapi?: { schema?: OperationLike } }).openapi?.schema);
   else if (isDatabaseUnavailable(err)) {
     req.log?.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'database unavailable');
     problem = problems.unavailable('database_unavailable', 'The database is not reachable right now. Try again shortly.');

@@ -1,13 +1,16 @@
-// The validator's messages (ajv's, for programmers: `must match pattern "^\s*[^\s\u0000]…"`)
-// rewritten for the people a form shows them to (`must not be blank or contain NUL characters`),
-// one entry per field. Pattern messages come from the contract itself (`x-pattern-message` beside
-// each `pattern`), so a field's rule and its explanation are written in one place.
+// The validator's messages (ajv's, for programmers: `must match pattern "\S"`) rewritten for the
+// people a form shows them to (`must not be blank`), one entry per field. Pattern messages come
+// from the contract itself (`x-pattern-message` beside each `pattern`), so a field's rule and its
+// explanation are written in one place; a field with several rules (a pattern of its own and more
+// under `allOf`) has one explanation for each.
 
 /** The part of a dereferenced OpenAPI operation this reads. */
 interface Schema {
   type?: string;
   properties?: Record<string, Schema>;
   items?: Schema;
+  allOf?: Schema[];
+  pattern?: string;
   'x-pattern-message'?: string;
 }
 interface Operation {
@@ -45,13 +48,16 @@ export function schemaAt(operation: Operation | undefined, pointer: string): Sch
   return schema;
 }
 
+const DATE_TIME_MESSAGE = 'must be an RFC 3339 date and time with an offset, such as 2026-11-28T17:00:00Z';
+const DATE_MESSAGE = 'must be a date alone, such as 2026-11-28';
+
 const TYPES = '(?:integer|number|string|boolean|array|object|null)';
 
 /** ajv's messages and what a person reads instead, tried in order; `m` is the message's match. */
 const MESSAGES: ReadonlyArray<readonly [RegExp, (m: RegExpExecArray, schema: Schema | undefined) => string]> = [
   [/^must have required property/, () => 'is required'],
   [/^must NOT have additional properties$/, () => 'is not a field of this request'],
-  [/^must match pattern/, (_m, schema) => schema?.['x-pattern-message'] ?? 'is not in the expected form'],
+  [/^must match pattern "(.*)"$/s, (m, schema) => patternMessage(schema, m[1]!) ?? 'is not in the expected form'],
   [/^must be equal to one of the allowed values: (.*)$/, (m) => `must be one of ${m[1]}`],
   [/^must NOT have fewer than (\d+) characters$/, (m) => (m[1] === '1' ? 'must not be empty' : `must be at least ${m[1]} characters long`)],
   [/^must NOT have more than (\d+) characters$/, (m) => `must be at most ${m[1]} characters long`],
@@ -59,7 +65,10 @@ const MESSAGES: ReadonlyArray<readonly [RegExp, (m: RegExpExecArray, schema: Sch
   [/^must NOT have more than (\d+) items$/, (m) => `must have at most ${m[1]} items`],
   [/^must NOT have duplicate items/, () => 'must not list the same item twice'],
   [/^must be (>=|<=|>|<) (.+)$/, (m) => `must be ${COMPARISON[m[1]!]} ${m[2]}`],
-  [/^must match format "date-time"$/, () => 'must be an RFC 3339 date and time with an offset, such as 2026-11-28T17:00:00Z'],
+  [/^must match format "date-time"$/, () => DATE_TIME_MESSAGE],
+  [/^must match format "date"$/, () => DATE_MESSAGE],
+  // anyOf's summary: its branches have said what each wanted (see mergeByField).
+  [/^must match a schema in anyOf$/, () => ''],
   [/^must match format "(.+)"$/, (m) => `must be a valid ${m[1]}`],
   [
     new RegExp(`^must be (${TYPES}(?:(?:,| or )${TYPES})*)$`),
@@ -70,6 +79,20 @@ const MESSAGES: ReadonlyArray<readonly [RegExp, (m: RegExpExecArray, schema: Sch
         .join(' or ')}`,
   ],
 ];
+
+/**
+ * The contract's explanation of the pattern a value failed: the one written beside that pattern,
+ * in the field's schema or one of its `allOf` parts; or the field's own, when the pattern is not
+ * named (the MCP argument checker passes only the explanation).
+ */
+function patternMessage(schema: Schema | undefined, pattern: string): string | undefined {
+  if (!schema) return undefined;
+  const parts = [schema, ...(schema.allOf ?? [])];
+  return (
+    parts.find((s) => s.pattern === pattern)?.['x-pattern-message'] ??
+    (schema.pattern === undefined ? schema['x-pattern-message'] : undefined)
+  );
+}
 
 /** One validator message in words a person reads. */
 export function humanMessage(message: string, schema: Schema | undefined): string {
@@ -98,8 +121,16 @@ export function mergeByField(errors: { path: string; message: string }[]): { pat
     if (!list.includes(e.message)) list.push(e.message);
     byPath.set(e.path, list);
   }
-  return [...byPath].map(([path, messages]) => {
+  return [...byPath].map(([path, said]) => {
+    let messages = said.filter(Boolean);
+    // A field that takes a date-time or a date alone (anyOf) failed both: it takes either.
+    if (messages.includes(DATE_TIME_MESSAGE) && messages.includes(DATE_MESSAGE)) {
+      messages = [
+        `${DATE_TIME_MESSAGE}, or ${DATE_MESSAGE.replace('must be ', '')}`,
+        ...messages.filter((m) => m !== DATE_TIME_MESSAGE && m !== DATE_MESSAGE),
+      ];
+    }
     const kept = messages.length > 1 ? messages.filter((m) => m !== 'must not be empty') : messages;
-    return { path, message: kept.join(' and ') };
+    return { path, message: kept.join(' and ') || 'is not valid' };
   });
 }

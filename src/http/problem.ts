@@ -77,6 +77,15 @@ export const problems = {
       title: 'Task not found',
       detail: `No task with id ${id} exists for this user.`,
     }),
+  /** Some ids of a batch name no task of the user's (`given`: the batch's ids, to point at each). */
+  tasksNotFound: (missing: number[], given: number[]) =>
+    new HttpProblem({
+      status: 404,
+      code: 'task_not_found',
+      title: 'Task not found',
+      detail: `No task with id ${missing.join(', ')} exists for this user; nothing was changed.`,
+      errors: missing.map((id) => ({ path: `/body/ids/${given.indexOf(id)}`, message: 'names no task of this user' })),
+    }),
   userMismatch: () =>
     new HttpProblem({
       status: 403,
@@ -92,6 +101,12 @@ export const problems = {
       detail: `The request is invalid: ${errors.map((e) => `${fieldLabel(e.path)} ${e.message}`).join('; ')}.`,
       errors,
     }),
+  tooManyTags: (ids: number[], max: number) =>
+    problems.validation([
+      { path: '/body/add_tags', message: `would give task${ids.length === 1 ? '' : 's'} ${ids.join(', ')} more than ${max} tags` },
+    ]),
+  tagsAddedAndRemoved: (tags: string[]) =>
+    problems.validation([{ path: '/body/remove_tags', message: `cannot remove what add_tags adds (${tags.join(', ')})` }]),
   unknownTimeZone: () =>
     problems.validation([{ path: '/query/tz', message: 'is not a time zone this server knows (an IANA name such as Europe/Paris)' }]),
   preconditionFailed: (id: number, current: string, sent: string) =>

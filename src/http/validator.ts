@@ -3,15 +3,18 @@
 import type { RequestHandler } from 'express';
 import * as OpenApiValidator from 'express-openapi-validator';
 import { isMcpLookalike } from '../mcp/resource.js';
+import { checkQueryParameters } from './query-parameters.js';
 import { compileValidatorRoutesOnce } from './route-matchers.js';
 
 export function createValidator(document: Record<string, unknown>, validateResponses: boolean): RequestHandler[] {
   compileValidatorRoutesOnce();
-  return OpenApiValidator.middleware({
+  const validator = OpenApiValidator.middleware({
     // The validator annotates the document it is given; hand it a private copy.
     apiSpec: structuredClone(document) as never,
     validateRequests: {
-      allowUnknownQueryParameters: false,
+      // Refused all the same, but beside the request's other errors: its own check would throw at
+      // the first unknown or empty parameter and hide the rest (query-parameters.ts reports them).
+      allowUnknownQueryParameters: true,
       // Every rejected field at once, so a form can show them all (merged per field by error-handler.ts).
       allErrors: true,
       removeAdditional: false,
@@ -27,4 +30,5 @@ export function createValidator(document: Record<string, unknown>, validateRespo
     // not), but /mcp is matched exactly: its other spellings are no operation, only a 404.
     ignorePaths: (path: string) => isMcpLookalike(path),
   }) as unknown as RequestHandler[];
+  return [...validator, checkQueryParameters];
 }

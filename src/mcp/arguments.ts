@@ -42,7 +42,7 @@ function patternMessages(): Map<string, string> {
 export function argumentChecker(tools: readonly Tool[]): (tool: Tool, args: Record<string, unknown>) => CheckedArguments {
   const ajv = new Ajv2020({ allErrors: true, strict: false, useDefaults: true, coerceTypes: false });
   addFormats.default(ajv, { mode: 'full' });
-  const validators = new Map<string, ValidateFunction>(tools.map((t) => [t.name, ajv.compile(t.inputSchema)]));
+  const validators = new Map<string, ValidateFunction>(tools.map((t) => [t.name, ajv.compile(t.http.arguments)]));
   const explained = patternMessages();
 
   /** What a message needs of its schema: for a pattern, the contract's explanation of it. */

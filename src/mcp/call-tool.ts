@@ -1,11 +1,20 @@
 // A tool call is its REST operation's task-service call: the arguments checked against the tool's
 // schema (the operation's parameters and body, from the contract), the service called for the
 // token's user, and its outcome turned into a tool result: structuredContent shaped as the tool's
-// outputSchema and a one-line summary, or, for a problem, isError with the code, detail and each
-// rejected argument the REST operation would have answered.
+// outputSchema, with `now` (the server's clock, so a model can tell what "tomorrow" is), and the
+// same JSON as text, as the MCP specification asks, for clients that read only text; or, for a
+// problem, isError with the code, detail and each rejected argument REST would have answered.
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type HttpProblem, problems } from '../http/problem.js';
-import type { CreateInput, ReplaceInput, TaskService, TaskWithEtag, UpdateInput, WriteOutcome } from '../tasks/service.js';
+import type {
+  BatchUpdateInput,
+  CreateInput,
+  ReplaceInput,
+  TaskService,
+  TaskWithEtag,
+  UpdateInput,
+  WriteOutcome,
+} from '../tasks/service.js';
 import type { CheckedArguments } from './arguments.js';
 import { isTaskIdText } from '../tasks/task-id.js';
 import type { Tool } from './tools.js';
@@ -67,12 +76,13 @@ function invalid(errors: { path: string; message: string }[]): CallToolResult {
   });
 }
 
-const taskResult = ({ task, etag }: TaskWithEtag, summary: string): CallToolResult => ({
-  structuredContent: { task, etag },
-  content: [{ type: 'text', text: summary }],
-});
-const describe = (task: { id: number; title: string; completed: boolean }) =>
-  `#${task.id} "${task.title}", ${task.completed ? 'completed' : 'pending'}`;
+/** A successful result: the data, and the time it was made, as structuredContent and as its JSON text. */
+function result(data: Record<string, unknown>): CallToolResult {
+  const structuredContent = { ...data, now: new Date().toISOString() };
+  return { structuredContent, content: [{ type: 'text', text: JSON.stringify(structuredContent) }] };
+}
+
+const taskResult = ({ task, etag }: TaskWithEtag): CallToolResult => result({ task, etag });
 
 /** A task id as a path argument: a whole number from 1, as a JSON number or in plain decimal digits. */
 const isTaskId = (value: unknown) =>
@@ -109,7 +119,7 @@ export async function callTool(
 ): Promise<CallToolResult> {
   // An argument the tool does not have is refused by name, as the contract refuses unknown fields
   // (own properties only: `constructor` or `toString` are no arguments of any tool).
-  const unknown = Object.keys(given).filter((arg) => !Object.hasOwn(tool.inputSchema.properties, arg));
+  const unknown = Object.keys(given).filter((arg) => !Object.hasOwn(tool.http.arguments.properties, arg));
   if (unknown.length) {
     return problemResult({
       status: 422,
@@ -133,7 +143,7 @@ export async function callTool(
   const body = <T>() =>
     Object.fromEntries(Object.entries(args).filter(([arg]) => tool.http.body?.includes(arg) && !Object.hasOwn(tool.http.params, arg))) as T;
 
-  const written = (outcome: WriteOutcome, verb: string): CallToolResult => {
+  const written = (outcome: WriteOutcome): CallToolResult => {
     if (outcome.kind === 'not_found') {
       caller.notFound(outcome.taskId);
       return fromHttp(tool, problems.taskNotFound(outcome.taskId));
@@ -141,7 +151,7 @@ export async function callTool(
     if (outcome.kind === 'precondition_failed') {
       return fromHttp(tool, problems.preconditionFailed(outcome.taskId, outcome.currentEtag, ifMatch ?? ''));
     }
-    return taskResult(outcome, `${verb} ${describe(outcome.task)}.`);
+    return taskResult(outcome);
   };
 
   switch (tool.http.operationId) {
@@ -158,16 +168,12 @@ export async function callTool(
         dueAfter: args.due_after as string | undefined,
         overdue: args.overdue as boolean | undefined,
         q: args.q as string | undefined,
+        match: args.match as never,
       });
       if (outcome.kind === 'invalid_cursor') {
         return fromHttp(tool, problems.validation([{ path: '/query/cursor', message: outcome.message }], 'invalid_cursor'));
       }
-      const n = outcome.tasks.length;
-      const next = outcome.nextCursor ?? null;
-      return {
-        structuredContent: { tasks: outcome.tasks, next_cursor: next },
-        content: [{ type: 'text', text: `${n} task${n === 1 ? '' : 's'}${next ? '; more follow (pass next_cursor as cursor)' : ''}.` }],
-      };
+      return result({ tasks: outcome.tasks, next_cursor: outcome.nextCursor ?? null });
     }
     case 'createTask': {
       const outcome = await service.create(userId, body<CreateInput>(), {
@@ -176,8 +182,7 @@ export async function callTool(
       });
       if (outcome.kind === 'quota_exceeded') return fromHttp(tool, problems.quotaExceeded(outcome.max));
       if (outcome.kind === 'key_reused') return fromHttp(tool, problems.idempotencyKeyReused());
-      const replayed = outcome.replayed ? ' (replayed: created earlier with this idempotency key)' : '';
-      return taskResult(outcome, `Created ${describe(outcome.task)}${replayed}.`);
+      return taskResult(outcome);
     }
     case 'getTask': {
       const outcome = await service.get(userId, taskId);
@@ -185,28 +190,47 @@ export async function callTool(
         caller.notFound(taskId);
         return fromHttp(tool, problems.taskNotFound(taskId));
       }
-      return taskResult(outcome, `Task ${describe(outcome.task)}.`);
+      return taskResult(outcome);
     }
     case 'replaceTask':
-      return written(await service.replace(userId, taskId, body<ReplaceInput>(), ifMatch), 'Task');
+      return written(await service.replace(userId, taskId, body<ReplaceInput>(), ifMatch));
     case 'updateTask':
-      return written(await service.update(userId, taskId, body<UpdateInput>(), ifMatch), 'Task');
+      return written(await service.update(userId, taskId, body<UpdateInput>(), ifMatch));
     case 'toggleTaskCompletion':
-      return written(await service.setCompletion(userId, taskId, args.completed as boolean | undefined, ifMatch), 'Task');
+      return written(await service.setCompletion(userId, taskId, args.completed as boolean | undefined, ifMatch));
     case 'deleteTask': {
       const outcome = await service.remove(userId, taskId, ifMatch);
-      if (outcome.kind !== 'deleted') return written(outcome, 'Task');
-      return { structuredContent: { deleted: true, task_id: taskId }, content: [{ type: 'text', text: `Deleted task #${taskId}.` }] };
+      if (outcome.kind !== 'deleted') return written(outcome);
+      return result({ deleted: true, task_id: taskId });
     }
-    case 'clearCompletedTasks': {
-      const deleted = await service.clearCompleted(userId);
-      return { structuredContent: { deleted }, content: [{ type: 'text', text: JSON.stringify({ deleted }) }] };
-    }
+    case 'clearCompletedTasks':
+      return result({ deleted: await service.clearCompleted(userId) });
     case 'getTaskStats': {
       const outcome = await service.stats(userId, args.tz as string);
       if (outcome.kind === 'unknown_time_zone') return fromHttp(tool, problems.unknownTimeZone());
-      return { structuredContent: outcome.stats, content: [{ type: 'text', text: JSON.stringify(outcome.stats) }] };
+      return result({ ...outcome.stats });
     }
+    case 'updateTasks': {
+      const input = body<BatchUpdateInput>();
+      const outcome = await service.updateMany(userId, input);
+      switch (outcome.kind) {
+        case 'written':
+          return result({ tasks: outcome.tasks });
+        case 'not_found':
+          return fromHttp(tool, problems.tasksNotFound(outcome.ids, input.ids));
+        case 'too_many_tags':
+          return fromHttp(tool, problems.tooManyTags(outcome.ids, outcome.max));
+        case 'tags_conflict':
+          return fromHttp(tool, problems.tagsAddedAndRemoved(outcome.tags));
+      }
+      break;
+    }
+    case 'deleteTasks': {
+      const { deleted, notFound } = await service.removeMany(userId, args.ids as number[]);
+      return result({ deleted, not_found: notFound });
+    }
+    case 'listTags':
+      return result({ tags: await service.tags(userId) });
     default:
       throw new Error(`no service call for the tool ${tool.name} (${tool.http.operationId})`);
   }

@@ -11,7 +11,6 @@ import {
   ErrorCode,
   InitializeRequestSchema,
   ListToolsRequestSchema,
-  McpError,
   PingRequestSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { corsPolicy } from '../http/cors.js';
@@ -34,7 +33,8 @@ export { MCP_PATH } from './resource.js';
 const INSTRUCTIONS =
   "Manage the signed-in user's own tasks (a to-do list): list, create, read, update, complete and delete them. " +
   'Every call acts for the user of the bearer token; there is no way, and no need, to name a user. ' +
-  "Task ids come from list_tasks or create_task; pass a result's etag as if_match to change a task only if it is unchanged.";
+  "Task ids come from list_tasks or create_task; pass a result's etag as if_match to change a task only if it is unchanged. " +
+  'Every result carries now, the current time (UTC), for resolving dates such as "tomorrow".';
 
 export interface McpDeps {
   config: McpConfig;
@@ -78,7 +78,7 @@ const REQUESTS = new Map<string, { safeParse(v: unknown): { success: boolean; er
 ]);
 
 /** Why a JSON-RPC request's params cannot be served, or undefined when they can (or it is no request of ours). */
-function invalidParams(body: unknown): { id: unknown; message: string } | undefined {
+function invalidParams(body: unknown, isTool: (name: string) => boolean): { id: unknown; message: string } | undefined {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return undefined;
   const message = body as { method?: unknown; params?: unknown; id?: unknown };
   if (typeof message.method !== 'string' || message.id === undefined) return undefined;
@@ -94,6 +94,10 @@ function invalidParams(body: unknown): { id: unknown; message: string } | undefi
       };
     }
     if (p!.task !== undefined) return { id: message.id, message: 'This server runs tools at once, not as tasks: leave out params.task.' };
+    // Said here rather than thrown from the handler: the SDK would prefix "MCP error -32602:" to
+    // the message, and its client prefixes that again.
+    if (!isTool(p!.name as string))
+      return { id: message.id, message: `Unknown tool ${JSON.stringify((p!.name as string).slice(0, 64))}; tools/list names them.` };
   }
   const parsed = schema.safeParse(body);
   if (parsed.success) return undefined;
@@ -134,7 +138,7 @@ export function mcpRouter({ config, service, security, version }: McpDeps): Rout
 
   // Authenticated and counted by mcpGate before the body was read.
   router.post(MCP_PATH, async (req, res) => {
-    const invalid = invalidParams(req.body);
+    const invalid = invalidParams(req.body, (name) => byName.has(name));
     if (invalid) {
       res.status(200).json({ jsonrpc: '2.0', id: invalid.id, error: { code: ErrorCode.InvalidParams, message: invalid.message } });
       return;
@@ -155,8 +159,8 @@ export function mcpRouter({ config, service, security, version }: McpDeps): Rout
     );
     server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: listed }));
     server.setRequestHandler(CallToolRequestSchema, async ({ params }) => {
-      const tool = byName.get(params.name);
-      if (!tool) throw new McpError(ErrorCode.InvalidParams, `Unknown tool ${params.name}; tools/list names them.`);
+      // invalidParams answered for any other name.
+      const tool = byName.get(params.name)!;
       // The arguments as sent, not as the SDK parsed them: its parse drops an own `__proto__`,
       // which must be refused by name like any other argument the tool does not have.
       const sent = (req.body as { params?: { arguments?: Record<string, unknown> } }).params?.arguments;

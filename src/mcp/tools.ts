@@ -14,6 +14,8 @@ export interface ToolHttp {
   fixed: Record<string, string>;
   /** How the success response becomes structuredContent. */
   result: 'list' | 'task' | 'deleted' | 'object';
+  /** The arguments with every constraint of the contract, as calls are checked (inputSchema is the listed, shorter form). */
+  arguments: { type: 'object'; properties: Record<string, object>; required?: string[] };
 }
 
 export interface Tool {

@@ -1,13 +1,27 @@
 // The welcome a developer sees after `npm start`: where the server is and a curl that works.
+import type { AddressInfo } from 'node:net';
 import { mintToken } from '../auth/mint-token.js';
 import type { Config } from '../config.js';
 import { describeDatabase } from '../db/open.js';
 
-export async function printWelcome(config: Config, port: number, secret: string | undefined, devSecretFile?: string): Promise<void> {
-  const base = `http://localhost:${port}`;
+const UNSPECIFIED = new Set(['0.0.0.0', '::']);
+
+/** Where the server is, from the address it actually bound: the URL to use here, and who else can reach it. */
+export function whereListening({ address, family, port }: AddressInfo): { base: string; listening: string } {
+  if (UNSPECIFIED.has(address)) {
+    const base = `http://localhost:${port}`;
+    return { base, listening: `${base} and on every other interface (${address}): other machines on this network can reach it` };
+  }
+  const base = `http://${family === 'IPv6' ? `[${address}]` : address}:${port}`;
+  const loopback = address === '::1' || address.startsWith('127.');
+  return { base, listening: loopback ? `${base} (this machine only; HOST=0.0.0.0 listens on every interface)` : base };
+}
+
+export async function printWelcome(config: Config, bound: AddressInfo, secret: string | undefined, devSecretFile?: string): Promise<void> {
+  const { base, listening } = whereListening(bound);
   const lines = [
     '',
-    `Todo API is listening on ${base}`,
+    `Todo API is listening on ${listening}`,
     `  Database: ${describeDatabase(config)}`,
     `  Docs:     ${base}/docs (contract: ${base}/openapi.json)`,
   ];

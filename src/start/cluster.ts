@@ -1,6 +1,7 @@
 // WORKERS > 1: this process migrates once, then runs and supervises the workers, which share the
 // port (node:cluster). It serves nothing itself.
 import cluster from 'node:cluster';
+import type { AddressInfo } from 'node:net';
 import type { Config } from '../config.js';
 import { openDatabase } from '../db/open.js';
 import { createLogger } from '../logger.js';
@@ -37,15 +38,15 @@ export async function superviseWorkers(config: Config): Promise<void> {
     const worker = cluster.fork({ MIGRATE_ON_START: 'false' });
     startedAt.set(worker.id, Date.now());
   };
-  let resolvePort: (port: number) => void;
-  const firstPort = new Promise<number>((resolve) => (resolvePort = resolve));
+  let resolveBound: (bound: AddressInfo) => void;
+  const firstBound = new Promise<AddressInfo>((resolve) => (resolveBound = resolve));
   // The worker says which port it serves on once its real server listens (a worker's start-up
   // warm-up listens on a private port of its own, which cluster's 'listening' event reports too).
-  cluster.on('message', (worker, message: { type?: string; port?: number }) => {
+  cluster.on('message', (worker, message: { type?: string } & Partial<AddressInfo>) => {
     if (message?.type !== 'listening' || typeof message.port !== 'number') return;
     listening.add(worker.id);
     failedStarts = 0;
-    resolvePort(message.port);
+    resolveBound({ port: message.port, address: message.address ?? '::', family: message.family ?? 'IPv6' });
   });
   cluster.on('exit', (worker, code, signal) => {
     const uptime = Date.now() - (startedAt.get(worker.id) ?? Date.now());
@@ -66,9 +67,9 @@ export async function superviseWorkers(config: Config): Promise<void> {
   });
   logger.info({ workers: config.workers }, 'starting workers');
   for (let i = 0; i < config.workers; i++) fork();
-  const port = await firstPort;
-  logger.info({ port, workers: config.workers }, 'workers listening');
-  if (config.env !== 'production') await printWelcome(config, port, secret, devSecretFile);
+  const bound = await firstBound;
+  logger.info({ address: bound.address, port: bound.port, workers: config.workers }, 'workers listening');
+  if (config.env !== 'production') await printWelcome(config, bound, secret, devSecretFile);
 
   const stop = (signal: NodeJS.Signals) => {
     if (stopping) return;

@@ -85,8 +85,9 @@ export async function serve(config: Config): Promise<void> {
   if (!config.mcp.resourceUrl && !config.mcp.resourceFromHost) {
     logger.warn('MCP_RESOURCE_URL is unset: /mcp serves tokens, but names no metadata for MCP clients to find their authorization server');
   }
-  const port = (server.address() as AddressInfo).port;
-  logger.info({ port, database: describeDatabase(config), algorithms: verifier.algorithms }, 'listening');
-  process.send?.({ type: 'listening', port });
-  if (config.env !== 'production' && cluster.isPrimary) await printWelcome(config, port, secret, devSecretFile);
+  const bound = server.address() as AddressInfo;
+  const { port } = bound;
+  logger.info({ port, address: bound.address, database: describeDatabase(config), algorithms: verifier.algorithms }, 'listening');
+  process.send?.({ type: 'listening', port, address: bound.address, family: bound.family });
+  if (config.env !== 'production' && cluster.isPrimary) await printWelcome(config, bound, secret, devSecretFile);
 }

@@ -1,9 +1,10 @@
-// Public endpoints: liveness, readiness and the contract. No token, no user data.
+// Public endpoints: liveness, readiness, the contract and the problem types' pages. No token, no user data.
 import { Router } from 'express';
 import type { Database } from '../db/types.js';
 import type { Contract, Json } from '../http/contract.js';
 import { problems } from '../http/problem.js';
 import { docsHandler } from './docs.js';
+import { problemPagesHandler } from './problem-pages.js';
 
 export function systemRouter(db: Database, contract: Contract, docsFile: string | undefined): Router {
   const router = Router();
@@ -33,6 +34,8 @@ export function systemRouter(db: Database, contract: Contract, docsFile: string 
   });
 
   router.get('/docs', docsHandler(docsFile));
+  // Where each problem's `type` points: what its code means and what to do.
+  router.get('/problems/:code', problemPagesHandler(contract.document));
 
   return router;
 }

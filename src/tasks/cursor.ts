@@ -29,6 +29,8 @@ function filtersDigest(f: ListFilters): string {
     f.dueAfter ?? null,
     f.overdue ?? null,
     f.q ?? null,
+    // Added with match=any; absent for the default, so cursors issued before it stay valid.
+    ...(f.q !== undefined && f.match === 'any' ? ['any'] : []),
   ];
   return createHash('sha256').update(JSON.stringify(canonical)).digest('base64url').slice(0, 16);
 }

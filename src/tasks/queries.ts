@@ -52,7 +52,11 @@ export interface ListFilters {
   overdue?: boolean | undefined;
   /** Text search over title and description. */
   q?: string | undefined;
+  /** Whether every word of `q` must match, or any one. */
+  match?: SearchMatch | undefined;
 }
+
+export type SearchMatch = NonNullable<Query<'listTasks'>['match']>;
 
 export interface ListOptions extends ListFilters {
   sort: TaskSort;
@@ -150,10 +154,10 @@ for (const sort of Object.keys(SORT_KEYS) as TaskSort[]) {
  * quadratic in each row's text (one user's searches slowed everyone's requests); text without
  * letters has no case to ignore.
  */
-export function searchTerms(q: string | undefined): { tsquery: string | null; substring: string | null } {
+export function searchTerms(q: string | undefined, match: SearchMatch = 'all'): { tsquery: string | null; substring: string | null } {
   if (q === undefined) return { tsquery: null, substring: null };
   const words = q.toLowerCase().match(/[\p{L}\p{N}]+/gu);
-  if (words) return { tsquery: words.map((w) => `${w}:*`).join(' & '), substring: null };
+  if (words) return { tsquery: words.map((w) => `${w}:*`).join(match === 'any' ? ' | ' : ' & '), substring: null };
   return { tsquery: null, substring: q };
 }
 
@@ -170,7 +174,7 @@ export function listQuery(userId: string, opts: ListOptions): { text: string; va
     opts.overdue !== undefined ||
     opts.q !== undefined;
   if (filtered) {
-    const search = searchTerms(opts.q);
+    const search = searchTerms(opts.q, opts.match);
     values.push(
       opts.priority === undefined ? null : storedPriority(opts.priority),
       opts.tags?.length ? opts.tags : null,
@@ -398,6 +402,87 @@ export async function deleteTask(db: Queryable, userId: string, id: number, expe
 export async function deleteCompleted(db: Queryable, userId: string): Promise<number> {
   const { rowCount } = await db.query('DELETE FROM tasks WHERE user_id = $1 AND completed', [userId]);
   return rowCount;
+}
+
+/** One change made to several tasks (updateTasks); absent fields are left as they are. */
+export interface BatchChanges {
+  completed?: boolean | undefined;
+  /** undefined: unchanged; null: cleared. */
+  dueAt?: string | null | undefined;
+  priority?: TaskPriority | undefined;
+  addTags?: string[] | undefined;
+  removeTags?: string[] | undefined;
+}
+
+// A task's tags after a batch: its own, then the added ones, each once, less the removed ones.
+const BATCH_TAGS = `CASE WHEN $3::text[] IS NULL AND $4::text[] IS NULL THEN tags ELSE ARRAY(
+     SELECT t FROM unnest(tags || coalesce($3::text[], '{}')) WITH ORDINALITY AS u(t, n)
+     WHERE t <> ALL(coalesce($4::text[], '{}')) GROUP BY t ORDER BY min(n)) END`;
+
+/**
+ * Locks the user's tasks among `ids` for a batch, in id order, so two batches over the same tasks
+ * queue behind each other instead of deadlocking; each with how many tags the batch would leave it.
+ */
+export async function lockForBatch(
+  tx: Queryable,
+  userId: string,
+  ids: number[],
+  changes: Pick<BatchChanges, 'addTags' | 'removeTags'>,
+): Promise<{ id: number; tags: number }[]> {
+  const { rows } = await tx.query<{ id: string | number; tags: number }>(
+    `SELECT id, cardinality(${BATCH_TAGS}) AS tags FROM tasks WHERE user_id = $1 AND id = ANY($2::bigint[]) ORDER BY id FOR UPDATE`,
+    [userId, ids, changes.addTags ?? null, changes.removeTags ?? null],
+  );
+  return rows.map((row) => ({ id: Number(row.id), tags: row.tags }));
+}
+
+/** Applies one change to each of the user's tasks among `ids` (locked first by lockForBatch); the tasks written. */
+export async function updateTasks(tx: Queryable, userId: string, ids: number[], changes: BatchChanges): Promise<VersionedTask[]> {
+  const { rows } = await tx.query<RawTask>(
+    `UPDATE tasks SET
+       tags = ${BATCH_TAGS},
+       completed = COALESCE($5, completed),
+       due_at = CASE WHEN $6::boolean THEN $7::timestamptz ELSE due_at END,
+       priority = COALESCE($8::smallint, priority)
+     WHERE user_id = $1 AND id = ANY($2::bigint[])
+     RETURNING ${COLUMNS}`,
+    [
+      userId,
+      ids,
+      changes.addTags ?? null,
+      changes.removeTags ?? null,
+      changes.completed ?? null,
+      changes.dueAt !== undefined,
+      changes.dueAt ?? null,
+      changes.priority === undefined ? null : storedPriority(changes.priority),
+    ],
+  );
+  return rows.map((row) => versioned(row)!);
+}
+
+/** Deletes the user's tasks among `ids` (locked in id order, as updateTasks locks them); the ids deleted. */
+export async function deleteTasks(db: Queryable, userId: string, ids: number[]): Promise<number[]> {
+  const { rows } = await db.query<{ id: string | number }>(
+    `WITH locked AS (SELECT id FROM tasks WHERE user_id = $1 AND id = ANY($2::bigint[]) ORDER BY id FOR UPDATE)
+     DELETE FROM tasks WHERE user_id = $1 AND id IN (SELECT id FROM locked) RETURNING id`,
+    [userId, ids],
+  );
+  return rows.map((row) => Number(row.id));
+}
+
+export type TagCounts = components['schemas']['TagCounts']['tags'];
+
+/** Every tag on the user's tasks with how many carry it and how many of those are pending; most used first. */
+export async function tagCounts(db: Queryable, userId: string): Promise<TagCounts> {
+  const { rows } = await db.query<TagCounts[number]>(
+    `SELECT tag, count(*)::integer AS tasks, count(*) FILTER (WHERE NOT completed)::integer AS pending
+     FROM tasks CROSS JOIN LATERAL unnest(tags) AS tag
+     WHERE user_id = $1
+     GROUP BY tag
+     ORDER BY count(*) DESC, tag COLLATE "C"`,
+    [userId],
+  );
+  return rows;
 }
 
 export type TaskStats = components['schemas']['TaskStats'];

@@ -34,6 +34,8 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
   // One route per path, in matching order: a request walks past each path once, not once per method.
   const collection = router.route('/');
   const stats = router.route('/stats');
+  const tags = router.route('/tags');
+  const batchDelete = router.route('/batch-delete');
   const task = router.route('/:taskId');
   const completion = router.route('/:taskId/complete');
 
@@ -59,15 +61,16 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
   collection.get(async (req: Request, res: Response<Json<'listTasks', 200>>) => {
     const q = req.query as unknown as Defaulted<Query<'listTasks'>, 'status' | 'sort' | 'limit'>;
     const { sort, limit } = q;
-    const tags = many(q.tag);
+    const tagged = many(q.tag);
     const outcome = await service.list(res.locals.userId, {
       status: q.status,
       priority: q.priority,
-      tags,
+      tags: tagged,
       dueBefore: q.due_before,
       dueAfter: q.due_after,
       overdue: q.overdue,
       q: q.q,
+      match: q.match,
       sort,
       order: q.order,
       limit,
@@ -80,11 +83,12 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
       // The next page's URL repeats every filter as it was given, so following it needs nothing else.
       const next = new URLSearchParams({ status: q.status, sort, order: outcome.order, limit: String(limit) });
       if (q.priority) next.set('priority', q.priority);
-      for (const tag of tags ?? []) next.append('tag', tag);
+      for (const tag of tagged ?? []) next.append('tag', tag);
       if (q.due_before) next.set('due_before', q.due_before);
       if (q.due_after) next.set('due_after', q.due_after);
       if (q.overdue !== undefined) next.set('overdue', String(q.overdue));
       if (q.q !== undefined) next.set('q', q.q);
+      if (q.match !== undefined) next.set('match', q.match);
       next.set('cursor', outcome.nextCursor);
       res.set('Link', `<${req.baseUrl}?${next.toString()}>; rel="next"`);
     }
@@ -109,6 +113,30 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
     const q = req.query as Query<'clearCompletedTasks'>;
     if (q.status !== 'completed') throw new Error('clearCompletedTasks without status=completed');
     res.json({ deleted: await service.clearCompleted(res.locals.userId) });
+  });
+
+  collection.patch(async (req: Request, res: Response<Json<'updateTasks', 200>>) => {
+    const outcome = await service.updateMany(res.locals.userId, req.body as Body<'updateTasks'>);
+    switch (outcome.kind) {
+      case 'written':
+        res.json({ tasks: outcome.tasks });
+        return;
+      case 'not_found':
+        throw problems.tasksNotFound(outcome.ids, (req.body as Body<'updateTasks'>).ids);
+      case 'too_many_tags':
+        throw problems.tooManyTags(outcome.ids, outcome.max);
+      case 'tags_conflict':
+        throw problems.tagsAddedAndRemoved(outcome.tags);
+    }
+  });
+
+  batchDelete.post(async (req: Request, res: Response<Json<'deleteTasks', 200>>) => {
+    const { deleted, notFound } = await service.removeMany(res.locals.userId, (req.body as Body<'deleteTasks'>).ids);
+    res.json({ deleted, not_found: notFound });
+  });
+
+  tags.get(async (_req: Request, res: Response<Json<'listTags', 200>>) => {
+    res.json({ tags: await service.tags(res.locals.userId) });
   });
 
   stats.get(async (req: Request, res: Response<Json<'getTaskStats', 200>>) => {

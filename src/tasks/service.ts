@@ -4,9 +4,11 @@
 // REST routes and the MCP tools only translate their requests into calls and outcomes into answers.
 import { isRejectedValue } from '../db/errors.js';
 import type { Database, Queryable } from '../db/types.js';
+import { loadContract } from '../http/contract.js';
 import { etagOf, ifMatchVersions } from '../http/etag.js';
 import { type CursorScope, decodeCursor, encodeCursor, InvalidCursorError } from './cursor.js';
 import { createOnce, requestHash } from './idempotency.js';
+import { instantOf, storedTags } from './input-forms.js';
 import * as queries from './queries.js';
 
 export type Task = queries.TaskRow;
@@ -50,6 +52,25 @@ export type ListOutcome =
       order: queries.SortOrder;
     }
   | { kind: 'invalid_cursor'; message: string };
+
+/** One change to several tasks, as the contract's updateTasks body gives it. */
+export interface BatchUpdateInput {
+  ids: number[];
+  completed?: boolean | undefined;
+  due_at?: string | null | undefined;
+  priority?: TaskPriority | undefined;
+  add_tags?: string[] | undefined;
+  remove_tags?: string[] | undefined;
+}
+
+export type BatchUpdateOutcome =
+  | { kind: 'written'; tasks: Task[] }
+  /** Ids that name no task of the user's; nothing was changed. */
+  | { kind: 'not_found'; ids: number[] }
+  /** The change would leave these tasks with more tags than a task may carry; nothing was changed. */
+  | { kind: 'too_many_tags'; ids: number[]; max: number }
+  /** Tags both added and removed. */
+  | { kind: 'tags_conflict'; tags: string[] };
 
 export type StatsOutcome = { kind: 'stats'; stats: TaskStats } | { kind: 'unknown_time_zone' };
 
@@ -102,15 +123,26 @@ function isKnownTimeZone(tz: string): boolean {
 
 /** The fields added in 1.1, as PUT and PATCH take them alike: absent ones are left as they are. */
 const laterFields = (input: UpdateInput): queries.TaskChanges => ({
-  dueAt: input.due_at,
+  dueAt: instantOf(input.due_at),
   priority: input.priority,
-  tags: input.tags,
+  tags: storedTags(input.tags),
   position: input.position,
 });
 
 export interface TaskServiceOptions {
   /** The most tasks one user keeps (TASKS_PER_USER_MAX). */
   tasksPerUser: number;
+}
+
+/** The most tags a task carries: the contract's own bound. */
+const TAGS_PER_TASK = (loadContract().document as { components: { schemas: { TaskTags: { maxItems: number } } } }).components.schemas
+  .TaskTags.maxItems;
+
+/** Thrown inside a batch's transaction to undo it, carrying what the caller is told. */
+class BatchRefused extends Error {
+  constructor(readonly outcome: BatchUpdateOutcome) {
+    super(outcome.kind);
+  }
 }
 
 export type TaskService = ReturnType<typeof createTaskService>;
@@ -150,11 +182,12 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
       const filters: queries.ListFilters = {
         status: input.status,
         priority: input.priority,
-        tags: input.tags,
-        dueBefore: input.dueBefore,
-        dueAfter: input.dueAfter,
+        tags: storedTags(input.tags),
+        dueBefore: instantOf(input.dueBefore),
+        dueAfter: instantOf(input.dueAfter),
         overdue: input.overdue,
         q: input.q,
+        match: input.match,
       };
       const scope: CursorScope = { sort, order: input.order ?? DEFAULT_ORDER[sort], filters };
       let after: queries.Position | undefined;
@@ -193,9 +226,9 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
         title: input.title.trim(),
         description: input.description ?? null,
         completed: input.completed,
-        dueAt: input.due_at ?? null,
+        dueAt: instantOf(input.due_at) ?? null,
         priority: input.priority ?? 'none',
-        tags: input.tags ?? [],
+        tags: storedTags(input.tags) ?? [],
         position: input.position,
       };
       const quotaExceeded = new Error('quota exceeded');
@@ -257,6 +290,52 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
       const expected = ifMatchVersions(ifMatch);
       if (await queries.deleteTask(db, userId, taskId, expected)) return { kind: 'deleted' };
       return unwritten(userId, taskId, expected);
+    },
+
+    /**
+     * One change to several of the user's tasks, in one transaction: every task changes, or
+     * (when an id is not the user's, or a task would get too many tags) none does.
+     */
+    async updateMany(userId: string, input: BatchUpdateInput): Promise<BatchUpdateOutcome> {
+      const addTags = storedTags(input.add_tags);
+      const removeTags = storedTags(input.remove_tags);
+      const both = addTags?.filter((t) => removeTags?.includes(t)) ?? [];
+      if (both.length) return { kind: 'tags_conflict', tags: both };
+      const changes: queries.BatchChanges = {
+        completed: input.completed,
+        dueAt: instantOf(input.due_at),
+        priority: input.priority,
+        addTags,
+        removeTags,
+      };
+      try {
+        const written = await db.transaction(async (tx) => {
+          const locked = await queries.lockForBatch(tx, userId, input.ids, changes);
+          const found = new Set(locked.map((t) => t.id));
+          const missing = input.ids.filter((id) => !found.has(id));
+          if (missing.length) throw new BatchRefused({ kind: 'not_found', ids: missing });
+          const crowded = locked.filter((t) => t.tags > TAGS_PER_TASK).map((t) => t.id);
+          if (crowded.length) throw new BatchRefused({ kind: 'too_many_tags', ids: crowded, max: TAGS_PER_TASK });
+          const rows = await queries.updateTasks(tx, userId, input.ids, changes);
+          const byId = new Map(rows.map((row) => [row.task.id, row.task]));
+          return input.ids.map((id) => byId.get(id)!);
+        });
+        return { kind: 'written', tasks: written };
+      } catch (err) {
+        if (err instanceof BatchRefused) return err.outcome;
+        throw err;
+      }
+    },
+
+    /** Deletes the user's tasks among `ids`; which were deleted and which the user did not have, in the order given. */
+    async removeMany(userId: string, ids: number[]): Promise<{ deleted: number[]; notFound: number[] }> {
+      const gone = new Set(await queries.deleteTasks(db, userId, ids));
+      return { deleted: ids.filter((id) => gone.has(id)), notFound: ids.filter((id) => !gone.has(id)) };
+    },
+
+    /** The user's tags, each with how many tasks carry it and how many of those are pending. */
+    tags(userId: string): Promise<queries.TagCounts> {
+      return queries.tagCounts(db, userId);
     },
 
     /** Deletes every completed task of the user; how many. */

@@ -18,7 +18,8 @@ export interface ServerProcess {
   exited: Promise<number | string>;
 }
 
-export function startServer(env: Record<string, string>): Promise<ServerProcess> {
+/** `onOutput` sees the output so far each time more arrives, while the server starts too. */
+export function startServer(env: Record<string, string>, onOutput?: (output: string) => void): Promise<ServerProcess> {
   const child = spawn(process.execPath, ['dist/server.js'], {
     cwd: root,
     env: {
@@ -37,7 +38,10 @@ export function startServer(env: Record<string, string>): Promise<ServerProcess>
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
-  child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
+  child.stdout!.on('data', (d: Buffer) => {
+    out += d.toString();
+    onOutput?.(out);
+  });
   child.stderr!.on('data', (d: Buffer) => (out += d.toString()));
   const exited = new Promise<number | string>((resolve) => child.on('exit', (code, signal) => resolve(code ?? signal ?? -1)));
   return new Promise((resolve, reject) => {

@@ -1,0 +1,20 @@
+// The forgiving input forms the contract accepts beside the canonical ones, turned into the one
+// form the task is stored and compared in: a date alone is the start of that day in UTC (as Google
+// Tasks stores due dates), and a tag is its lower-case self, once.
+
+const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
+
+/** An instant as the contract takes it (RFC 3339 date-time, or a date alone) in date-time form. */
+export function instantOf(value: string): string;
+export function instantOf(value: string | undefined): string | undefined;
+export function instantOf(value: string | null | undefined): string | null | undefined;
+export function instantOf(value: string | null | undefined): string | null | undefined {
+  return typeof value === 'string' && DATE_ONLY.test(value) ? `${value}T00:00:00Z` : value;
+}
+
+/** Tags as stored: lower case, each once, where it first appears (`Home`, `home` → `home`). */
+export function storedTags(tags: string[]): string[];
+export function storedTags(tags: string[] | undefined): string[] | undefined;
+export function storedTags(tags: string[] | undefined): string[] | undefined {
+  return tags && [...new Set(tags.map((t) => t.toLowerCase()))];
+}
