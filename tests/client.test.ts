@@ -4,7 +4,14 @@ import { readFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTodoClient, MissingETagError, nextCursorFromLink, TodoApiError, type Task } from '../packages/client/src/index.js';
+import {
+  cachedToken,
+  createTodoClient,
+  MissingETagError,
+  nextCursorFromLink,
+  TodoApiError,
+  type Task,
+} from '../packages/client/src/index.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import { mintToken } from '../src/auth/mint-token.js';
 import { buildApp, newUser, TEST_SECRET } from './helpers/app.js';
@@ -106,6 +113,26 @@ describe('createTodoClient', () => {
     expect((await client.listTasks({ status: 'completed' })).tasks.map((t) => t.id)).toEqual([task.id]);
     await client.deleteTask(task.id);
     expect((await caught(client.getTask(task.id))).code).toBe('task_not_found');
+  });
+
+  it('changes, deletes and counts several tasks at once', async () => {
+    const client = clientFor(newUser());
+    const a = await client.createTask({ title: 'a', tags: ['Home'] });
+    const b = await client.createTask({ title: 'b', due_at: '2027-01-05' });
+    expect(b.due_at).toBe('2027-01-05T00:00:00.000000Z');
+    const done = await client.updateTasks({ ids: [b.id, a.id], completed: true, add_tags: ['errand'] });
+    expect(done.map((t) => [t.id, t.completed, t.tags])).toEqual([
+      [b.id, true, ['errand']],
+      [a.id, true, ['home', 'errand']],
+    ]);
+    expect(await client.listTags()).toEqual([
+      { tag: 'errand', tasks: 2, pending: 0 },
+      { tag: 'home', tasks: 1, pending: 0 },
+    ]);
+    const missing = await caught(client.updateTasks({ ids: [a.id, 987_654_321], completed: false }));
+    expect(missing).toMatchObject({ status: 404, code: 'task_not_found' });
+    expect(await client.deleteTasks([a.id, 987_654_321])).toEqual({ deleted: [a.id], not_found: [987_654_321] });
+    expect((await client.listTasks()).tasks.map((t) => t.id)).toEqual([b.id]);
   });
 
   it('pages through the Link header', async () => {
@@ -211,5 +238,98 @@ describe('createTodoClient', () => {
     const imports = [...source.matchAll(/^(?:import|export)[^'"]*from '([^']+)'/gm)].map((m) => m[1]);
     expect(new Set(imports)).toEqual(new Set(['openapi-fetch', './openapi.js']));
     expect(source).not.toMatch(/\bprocess\.|\bBuffer\b|require\(/);
+  });
+});
+
+describe('cachedToken', () => {
+  // A clock the test moves; tokens are real JWTs (iat and exp in seconds, as Better Auth's).
+  function clock(start = Date.now()) {
+    let t = start;
+    return { now: () => t, advance: (ms: number) => (t += ms) };
+  }
+  function counting(fetch: () => Promise<string | null>) {
+    const calls = { n: 0 };
+    return {
+      calls,
+      fetch: () => {
+        calls.n++;
+        return fetch();
+      },
+    };
+  }
+
+  it('fetches once for many calls, concurrent ones included, until 30 s before exp', async () => {
+    const c = clock();
+    const { calls, fetch } = counting(() => mintToken({ secret: TEST_SECRET, userId: 'u', ttlSec: 900 }));
+    const token = cachedToken(fetch, { now: c.now });
+    const first = await Promise.all([token(), token(), token()]);
+    for (let i = 0; i < 5; i++) expect(await token()).toBe(first[0]);
+    expect(new Set(first).size).toBe(1);
+    expect(calls.n).toBe(1);
+    c.advance((900 - 30) * 1000 - 1);
+    await token();
+    expect(calls.n).toBe(1);
+    c.advance(1);
+    await token();
+    expect(calls.n).toBe(2);
+  });
+
+  it('counts the lifetime from exp - iat on its own clock, so a clock an hour off still caches', async () => {
+    for (const offset of [3_600_000, -3_600_000]) {
+      const c = clock(Date.now() + offset);
+      const { calls, fetch } = counting(() => mintToken({ secret: TEST_SECRET, userId: 'u', ttlSec: 900 }));
+      const token = cachedToken(fetch, { now: c.now });
+      for (let i = 0; i < 3; i++) await token();
+      expect(calls.n).toBe(1);
+      c.advance(900_000);
+      await token();
+      expect(calls.n).toBe(2);
+    }
+  });
+
+  it('keeps no failure, no empty answer, no token without exp, and nothing after clear()', async () => {
+    let answer: () => Promise<string | null> = () => Promise.reject(new Error('network down'));
+    const { calls, fetch } = counting(() => answer());
+    const token = cachedToken(fetch);
+    await expect(token()).rejects.toThrow('network down');
+    answer = () => Promise.resolve(null);
+    expect(await token()).toBeUndefined();
+    const noExp = `e30.${Buffer.from(JSON.stringify({ sub: 'u' })).toString('base64url')}.sig`;
+    answer = () => Promise.resolve(noExp);
+    expect(await token()).toBe(noExp);
+    expect(await token()).toBe(noExp);
+    expect(calls.n).toBe(4);
+
+    answer = () => mintToken({ secret: TEST_SECRET, userId: 'u' });
+    await token();
+    await token();
+    expect(calls.n).toBe(5);
+    token.clear();
+    await token();
+    expect(calls.n).toBe(6);
+
+    // A fetch under way when clear() is called (a sign-out) is not kept.
+    let release!: (t: string) => void;
+    answer = () => new Promise<string>((resolve) => (release = resolve));
+    token.clear();
+    const during = token();
+    token.clear();
+    release(await mintToken({ secret: TEST_SECRET, userId: 'before-sign-out' }));
+    expect(await during).toEqual(expect.any(String)); // the caller that asked before the sign-out gets it
+    answer = () => mintToken({ secret: TEST_SECRET, userId: 'u' });
+    await token();
+    expect(calls.n).toBe(8);
+  });
+
+  it('is cleared by a 401 from the API, so the next call gets a new token', async () => {
+    const userId = newUser();
+    // The first token is signed with a key the API does not know: 401 token_invalid.
+    const secrets = ['another-secret-that-is-long-enough-0123', TEST_SECRET];
+    const { calls, fetch } = counting(() => mintToken({ secret: secrets[Math.min(calls.n, 2) - 1]!, userId }));
+    const client = createTodoClient({ baseUrl, getToken: cachedToken(fetch) });
+    expect((await caught(client.listTasks())).code).toBe('token_invalid');
+    expect((await client.listTasks()).tasks).toEqual([]);
+    await client.createTask({ title: 'with the second token' });
+    expect(calls.n).toBe(2);
   });
 });

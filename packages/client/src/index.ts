@@ -13,6 +13,9 @@ export type Problem = components['schemas']['Problem'];
 export type FieldError = components['schemas']['FieldError'];
 export type TaskStats = components['schemas']['TaskStats'];
 export type TaskPriority = components['schemas']['TaskPriority'];
+export type TaskBatchUpdate = components['schemas']['TaskBatchUpdate'];
+export type TasksDeleted = components['schemas']['TasksDeleted'];
+export type TagCount = components['schemas']['TagCounts']['tags'][number];
 export type ListTasksQuery = NonNullable<paths['/api/tasks']['get']['parameters']['query']>;
 /** Every code the API can send, from the contract's closed list: a `switch` over it is checked. */
 export type ProblemCode = Problem['code'];
@@ -53,14 +56,19 @@ export class TodoApiError extends Error {
   }
 }
 
+/** Returns a bearer token, or null/undefined for none; may be async. */
+export type TokenGetter = () => string | null | undefined | Promise<string | null | undefined>;
+
 export interface TodoClientOptions {
   /** Where the API is, e.g. `https://api.example.com` or `http://localhost:8000`. */
   baseUrl: string;
   /**
-   * Returns the bearer token for each call; may be async, e.g. Better Auth's
-   * `async () => (await authClient.token()).data?.token`. Return null/undefined to send none.
+   * Called before each call for the bearer token; may be async. Wrap a fetcher in `cachedToken`
+   * to reuse each token until shortly before it expires instead of fetching one per call, e.g.
+   * `cachedToken(async () => (await authClient.token()).data?.token)` with Better Auth.
+   * Return null/undefined to send none.
    */
-  getToken: () => string | null | undefined | Promise<string | null | undefined>;
+  getToken: TokenGetter;
   /** A fetch implementation (defaults to the global one). */
   fetch?: typeof globalThis.fetch;
 }
@@ -97,6 +105,82 @@ function etagOf(response: Response): string {
   );
 }
 
+/** A token getter that reuses its token until shortly before it expires; see `cachedToken`. */
+export interface CachedToken {
+  (): Promise<string | undefined>;
+  /** Forgets the token (call it on sign-out or a change of user): the next call fetches a new one. */
+  clear(): void;
+}
+
+export interface CachedTokenOptions {
+  /** Replace a token this many seconds before it expires (default 30), so none expires in flight. */
+  renewBeforeExpirySeconds?: number;
+  /** The clock, in milliseconds since the epoch (default `Date.now`). */
+  now?: () => number;
+}
+
+/** The `iat` and `exp` claims of a JWT, read without verifying it (the API verifies it). */
+function lifetimeClaims(token: string): { iat?: unknown; exp?: unknown } {
+  try {
+    const payload = token.split('.')[1] ?? '';
+    const base64 = payload.replace(/-/g, '+').replace(/_/g, '/');
+    const bytes = Uint8Array.from(atob(base64.padEnd(Math.ceil(base64.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
+    const claims: unknown = JSON.parse(new TextDecoder().decode(bytes));
+    return typeof claims === 'object' && claims !== null ? claims : {};
+  } catch {
+    return {};
+  }
+}
+
+/**
+ * Wraps a token fetcher (Better Auth's `authClient.token()` in a browser, `auth.api.getToken()` on a
+ * server) so that one token serves every call until `renewBeforeExpirySeconds` before its `exp`:
+ * concurrent calls share one fetch, and a failed or empty fetch is not kept. The lifetime is the
+ * token's own `exp - iat`, counted from when the fetch began on this machine's clock, so a browser
+ * whose clock is off still renews in time. A token without a readable `exp` is not kept (fetched
+ * per call). `createTodoClient` clears it when the API answers 401, so the next call gets a new
+ * token. Keep one per signed-in user: on a server, never share one between requests of different
+ * users.
+ */
+export function cachedToken(fetchToken: TokenGetter, options: CachedTokenOptions = {}): CachedToken {
+  const now = options.now ?? Date.now;
+  const renewBeforeMs = (options.renewBeforeExpirySeconds ?? 30) * 1000;
+  let kept: { token: string; renewAt: number } | undefined;
+  let inFlight: Promise<string | undefined> | undefined;
+  let generation = 0;
+
+  async function fetchAndKeep(): Promise<string | undefined> {
+    const started = now();
+    const mine = generation;
+    const token = (await fetchToken()) ?? undefined;
+    if (token === undefined || mine !== generation) return token;
+    const { iat, exp } = lifetimeClaims(token);
+    if (typeof exp !== 'number') return token;
+    const lifetimeMs = (typeof iat === 'number' ? exp - iat : exp - started / 1000) * 1000;
+    const renewAt = started + lifetimeMs - renewBeforeMs;
+    if (renewAt > started) kept = { token, renewAt };
+    return token;
+  }
+
+  const get = (async () => {
+    if (kept !== undefined && now() < kept.renewAt) return kept.token;
+    kept = undefined;
+    if (inFlight === undefined) {
+      const fetching = fetchAndKeep().finally(() => {
+        if (inFlight === fetching) inFlight = undefined;
+      });
+      inFlight = fetching;
+    }
+    return inFlight;
+  }) as CachedToken;
+  get.clear = () => {
+    kept = undefined;
+    inFlight = undefined;
+    generation++;
+  };
+  return get;
+}
+
 /** The `cursor` of a `Link: <...>; rel="next"` header, if any. */
 export function nextCursorFromLink(link: string | null): string | undefined {
   const target = link && /<([^>]*)>\s*;\s*rel="?next"?/.exec(link)?.[1];
@@ -108,11 +192,17 @@ export function createTodoClient(options: TodoClientOptions) {
     baseUrl: options.baseUrl.replace(/\/+$/, ''),
     ...(options.fetch ? { fetch: options.fetch } : {}),
   });
+  const { getToken } = options;
   raw.use({
     async onRequest({ request }) {
-      const token = await options.getToken();
+      const token = await getToken();
       if (token) request.headers.set('Authorization', `Bearer ${token}`);
       return request;
+    },
+    onResponse({ response }) {
+      // A refused token (expired early, revoked, its key rotated out) is not reused.
+      if (response.status === 401 && 'clear' in getToken && typeof getToken.clear === 'function') getToken.clear();
+      return undefined;
     },
   });
 
@@ -204,6 +294,25 @@ export function createTodoClient(options: TodoClientOptions) {
 
     async deleteTask(taskId: number): Promise<void> {
       unwrap(await raw.DELETE('/api/tasks/{taskId}', { params: { path: { taskId } } }));
+    },
+
+    /**
+     * One change to 1–100 tasks, all or nothing (`{ids, completed?, due_at?, priority?, add_tags?,
+     * remove_tags?}`); resolves to the tasks in the order of `ids`. An id that is not the user's
+     * task throws a 404 `task_not_found` naming it, and nothing changes.
+     */
+    async updateTasks(body: TaskBatchUpdate): Promise<Task[]> {
+      return unwrap(await raw.PATCH('/api/tasks', { body })).tasks;
+    },
+
+    /** Deletes 1–100 tasks; resolves to which were deleted and which the user did not have. Safe to retry. */
+    async deleteTasks(ids: number[]): Promise<TasksDeleted> {
+      return unwrap(await raw.POST('/api/tasks/batch-delete', { body: { ids } }));
+    },
+
+    /** The user's tags, most used first, each with how many tasks carry it and how many of those are pending. */
+    async listTags(): Promise<TagCount[]> {
+      return unwrap(await raw.GET('/api/tasks/tags')).tags;
     },
   };
 }

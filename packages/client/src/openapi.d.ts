@@ -30,7 +30,15 @@ export interface paths {
         delete: operations["clearCompletedTasks"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update several tasks
+         * @description Makes the same change to each of the given tasks, in one transaction: all of them change, or
+         *     none does. Any id that names no task of the user's is answered `404` with code
+         *     `task_not_found`, naming each such id in `errors`, and nothing is changed. A change that would
+         *     give a task more than 20 tags is answered `422`. Each changed task gets a new `ETag`, as on a
+         *     single update.
+         */
+        patch: operations["updateTasks"];
         trace?: never;
     };
     "/api/tasks/stats": {
@@ -48,6 +56,49 @@ export interface paths {
         get: operations["getTaskStats"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List tags
+         * @description Every tag on the authenticated user's tasks, with how many tasks carry it and how many of
+         *     those are pending; the most used first, then alphabetically.
+         */
+        get: operations["listTags"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/tasks/batch-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete several tasks
+         * @description Deletes each of the given tasks the user has, in one transaction, and says which ids were
+         *     deleted and which named no task of the user's (already deleted, say). Retrying is safe: a
+         *     retry finds the deleted ones under `not_found`.
+         */
+        post: operations["deleteTasks"];
         delete?: never;
         options?: never;
         head?: never;
@@ -158,7 +209,15 @@ export interface paths {
         delete: operations["clearCompletedTasksForUser"];
         options?: never;
         head?: never;
-        patch?: never;
+        /**
+         * Update several tasks (user in path)
+         * @description Makes the same change to each of the given tasks, in one transaction: all of them change, or
+         *     none does. Any id that names no task of the user's is answered `404` with code
+         *     `task_not_found`, naming each such id in `errors`, and nothing is changed. A change that would
+         *     give a task more than 20 tags is answered `422`. Each changed task gets a new `ETag`, as on a
+         *     single update.
+         */
+        patch: operations["updateTasksForUser"];
         trace?: never;
     };
     "/api/{userId}/tasks/stats": {
@@ -184,6 +243,65 @@ export interface paths {
         get: operations["getTaskStatsForUser"];
         put?: never;
         post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{userId}/tasks/tags": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List tags (user in path)
+         * @description Every tag on the authenticated user's tasks, with how many tasks carry it and how many of
+         *     those are pending; the most used first, then alphabetically.
+         */
+        get: operations["listTagsForUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{userId}/tasks/batch-delete": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Delete several tasks (user in path)
+         * @description Deletes each of the given tasks the user has, in one transaction, and says which ids were
+         *     deleted and which named no task of the user's (already deleted, say). Retrying is safe: a
+         *     retry finds the deleted ones under `not_found`.
+         */
+        post: operations["deleteTasksForUser"];
         delete?: never;
         options?: never;
         head?: never;
@@ -373,6 +491,29 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/problems/{code}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * A problem type, explained (HTML)
+         * @description The page a problem's `type` (`/problems/{code}`) links to, for people: what the code means
+         *     and what to do about it, with its HTTP status. Made at start from the list of codes in
+         *     `Problem.code`, so every code in that list has a page and a page says what the list says.
+         *     A self-contained HTML page: nothing is loaded from elsewhere, and it runs no script.
+         */
+        get: operations["getProblemType"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/metrics": {
         parameters: {
             query?: never;
@@ -494,10 +635,11 @@ export interface components {
          */
         TaskPriority: "none" | "low" | "medium" | "high";
         /**
-         * @description A short lowercase label: a letter or digit, then letters, digits, `-` or `_`; at most 32 characters.
+         * @description A tag as given: letters, digits, `-` or `_`, starting with a letter or digit; at most 32
+         *     characters. It is stored in lower case (`Home` is `home`).
          * @example groceries
          */
-        TaskTag: string;
+        TaskTagInput: string;
         /**
          * Format: date-time
          * @description When the task is due (RFC 3339; any offset is accepted and the task is stored and returned in
@@ -507,6 +649,11 @@ export interface components {
          * @example 2026-11-28T17:00:00Z
          */
         TaskDueAt: string | null;
+        /**
+         * @description A short lowercase label: a letter or digit, then letters, digits, `-` or `_`; at most 32 characters.
+         * @example groceries
+         */
+        TaskTag: string;
         /**
          * @description Up to 20 distinct labels, kept in the order given.
          * @example [
@@ -608,26 +755,48 @@ export interface components {
             detail: string;
             /**
              * @description A stable, machine-readable error code; the closed list below (a new code is a new minor
-             *     version of this contract):
-             *     - `invalid_json` (400): the body is not JSON, or nests deeper than 32 levels.
-             *     - `token_missing` (401): no bearer token was sent.
+             *     version of this contract). Each code's `type`, `/problems/{code}`, is a page for people
+             *     made from its entry here: what it means and what to do.
+             *     - `invalid_json` (400): the body is not JSON, or nests deeper than 32 levels. *What to do:*
+             *       send one JSON object in UTF-8, nested at most 32 levels.
+             *     - `token_missing` (401): no bearer token was sent. *What to do:* sign in, and send the token as
+             *       `Authorization: Bearer <token>`.
              *     - `token_invalid` (401): the token was refused (signature, issuer, audience, algorithm, claims).
-             *     - `token_expired` (401): the token's `exp` has passed.
-             *     - `user_mismatch` (403): the user id in the path is not the token's user.
-             *     - `not_found` (404): no such resource (path) on this server.
-             *     - `task_not_found` (404): no task with this id for this user.
+             *       *What to do:* sign in again for a new token; if a new one is refused too, the server and the
+             *       token's issuer disagree on keys, issuer or audience.
+             *     - `token_expired` (401): the token's `exp` has passed. *What to do:* fetch a fresh token and
+             *       send the request again.
+             *     - `user_mismatch` (403): the user id in the path is not the token's user. *What to do:* put the
+             *       token's `sub` in the path, or use the `/api/tasks` paths, which take the user from the token.
+             *     - `not_found` (404): no such resource (path) on this server. *What to do:* check the path against
+             *       the API reference (`/docs`).
+             *     - `task_not_found` (404): no task with this id for this user. *What to do:* it was deleted, or
+             *       never was this user's: refresh the list of tasks.
              *     - `method_not_allowed` (405): the path exists, the method does not (`Allow` names those that do).
+             *       *What to do:* use one of the methods in `Allow`.
              *     - `quota_exceeded` (409): the user has as many tasks as the server keeps for one user.
-             *     - `precondition_failed` (412): `If-Match` names a version the task no longer has.
-             *     - `payload_too_large` (413): the body is over the size limit.
-             *     - `unsupported_media_type` (415): the body is not `application/json` in UTF-8.
+             *       *What to do:* delete tasks, or clear completed ones, before creating more.
+             *     - `precondition_failed` (412): `If-Match` names a version the task no longer has; nothing was
+             *       written. *What to do:* fetch the task again, reconcile, and retry with its new `ETag`.
+             *     - `payload_too_large` (413): the body is over the size limit. *What to do:* send a smaller body
+             *       (`detail` names the limit).
+             *     - `unsupported_media_type` (415): the body is not `application/json` in UTF-8. *What to do:* send
+             *       JSON in UTF-8 with `Content-Type: application/json`.
              *     - `validation_failed` (422): the request breaks the contract; `errors` names each field.
-             *     - `invalid_cursor` (422): the cursor is not this API's, or belongs to another query.
-             *     - `idempotency_key_reused` (422): the `Idempotency-Key` was used with another body.
-             *     - `rate_limited` (429): too many requests; wait for `Retry-After`.
-             *     - `internal_error` (500): a fault on the server; quote `instance` when reporting it.
+             *       *What to do:* correct each field `errors` names (its `path` points into the request) and send
+             *       the request again.
+             *     - `invalid_cursor` (422): the cursor is not this API's, or belongs to another query. *What to do:*
+             *       start again from the first page, and follow each `Link: rel="next"` URL as given.
+             *     - `idempotency_key_reused` (422): the `Idempotency-Key` was used with another body. *What to do:*
+             *       use a new key for a new task; the same body with the same key gets the original answer.
+             *     - `rate_limited` (429): too many requests. *What to do:* wait the `Retry-After` seconds, then send
+             *       the request again.
+             *     - `internal_error` (500): a fault on the server. *What to do:* try again later; if it persists,
+             *       report it, quoting `instance`.
              *     - `database_unavailable` (503): the database cannot be reached or did not answer in time.
-             *     - `auth_unavailable` (503): the token signing keys cannot be fetched right now.
+             *       *What to do:* wait the `Retry-After` seconds, then send the request again.
+             *     - `auth_unavailable` (503): the token signing keys cannot be fetched right now. *What to do:* wait
+             *       the `Retry-After` seconds, then send the request again.
              * @example task_not_found
              * @enum {string}
              */
@@ -645,12 +814,31 @@ export interface components {
          *     removed before the task is stored.
          * @example Buy milk
          */
-        TaskTitle: string;
+        TaskTitle: string & unknown;
         /**
          * @description Up to 2000 characters, or `null` for none. Stored as sent.
          * @example Two litres, semi-skimmed
          */
         TaskDescription: string | null;
+        /**
+         * @description When the task is due, or `null` for no due date. Either an RFC 3339 date-time (any offset is
+         *     accepted; the task is stored and returned in UTC), or a date alone (`2026-12-10`), which means
+         *     the start of that day in UTC (`2026-12-10T00:00:00Z`), as Google Tasks stores due dates. The
+         *     instant must lie from `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC (what
+         *     RFC 3339 can write), so an offset cannot push a date out of that range:
+         *     `9999-12-31T23:59:59-15:00` is refused with `422`.
+         * @example 2026-11-28T17:00:00Z
+         */
+        TaskDueAtInput: (string | null) | (string | null);
+        /**
+         * @description Up to 20 labels, kept in the order given. Each is stored in lower case; a label given twice
+         *     (`Home` and `home` included) is kept once, where it first appears.
+         * @example [
+         *       "groceries",
+         *       "errands"
+         *     ]
+         */
+        TaskTagsInput: components["schemas"]["TaskTagInput"][];
         /**
          * @description A new task. Only `title` is required: `due_at` defaults to `null`, `priority` to `none`, `tags`
          *     to none, and `position` to just after the user's last task. Unknown properties are rejected.
@@ -672,9 +860,9 @@ export interface components {
              * @default false
              */
             completed?: boolean;
-            due_at?: components["schemas"]["TaskDueAt"];
+            due_at?: components["schemas"]["TaskDueAtInput"];
             priority?: components["schemas"]["TaskPriority"];
-            tags?: components["schemas"]["TaskTags"];
+            tags?: components["schemas"]["TaskTagsInput"];
             position?: components["schemas"]["TaskPosition"];
         };
         /**
@@ -686,6 +874,39 @@ export interface components {
         TasksCleared: {
             /** @description How many tasks were removed. */
             deleted: number;
+        };
+        /**
+         * @description The ids of the tasks, 1 to 100 of them, each once.
+         * @example [
+         *       42,
+         *       43
+         *     ]
+         */
+        TaskIds: number[];
+        /**
+         * @description The tasks to change and the one change to make to each. Absent fields are left as they are;
+         *     `due_at: null` clears the due date. `add_tags` and `remove_tags` change each task's own tags
+         *     (a label in both is refused). Unknown properties are rejected.
+         * @example {
+         *       "ids": [
+         *         42,
+         *         43
+         *       ],
+         *       "completed": true
+         *     }
+         */
+        TaskBatchUpdate: {
+            ids: components["schemas"]["TaskIds"];
+            /** @description The new completion state of every task. */
+            completed?: boolean;
+            due_at?: components["schemas"]["TaskDueAtInput"];
+            priority?: components["schemas"]["TaskPriority"];
+            add_tags?: components["schemas"]["TaskTagsInput"];
+            remove_tags?: components["schemas"]["TaskTagsInput"];
+        };
+        /** @description The changed tasks, in the order their ids were given. */
+        TaskBatch: {
+            tasks: components["schemas"]["Task"][];
         };
         /**
          * @description Counts over all of the authenticated user's tasks, taken in one consistent snapshot.
@@ -710,6 +931,62 @@ export interface components {
             due_today: number;
         };
         /**
+         * @description Every tag the user's tasks carry, most used first (then alphabetically).
+         * @example {
+         *       "tags": [
+         *         {
+         *           "tag": "home",
+         *           "tasks": 5,
+         *           "pending": 3
+         *         },
+         *         {
+         *           "tag": "groceries",
+         *           "tasks": 2,
+         *           "pending": 2
+         *         }
+         *       ]
+         *     }
+         */
+        TagCounts: {
+            tags: {
+                tag: components["schemas"]["TaskTag"];
+                /** @description How many of the user's tasks carry it. */
+                tasks: number;
+                /** @description How many of those are not completed. */
+                pending: number;
+            }[];
+        };
+        /**
+         * @description The tasks to delete.
+         * @example {
+         *       "ids": [
+         *         42,
+         *         43
+         *       ]
+         *     }
+         */
+        TaskBatchDelete: {
+            ids: components["schemas"]["TaskIds"];
+        };
+        /**
+         * @description Which of the given tasks were deleted, and which the user did not have (already deleted, say):
+         *     together, every id given, each in the order given.
+         * @example {
+         *       "deleted": [
+         *         42
+         *       ],
+         *       "not_found": [
+         *         43
+         *       ]
+         *     }
+         */
+        TasksDeleted: {
+            /** @description The ids of the tasks this request deleted. */
+            deleted: number[];
+            /** @description The ids given that name no task of the user's; nothing was done for them. */
+            not_found: number[];
+        };
+        /**
          * @description The new title and description of a task. An absent `description` means `null` (the task ends up
          *     with none); an absent `completed` leaves the completion state as it is, and so do absent
          *     `due_at`, `priority`, `tags` and `position` (clients written before those fields existed keep
@@ -725,9 +1002,9 @@ export interface components {
             description?: components["schemas"]["TaskDescription"];
             /** @description The new completion state; absent leaves it unchanged. */
             completed?: boolean;
-            due_at?: components["schemas"]["TaskDueAt"];
+            due_at?: components["schemas"]["TaskDueAtInput"];
             priority?: components["schemas"]["TaskPriority"];
-            tags?: components["schemas"]["TaskTags"];
+            tags?: components["schemas"]["TaskTagsInput"];
             position?: components["schemas"]["TaskPosition"];
         };
         /**
@@ -742,9 +1019,9 @@ export interface components {
             description?: components["schemas"]["TaskDescription"];
             /** @description The new completion state. */
             completed?: boolean;
-            due_at?: components["schemas"]["TaskDueAt"];
+            due_at?: components["schemas"]["TaskDueAtInput"];
             priority?: components["schemas"]["TaskPriority"];
-            tags?: components["schemas"]["TaskTags"];
+            tags?: components["schemas"]["TaskTagsInput"];
             position?: components["schemas"]["TaskPosition"];
         };
         /**
@@ -1063,14 +1340,6 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The task still matches the ETag in `If-None-Match`; the client's copy is current. No body. */
-        NotModified: {
-            headers: {
-                ETag: components["headers"]["ETag"];
-                [name: string]: unknown;
-            };
-            content?: never;
-        };
         /** @description No task with this id belongs to the authenticated user (whether or not another user has one). */
         TaskNotFound: {
             headers: {
@@ -1089,6 +1358,14 @@ export interface components {
                  */
                 "application/problem+json": components["schemas"]["Problem"];
             };
+        };
+        /** @description The task still matches the ETag in `If-None-Match`; the client's copy is current. No body. */
+        NotModified: {
+            headers: {
+                ETag: components["headers"]["ETag"];
+                [name: string]: unknown;
+            };
+            content?: never;
         };
         /**
          * @description The task has changed since the client saw it: its ETag no longer matches `If-Match`. Nothing was
@@ -1157,11 +1434,11 @@ export interface components {
         /** @description Only tasks of this priority. */
         Priority: components["schemas"]["TaskPriority"];
         /** @description Only tasks carrying this tag. Repeat it (`tag=home&tag=urgent`) for tasks that carry all of them. */
-        Tag: components["schemas"]["TaskTag"][];
-        /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC. */
+        Tag: components["schemas"]["TaskTagInput"][];
+        /** @description Only tasks due strictly before this instant (RFC 3339, or a date alone for the start of that day in UTC; send a `+` offset as `%2B`). Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC. */
         DueBefore: string;
         /**
-         * @description Only tasks due at or after this instant (RFC 3339). With `due_before`, a half-open range, so
+         * @description Only tasks due at or after this instant (RFC 3339, or a date alone for the start of that day in UTC). With `due_before`, a half-open range, so
          *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC.
          */
         DueAfter: string;
@@ -1177,6 +1454,11 @@ export interface components {
          *     as a plain substring instead.
          */
         Q: string;
+        /**
+         * @description How the words of `q` combine: `all` (the default) finds tasks containing every word, `any`
+         *     tasks containing at least one (`q=milk dentist&match=any`).
+         */
+        Match: "all" | "any";
         /**
          * @description Makes a create safe to retry. A unique string per intended task (a UUID, say), kept for 24
          *     hours per user: a retry with the same key and the same body creates nothing and gets the
@@ -1272,10 +1554,10 @@ export interface operations {
                 priority?: components["parameters"]["Priority"];
                 /** @description Only tasks carrying this tag. Repeat it (`tag=home&tag=urgent`) for tasks that carry all of them. */
                 tag?: components["parameters"]["Tag"];
-                /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC. */
+                /** @description Only tasks due strictly before this instant (RFC 3339, or a date alone for the start of that day in UTC; send a `+` offset as `%2B`). Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC. */
                 due_before?: components["parameters"]["DueBefore"];
                 /**
-                 * @description Only tasks due at or after this instant (RFC 3339). With `due_before`, a half-open range, so
+                 * @description Only tasks due at or after this instant (RFC 3339, or a date alone for the start of that day in UTC). With `due_before`, a half-open range, so
                  *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC.
                  */
                 due_after?: components["parameters"]["DueAfter"];
@@ -1291,6 +1573,11 @@ export interface operations {
                  *     as a plain substring instead.
                  */
                 q?: components["parameters"]["Q"];
+                /**
+                 * @description How the words of `q` combine: `all` (the default) finds tasks containing every word, `any`
+                 *     tasks containing at least one (`q=milk dentist&match=any`).
+                 */
+                match?: components["parameters"]["Match"];
             };
             header?: never;
             path?: never;
@@ -1421,6 +1708,39 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    updateTasks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskBatchUpdate"];
+            };
+        };
+        responses: {
+            /** @description The tasks as they are now, in the order their ids were given. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskBatch"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["TaskNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getTaskStats: {
         parameters: {
             query?: {
@@ -1443,6 +1763,63 @@ export interface operations {
                 };
             };
             401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listTags: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's tags with their counts (an empty list when no task has a tag). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagCounts"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteTasks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskBatchDelete"];
+            };
+        };
+        responses: {
+            /** @description Which tasks were deleted and which were not found. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TasksDeleted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -1699,10 +2076,10 @@ export interface operations {
                 priority?: components["parameters"]["Priority"];
                 /** @description Only tasks carrying this tag. Repeat it (`tag=home&tag=urgent`) for tasks that carry all of them. */
                 tag?: components["parameters"]["Tag"];
-                /** @description Only tasks due strictly before this instant (RFC 3339; send a `+` offset as `%2B`). Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC. */
+                /** @description Only tasks due strictly before this instant (RFC 3339, or a date alone for the start of that day in UTC; send a `+` offset as `%2B`). Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC. */
                 due_before?: components["parameters"]["DueBefore"];
                 /**
-                 * @description Only tasks due at or after this instant (RFC 3339). With `due_before`, a half-open range, so
+                 * @description Only tasks due at or after this instant (RFC 3339, or a date alone for the start of that day in UTC). With `due_before`, a half-open range, so
                  *     consecutive ranges neither overlap nor leave gaps. Tasks without a due date never match. From `0001-01-01T00:00:00Z` to `9999-12-31T23:59:59.999999Z` in UTC.
                  */
                 due_after?: components["parameters"]["DueAfter"];
@@ -1718,6 +2095,11 @@ export interface operations {
                  *     as a plain substring instead.
                  */
                 q?: components["parameters"]["Q"];
+                /**
+                 * @description How the words of `q` combine: `all` (the default) finds tasks containing every word, `any`
+                 *     tasks containing at least one (`q=milk dentist&match=any`).
+                 */
+                match?: components["parameters"]["Match"];
             };
             header?: never;
             path: {
@@ -1875,6 +2257,48 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    updateTasksForUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskBatchUpdate"];
+            };
+        };
+        responses: {
+            /** @description The tasks as they are now, in the order their ids were given. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskBatch"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["TaskNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     getTaskStatsForUser: {
         parameters: {
             query?: {
@@ -1906,6 +2330,81 @@ export interface operations {
             };
             401: components["responses"]["Unauthorized"];
             403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listTagsForUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The user's tags with their counts (an empty list when no task has a tag). */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TagCounts"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteTasksForUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TaskBatchDelete"];
+            };
+        };
+        responses: {
+            /** @description Which tasks were deleted and which were not found. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TasksDeleted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];
@@ -2311,6 +2810,55 @@ export interface operations {
                      *       "title": "Not found",
                      *       "status": 404,
                      *       "detail": "The API reference has not been built on this server; run `npm run docs`.",
+                     *       "code": "not_found",
+                     *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
+                     *     }
+                     */
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            429: components["responses"]["TooManyRequests"];
+        };
+    };
+    getProblemType: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description A problem's `code`, as listed in `Problem.code`.
+                 * @example validation_failed
+                 */
+                code: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The page of this problem type. */
+            200: {
+                headers: {
+                    /** @description `public, max-age=300`. */
+                    "Cache-Control"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /** @example <!DOCTYPE html><html lang="en"><head><title>validation_failed (422) · Todo API</title></head>...</html> */
+                    "text/html": string;
+                };
+            };
+            /** @description No problem type has this code. */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "type": "/problems/not_found",
+                     *       "title": "Not found",
+                     *       "status": 404,
+                     *       "detail": "There is no problem type \"no_such_code\"; the API reference (/docs) lists every code.",
                      *       "code": "not_found",
                      *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
                      *     }
