@@ -232,6 +232,13 @@ describe(`MCP endpoint (${dbKind})`, () => {
       code: 'validation_failed',
       errors: [{ path: 'user_id', message: 'is not an argument of this tool' }],
     });
+    // Every rejected argument at once, unknown ones beside the others, in REST's words.
+    const all = problemOf(await call(client, 'create_task', { title: ' ', priority: 'urgent', bogus: 1 }));
+    expect(all.errors).toEqual([
+      { path: 'bogus', message: 'is not an argument of this tool' },
+      { path: 'title', message: 'must not be blank' },
+      { path: 'priority', message: 'must be one of none, low, medium, high' },
+    ]);
     expect(problemOf(await call(client, 'get_task', { task_id: 987_654_321 }))).toMatchObject({ status: 404, code: 'task_not_found' });
     // A task id that a URL would turn into another path is refused, never sent.
     for (const task_id of [[], '', '.', '..', '%2E', null]) {

@@ -83,7 +83,7 @@ export const problems = {
       status: 404,
       code: 'task_not_found',
       title: 'Task not found',
-      detail: `No task with id ${missing.join(', ')} exists for this user; nothing was changed.`,
+      detail: `No task with ${missing.length === 1 ? 'id' : 'ids'} ${missing.join(', ')} exists for this user; nothing was changed.`,
       errors: missing.map((id) => ({ path: `/body/ids/${given.indexOf(id)}`, message: 'names no task of this user' })),
     }),
   userMismatch: () =>

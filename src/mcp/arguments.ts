@@ -45,6 +45,11 @@ export function argumentChecker(tools: readonly Tool[]): (tool: Tool, args: Reco
   const validators = new Map<string, ValidateFunction>(tools.map((t) => [t.name, ajv.compile(t.http.arguments)]));
   const explained = patternMessages();
 
+  /** ajv's enum message names no value; REST's validator names them all. */
+  const messageOf = (e: ErrorObject) =>
+    e.keyword === 'enum'
+      ? `must be equal to one of the allowed values: ${(e.params as { allowedValues: unknown[] }).allowedValues.map(String).join(', ')}`
+      : (e.message ?? 'is not valid');
   /** What a message needs of its schema: for a pattern, the contract's explanation of it. */
   const schemaOf = (e: ErrorObject) => {
     const pattern = e.keyword === 'pattern' ? (e.params as { pattern?: string }).pattern : undefined;
@@ -64,7 +69,7 @@ export function argumentChecker(tools: readonly Tool[]): (tool: Tool, args: Reco
       const errors = (validate.errors ?? [])
         // oneOf/anyOf/if summaries repeat what their branches said.
         .filter((e) => !['oneOf', 'anyOf', 'if'].includes(e.keyword))
-        .map((e) => ({ path: pathOf(e), message: humanMessage(e.message ?? 'is not valid', schemaOf(e)) }));
+        .map((e) => ({ path: pathOf(e), message: humanMessage(messageOf(e), schemaOf(e)) }));
       return { ok: false, errors: mergeByField(errors) };
     }
     const errors: ArgumentError[] = [];

@@ -120,21 +120,20 @@ export async function callTool(
   // An argument the tool does not have is refused by name, as the contract refuses unknown fields
   // (own properties only: `constructor` or `toString` are no arguments of any tool).
   const unknown = Object.keys(given).filter((arg) => !Object.hasOwn(tool.http.arguments.properties, arg));
-  if (unknown.length) {
-    return problemResult({
-      status: 422,
-      code: 'validation_failed',
-      detail: `${tool.name} has no argument ${unknown.join(', ')}.`,
-      errors: unknown.map((arg) => ({ path: arg, message: 'is not an argument of this tool' })),
-    });
-  }
+  const known = Object.fromEntries(Object.entries(given).filter(([arg]) => !unknown.includes(arg)));
   // A task id given as decimal text is the same id (REST reads it from the URL, as text).
-  const normalized = { ...given };
+  const normalized = { ...known };
   if (typeof normalized.task_id === 'string' && isTaskId(normalized.task_id)) normalized.task_id = Number(normalized.task_id);
-  const protocolErrors = protocolArgumentErrors(tool, given);
-  if (protocolErrors.length) return invalid(protocolErrors);
+  const protocolErrors = protocolArgumentErrors(tool, known);
   const checked = check(tool, normalized);
-  if (!checked.ok) return invalid(checked.errors);
+  // Every rejected argument at once, as REST names every rejected field: the unknown ones, then
+  // the others (a path or header argument by its own rule rather than the schema's too).
+  const errors = [
+    ...unknown.map((arg) => ({ path: arg, message: 'is not an argument of this tool' })),
+    ...protocolErrors,
+    ...(checked.ok ? [] : checked.errors.filter((e) => !protocolErrors.some((p) => p.path === e.path))),
+  ];
+  if (errors.length || !checked.ok) return invalid(errors);
   const args = checked.args;
   const { userId } = caller;
   const taskId = args.task_id as number;
