@@ -210,6 +210,20 @@ describe("2. a problem's type link is a page that explains its code (the server 
     expect(head.status).toBe(200);
   });
 
+  it('public paths that document no 422 ignore a query they do not read (a cache-buster), never a 500', async () => {
+    // The development server validates its responses: a 422 these operations do not document was a 500.
+    for (const server of [dev, prod]) {
+      for (const path of ['/health?x=1', '/ready?t=2', '/openapi.json?v=3', '/problems/validation_failed?x=1', '/docs?x=1']) {
+        const res = await fetch(`${server.base}${path}`);
+        expect([200, 404], `${path}: ${res.status}`).toContain(res.status);
+        await res.arrayBuffer();
+      }
+      const api = await fetch(`${server.base}/api/tasks?x=1`, { headers: { Authorization: await bearer(newUser()) } });
+      expect(api.status).toBe(422);
+      expect(await api.json()).toMatchObject({ errors: [{ path: '/query/x', message: 'is not a parameter of this request' }] });
+    }
+  });
+
   it('an unknown code is a 404 problem', async () => {
     for (const code of ['no_such_code', 'VALIDATION_FAILED', '__proto__', 'validation_failed.html']) {
       const res = await fetch(`${prod.base}/problems/${code}`);

@@ -27,8 +27,9 @@ export class DatabaseClosedError extends Error {
 
 const UNREACHABLE_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH']);
 // SQLSTATEs: 57P01-03 shutdown / cannot connect now, 53300 too many connections, 57014 statement
-// timeout (or cancelled), 55P03 lock not available (lock_timeout).
-const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '57014', '55P03']);
+// timeout (or cancelled), 55P03 lock not available (lock_timeout), 40P01 deadlock and 40001
+// serialization failure (the transaction was rolled back: sending it again may succeed).
+const UNAVAILABLE_SQLSTATES = new Set(['57P01', '57P02', '57P03', '53300', '57014', '55P03', '40P01', '40001']);
 
 function codeOf(err: unknown): string | undefined {
   const code = (err as { code?: unknown } | null)?.code;

@@ -11,6 +11,7 @@ import { problems } from './problem.js';
 /** The part of a dereferenced OpenAPI operation this reads. */
 interface Operation {
   parameters?: { in: string; name: string; allowEmptyValue?: boolean }[];
+  responses?: Record<string, unknown>;
 }
 
 export const UNKNOWN_PARAMETER = 'is not a parameter of this request';
@@ -32,7 +33,9 @@ const pointer = (name: string) => `/query/${name.replace(/~/g, '~0').replace(/\/
 
 /** Each query parameter the operation does not have, and each sent empty that may not be, in the order sent. */
 export function queryParameterErrors(query: Record<string, unknown>, operation: Operation | undefined): FieldError[] {
-  if (!operation) return [];
+  // An operation that answers no 422 (/health, /openapi.json, /problems/{code}…) ignores what it
+  // does not read, a cache-buster say: it has no documented way to refuse it.
+  if (!operation?.responses?.['422']) return [];
   const errors: FieldError[] = [];
   let parameters: Map<string, boolean> | undefined;
   for (const name in query) {

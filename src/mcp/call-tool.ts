@@ -21,8 +21,8 @@ import type { Tool } from './tools.js';
 
 export interface Caller {
   userId: string;
-  /** A task this caller was told is not found: for the security log's probe check. */
-  notFound(taskId: number): void;
+  /** Tasks this caller was told are not found: for the security log's probe check. */
+  notFound(...taskIds: number[]): void;
 }
 
 interface ToolProblem {
@@ -106,6 +106,10 @@ function protocolArgumentErrors(tool: Tool, args: Record<string, unknown>): { pa
   return errors;
 }
 
+const MAX_UNKNOWN_NAMED = 10;
+/** An argument name as the caller sent it, when it is plain; otherwise JSON-quoted and cut to 64 characters. */
+const quotedName = (name: string) => (/^[A-Za-z0-9_]{1,64}$/.test(name) ? name : JSON.stringify(name.slice(0, 64)));
+
 export interface ToolCallDeps {
   service: TaskService;
   check: (tool: Tool, args: Record<string, unknown>) => CheckedArguments;
@@ -120,6 +124,8 @@ export async function callTool(
   // An argument the tool does not have is refused by name, as the contract refuses unknown fields
   // (own properties only: `constructor` or `toString` are no arguments of any tool).
   const unknown = Object.keys(given).filter((arg) => !Object.hasOwn(tool.http.arguments.properties, arg));
+  // Named as data, never as text of the server's own: control characters escaped, cut short, and
+  // a few of them only (a result must not grow with what a caller makes up).
   const known = Object.fromEntries(Object.entries(given).filter(([arg]) => !unknown.includes(arg)));
   // A task id given as decimal text is the same id (REST reads it from the URL, as text).
   const normalized = { ...known };
@@ -129,7 +135,10 @@ export async function callTool(
   // Every rejected argument at once, as REST names every rejected field: the unknown ones, then
   // the others (a path or header argument by its own rule rather than the schema's too).
   const errors = [
-    ...unknown.map((arg) => ({ path: arg, message: 'is not an argument of this tool' })),
+    ...unknown.slice(0, MAX_UNKNOWN_NAMED).map((arg) => ({ path: quotedName(arg), message: 'is not an argument of this tool' })),
+    ...(unknown.length > MAX_UNKNOWN_NAMED
+      ? [{ path: '(arguments)', message: `and ${unknown.length - MAX_UNKNOWN_NAMED} more are not arguments of this tool` }]
+      : []),
     ...protocolErrors,
     ...(checked.ok ? [] : checked.errors.filter((e) => !protocolErrors.some((p) => p.path === e.path))),
   ];
@@ -216,6 +225,7 @@ export async function callTool(
         case 'written':
           return result({ tasks: outcome.tasks });
         case 'not_found':
+          caller.notFound(...outcome.ids);
           return fromHttp(tool, problems.tasksNotFound(outcome.ids, input.ids));
         case 'too_many_tags':
           return fromHttp(tool, problems.tooManyTags(outcome.ids, outcome.max));
@@ -226,6 +236,7 @@ export async function callTool(
     }
     case 'deleteTasks': {
       const { deleted, notFound } = await service.removeMany(userId, args.ids as number[]);
+      if (notFound.length) caller.notFound(...notFound);
       return result({ deleted, not_found: notFound });
     }
     case 'listTags':

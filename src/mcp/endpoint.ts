@@ -147,9 +147,11 @@ export function mcpRouter({ config, service, security, version }: McpDeps): Rout
     const caller = {
       userId,
       // A probe of another user's task is logged after the fact, as REST does; the answer is a plain 404.
-      notFound: (taskId: number) =>
-        void service.ownedByAnotherUser(userId, taskId).then(
-          (probe) => probe && security(req, { event: 'cross_user_access', taskId }),
+      notFound: (...taskIds: number[]) =>
+        void service.ownedByOthers(userId, taskIds).then(
+          (theirs) => {
+            for (const taskId of theirs) security(req, { event: 'cross_user_access', taskId });
+          },
           () => {},
         ),
     };

@@ -400,9 +400,24 @@ export async function deleteTask(db: Queryable, userId: string, id: number, expe
 
 /** Deletes every completed task of the user; returns how many. */
 export async function deleteCompleted(db: Queryable, userId: string): Promise<number> {
-  const { rowCount } = await db.query('DELETE FROM tasks WHERE user_id = $1 AND completed', [userId]);
+  // Locked in id order, as the batches lock theirs (lockForBatch), so the two cannot deadlock.
+  const { rowCount } = await db.query(
+    `WITH locked AS (SELECT id FROM tasks WHERE user_id = $1 AND completed ORDER BY id FOR UPDATE)
+     DELETE FROM tasks WHERE user_id = $1 AND id IN (SELECT id FROM locked)`,
+    [userId],
+  );
   return rowCount;
 }
+
+/** For the security log only: which of `ids` are other users' tasks (probes of someone else's data). */
+export async function ownedByOthers(db: Queryable, userId: string, ids: number[]): Promise<number[]> {
+  const { rows } = await db.query<{ id: string | number }>('SELECT id FROM tasks WHERE id = ANY($1::bigint[]) AND user_id <> $2', [
+    ids,
+    userId,
+  ]);
+  return rows.map((r) => Number(r.id));
+}
+
 
 /** One change made to several tasks (updateTasks); absent fields are left as they are. */
 export interface BatchChanges {

@@ -48,6 +48,16 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
     throw problems.taskNotFound(id);
   }
 
+  /** Logs, after the fact, the ids of a batch that are other users' tasks; the answer never says. */
+  function probed(req: Request, res: Response, ids: number[]): void {
+    service.ownedByOthers(res.locals.userId, ids).then(
+      (theirs) => {
+        for (const id of theirs) security(req, { event: 'cross_user_access', taskId: id });
+      },
+      () => {},
+    );
+  }
+
   /** Sends a written task with its ETag, or the problem that says why nothing was written. */
   function sendWritten(req: Request, res: Response<TaskJson>, outcome: WriteOutcome): void {
     if (outcome.kind === 'not_found') notFound(req, res, outcome.taskId);
@@ -122,6 +132,7 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
         res.json({ tasks: outcome.tasks });
         return;
       case 'not_found':
+        probed(req, res, outcome.ids);
         throw problems.tasksNotFound(outcome.ids, (req.body as Body<'updateTasks'>).ids);
       case 'too_many_tags':
         throw problems.tooManyTags(outcome.ids, outcome.max);
@@ -132,6 +143,7 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
 
   batchDelete.post(async (req: Request, res: Response<Json<'deleteTasks', 200>>) => {
     const { deleted, notFound } = await service.removeMany(res.locals.userId, (req.body as Body<'deleteTasks'>).ids);
+    probed(req, res, notFound);
     res.json({ deleted, not_found: notFound });
   });
 

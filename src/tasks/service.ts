@@ -361,5 +361,10 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
     ownedByAnotherUser(userId: string, taskId: number): Promise<boolean> {
       return queries.ownedByAnotherUser(db, userId, taskId);
     },
+
+    /** For the security log only, as ownedByAnotherUser: which of `ids` other users have. */
+    ownedByOthers(userId: string, ids: number[]): Promise<number[]> {
+      return ids.length ? queries.ownedByOthers(db, userId, ids) : Promise.resolve([]);
+    },
   };
 }
