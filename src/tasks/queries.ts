@@ -418,7 +418,6 @@ export async function ownedByOthers(db: Queryable, userId: string, ids: number[]
   return rows.map((r) => Number(r.id));
 }
 
-
 /** One change made to several tasks (updateTasks); absent fields are left as they are. */
 export interface BatchChanges {
   completed?: boolean | undefined;
