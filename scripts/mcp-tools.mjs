@@ -6,7 +6,10 @@
 // tool, `http` names its REST operation and which arguments are its parameters and body fields.
 
 /** Operations of /api/tasks… that are not tools, and why (checked: each must exist). */
-export const EXCLUDED = {};
+export const EXCLUDED = {
+  listTaskChanges:
+    'a sync protocol for clients that keep a copy of the tasks and apply changes to it in order; a model keeps no such copy and asks list_tasks for the tasks as they are (the event stream, /api/events, is no /api/tasks operation and no tool either: a tool call answers once, a stream never ends)',
+};
 
 /** Parameters that are not tool arguments, and why. */
 const EXCLUDED_PARAMETERS = {

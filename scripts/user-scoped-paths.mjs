@@ -12,6 +12,7 @@ const SOURCES = [
   'api_tasks_stats.yaml',
   'api_tasks_tags.yaml',
   'api_tasks_batch-delete.yaml',
+  'api_tasks_changes.yaml',
   'api_tasks_{taskId}.yaml',
   'api_tasks_{taskId}_complete.yaml',
 ];

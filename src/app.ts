@@ -26,12 +26,14 @@ import { createValidator } from './http/validator.js';
 import { mountedAt, requestLogging } from './logger.js';
 import { isMcpPath, mcpCors, mcpGate, mcpRouter } from './mcp/endpoint.js';
 import { systemRouter } from './system/routes.js';
+import { apiAuthentication, eventsRouter } from './changes/events.js';
+import { createLiveChanges, type LiveChanges } from './changes/live.js';
 import { tasksRouter } from './tasks/routes.js';
 import { createTaskService } from './tasks/service.js';
 
 export type AppConfig = Pick<
   Config,
-  'corsOrigins' | 'bodyLimitBytes' | 'validateResponses' | 'rateLimit' | 'trustProxy' | 'metrics' | 'tasksPerUser' | 'mcp'
+  'corsOrigins' | 'bodyLimitBytes' | 'validateResponses' | 'rateLimit' | 'trustProxy' | 'metrics' | 'tasksPerUser' | 'mcp' | 'changes'
 >;
 
 export interface AppDeps {
@@ -50,6 +52,8 @@ export interface AppDeps {
   /** The contract's validation (createValidator), shared with the warm-up's copy of the app so the
    * per-operation validators it compiles serve this app; absent: one of its own. */
   validation?: RequestHandler[] | undefined;
+  /** Live changes (the event streams' hub and wake-ups, createLiveChanges); absent: one of its own, in this process only. */
+  live?: LiveChanges | undefined;
 }
 
 const MAX_QUERY_PARAMETERS = 32;
@@ -64,9 +68,14 @@ export function createApp({
   docsFile,
   rateLimitStores,
   validation,
+  live = createLiveChanges(db, { listenUrl: undefined }),
 }: AppDeps): Express {
   const contract = loadContract();
-  const service = createTaskService(db, { tasksPerUser: config.tasksPerUser });
+  const service = createTaskService(db, {
+    tasksPerUser: config.tasksPerUser,
+    changesRetentionSeconds: config.changes.retentionSeconds,
+    changed: live.published,
+  });
   const security = createSecurityLog(logger);
   const limits = createRateLimiters(config.rateLimit, security, rateLimitStores);
   const app = express();
@@ -112,7 +121,7 @@ export function createApp({
     ]),
   );
   // Authenticate before reading a body: unauthenticated callers cost no parsing or validation.
-  app.use('/api', composeMiddleware([authenticate(verifier, security), limits.user]));
+  app.use('/api', composeMiddleware([apiAuthentication(authenticate(verifier, security), service), limits.user]));
   app.use(mcpGate({ verifier: mcpVerifier ?? verifier, security, config: config.mcp, userLimit: limits.user }));
   app.use(
     composeMiddleware([
@@ -122,6 +131,7 @@ export function createApp({
     ]),
   );
 
+  app.use('/api/events', eventsRouter({ service, live, config: config.changes }));
   const tasks = tasksRouter(service, security);
   app.use('/api/tasks', composeMiddleware([mountedAt('/api/tasks'), tasks]));
   app.use('/api/:userId/tasks', composeMiddleware([mountedAt('/api/:userId/tasks'), requireSameUser(security), tasks]));

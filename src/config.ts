@@ -43,6 +43,25 @@ export interface Config {
   timeouts: { headersMs: number; requestMs: number; keepAliveMs: number };
   metrics: { enabled: boolean; token: string | undefined };
   mcp: McpConfig;
+  changes: ChangesConfig;
+}
+
+export interface ChangesConfig {
+  /** CHANGES_RETENTION_SECONDS: how long tombstones (and so feed cursors) are kept. */
+  retentionSeconds: number;
+  /**
+   * DATABASE_DIRECT_URL: a session connection for LISTEN, when DATABASE_URL is a transaction
+   * pooler (Neon's pooled URL); unset: DATABASE_URL itself.
+   */
+  listenUrl: string | undefined;
+  /** EVENTS_HEARTBEAT_SECONDS: a comment on every idle stream this often, so proxies keep it open. */
+  heartbeatSeconds: number;
+  /** EVENTS_POLL_SECONDS: every stream reads the feed this often even without a wake-up. */
+  pollSeconds: number;
+  /** EVENTS_STREAMS_PER_USER: open streams per user and instance; more answer 429. */
+  streamsPerUser: number;
+  /** EVENTS_STREAMS_MAX: open streams per instance; more answer 503. */
+  streamsMax: number;
 }
 
 export interface McpConfig {
@@ -149,13 +168,13 @@ function workers(env: Env, production: boolean, serverDatabase: boolean, sharedL
   return requested;
 }
 
-function databaseUrl(env: Env): string | undefined {
-  const raw = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:']);
+function databaseUrl(env: Env, name: 'DATABASE_URL' | 'DATABASE_DIRECT_URL'): string | undefined {
+  const raw = url(env, name, ['postgres:', 'postgresql:']);
   if (raw === undefined) return undefined;
   try {
     parsePostgresUrl(raw);
   } catch (err) {
-    if (err instanceof PostgresUrlError) throw new ConfigError(`DATABASE_URL: ${err.message}`);
+    if (err instanceof PostgresUrlError) throw new ConfigError(`${name}: ${err.message}`);
     throw err;
   }
   return raw;
@@ -242,7 +261,7 @@ export function loadConfig(env: Env = process.env): Config {
     throw new ConfigError('JWKS_URL or JWT_SECRET must be set when NODE_ENV=production (the development secret is refused there)');
   }
 
-  const database = databaseUrl(env);
+  const database = databaseUrl(env, 'DATABASE_URL');
   const redisUrl = url(env, 'REDIS_URL', ['redis:', 'rediss:']);
   const rateLimit: RateLimitConfig = {
     windowMs: int(env, 'RATE_LIMIT_WINDOW_MS', 60_000, 1000, 3_600_000),
@@ -290,6 +309,14 @@ export function loadConfig(env: Env = process.env): Config {
       keepAliveMs: int(env, 'KEEP_ALIVE_TIMEOUT_MS', 5_000, 100, 600_000),
     },
     metrics: { enabled: bool(env, 'METRICS', false) || read(env, 'METRICS_TOKEN') !== undefined, token: read(env, 'METRICS_TOKEN') },
+    changes: {
+      retentionSeconds: int(env, 'CHANGES_RETENTION_SECONDS', 30 * 24 * 3600, 1, 10 * 365 * 24 * 3600),
+      listenUrl: database && (databaseUrl(env, 'DATABASE_DIRECT_URL') ?? database),
+      heartbeatSeconds: int(env, 'EVENTS_HEARTBEAT_SECONDS', 15, 1, 15),
+      pollSeconds: int(env, 'EVENTS_POLL_SECONDS', 30, 1, 3600),
+      streamsPerUser: int(env, 'EVENTS_STREAMS_PER_USER', 5, 1, 1000),
+      streamsMax: int(env, 'EVENTS_STREAMS_MAX', 1000, 1, 1_000_000),
+    },
     mcp: {
       resourceUrl: url(env, 'MCP_RESOURCE_URL', ['https:', 'http:']),
       resourceFromHost: !production,

@@ -5,6 +5,7 @@ import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  applyChanges,
   cachedToken,
   createTodoClient,
   MissingETagError,
@@ -32,7 +33,10 @@ beforeAll(async () => {
   baseUrl = await listen(buildApp(database.db, { bodyLimitBytes: 8192 }).server);
 });
 afterAll(async () => {
-  for (const s of servers) await new Promise((resolve) => s.close(resolve));
+  for (const s of servers) {
+    s.closeAllConnections();
+    await new Promise((resolve) => s.close(resolve));
+  }
   await database.drop();
 });
 
@@ -113,6 +117,42 @@ describe('createTodoClient', () => {
     expect((await client.listTasks({ status: 'completed' })).tasks.map((t) => t.id)).toEqual([task.id]);
     await client.deleteTask(task.id);
     expect((await caught(client.getTask(task.id))).code).toBe('task_not_found');
+  });
+
+  it('follows the change feed page by page, and keeps a copy current with subscribe(), across drops', async () => {
+    const client = clientFor(newUser());
+    const first = await client.createTask({ title: 'one' });
+    await client.createTask({ title: 'two' });
+    // The feed, as an iterator of pages, to its end.
+    const copy = new Map<number, { id: number; title: string }>();
+    let cursor: string | undefined;
+    for await (const page of client.changes(undefined, 1)) {
+      applyChanges(copy as never, page.changes);
+      cursor = page.cursor;
+    }
+    expect([...copy.values()].map((t) => t.title).sort()).toEqual(['one', 'two']);
+    await client.deleteTask(first.id);
+    const after = await client.listChanges({ cursor: cursor! });
+    expect(after.changes).toEqual([{ op: 'delete', id: first.id, deleted_at: expect.any(String) }]);
+
+    // A live copy: a full sync, then the stream.
+    const seen: string[] = [];
+    const sub = client.subscribe({ onChange: (c) => seen.push(c.op) });
+    await sub.ready;
+    expect([...sub.tasks.values()].map((t) => t.title)).toEqual(['two']);
+    const three = await client.createTask({ title: 'three' });
+    const until = async (ok: () => boolean) => {
+      // A dropped stream comes back after the server's retry (2 to 4 s), spread.
+      for (let i = 0; i < 300 && !ok(); i++) await new Promise((r) => setTimeout(r, 50));
+      expect(ok()).toBe(true);
+    };
+    await until(() => sub.tasks.has(three.id));
+    // Dropped (the server ends every stream, as at a shutdown): it resumes from its last event.
+    for (const s of servers) s.closeAllConnections();
+    await client.updateTask(three.id, { title: 'three, renamed' });
+    await until(() => sub.tasks.get(three.id)?.title === 'three, renamed');
+    sub.close();
+    expect(seen).toContain('upsert');
   });
 
   it('changes, deletes and counts several tasks at once', async () => {
@@ -233,11 +273,13 @@ describe('createTodoClient', () => {
     expect((err as Error).message).toMatch(/no ETag header.*Access-Control-Expose-Headers: ETag/);
   });
 
-  it('is browser-safe: imports nothing but openapi-fetch and generated types', () => {
-    const source = readFileSync(new URL('../packages/client/src/index.ts', import.meta.url), 'utf8');
-    const imports = [...source.matchAll(/^(?:import|export)[^'"]*from '([^']+)'/gm)].map((m) => m[1]);
-    expect(new Set(imports)).toEqual(new Set(['openapi-fetch', './openapi.js']));
-    expect(source).not.toMatch(/\bprocess\.|\bBuffer\b|require\(/);
+  it('is browser-safe: imports nothing but openapi-fetch, generated types and its own modules', () => {
+    for (const file of ['index.ts', 'live.ts']) {
+      const source = readFileSync(new URL(`../packages/client/src/${file}`, import.meta.url), 'utf8');
+      const imports = [...source.matchAll(/^(?:import|export)[^'"]*from '([^']+)'/gm)].map((m) => m[1]);
+      for (const name of imports) expect(['openapi-fetch', './openapi.js', './live.js'], `${file}: ${name}`).toContain(name);
+      expect(source, file).not.toMatch(/\bprocess\.|\bBuffer\b|require\(/);
+    }
   });
 });
 

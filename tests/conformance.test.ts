@@ -1,9 +1,11 @@
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { mintToken } from '../src/auth/mint-token.js';
 import { remoteJwks } from '../src/auth/verify-token.js';
+import { encodeFeedCursor } from '../src/changes/cursor.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import type { Database } from '../src/db/types.js';
-import { bearer, buildApp, newUser } from './helpers/app.js';
+import { bearer, buildApp, newUser, TEST_SECRET } from './helpers/app.js';
 import { checkResponse, deref, operations, spec, UndocumentedResponse, type Json, type Operation } from './helpers/contract.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
 
@@ -37,6 +39,7 @@ let auth: string;
 beforeAll(async () => {
   [healthy, broken] = await Promise.all([createTestDatabase(), createTestDatabase()]);
   await broken.db.query('DROP TABLE tasks');
+  await broken.db.query('DROP TABLE event_tickets');
   unreachable = createPostgresDatabase({
     connectionString: 'postgres://x@127.0.0.1:1/x',
     poolMax: 1,
@@ -120,6 +123,12 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
     return req;
   };
   if (o.path === '/mcp') return produceMcp(status, send);
+  if (o.path === '/api/events') return produceEvents(status, send);
+  // A cursor handed out before the retention began: 410.
+  if (status === '410') {
+    const old = encodeFeedCursor(user, { position: { xid: '1', seq: '0' }, floorXid: '1', issuedAt: 0 });
+    return send('main', `${url(o)}?cursor=${old}`);
+  }
   const needsTask = o.path.includes('{taskId}');
   if (o.path === '/metrics') {
     if (status === '200') return send('metrics', o.path, { token: `Bearer ${METRICS_TOKEN}` });
@@ -160,6 +169,8 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
     case '413':
       return send('main', url(o), { body: { title: 'x', description: 'y'.repeat(9000) } });
     case '415':
+      // An operation without a body ignores one of another type, but not JSON in another charset.
+      if (!o.hasBody) return send('main', url(o), { raw: '{}', type: 'application/json; charset=iso-8859-1' });
       return send('main', url(o), { raw: 'title=x', type: 'text/plain' });
     case '422':
       return needsTask ? send('main', url(o, { taskId: 'abc' })) : send('main', `${url(o, {}, false)}?limit=0`);
@@ -171,6 +182,30 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
       return send('down', o.path.startsWith('/api') ? url(o) : o.path, o.path.startsWith('/api') ? {} : { token: null });
     default:
       throw new Error(`no scenario for ${o.id} ${status}`);
+  }
+}
+
+/** The event stream's answers; a 200 is a stream that ends when its token does (in a second). */
+async function produceEvents(
+  status: string,
+  send: (app: keyof typeof apps, target: string, opts?: Record<string, unknown>) => Promise<request.Response>,
+) {
+  const cursor = encodeFeedCursor(user, { position: { xid: '1', seq: '0' }, floorXid: '1', issuedAt: Math.floor(Date.now() / 1000) });
+  switch (status) {
+    case '200':
+      return send('main', '/api/events', { token: `Bearer ${await mintToken({ secret: TEST_SECRET, userId: user, ttlSec: 1 })}` });
+    case '401':
+      return send('main', '/api/events', { token: null });
+    case '422':
+      return send('main', '/api/events', { headers: { 'Last-Event-ID': 'bm90LW91cnM' } });
+    case '429':
+      return send('limited', '/api/events', { headers: { 'Last-Event-ID': cursor } });
+    case '500':
+      return send('broken', '/api/events', { headers: { 'Last-Event-ID': cursor } });
+    case '503':
+      return send('down', '/api/events', {});
+    default:
+      throw new Error(`no scenario for streamTaskEvents ${status}`);
   }
 }
 

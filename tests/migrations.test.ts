@@ -37,10 +37,21 @@ async function tables(): Promise<string[]> {
 
 describe('migrations', () => {
   it('go up, down and up again', async () => {
-    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 4, pending: [1, 2, 3, 4] });
-    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do']);
-    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
+    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 5, pending: [1, 2, 3, 4, 5] });
+    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do', '5.do']);
+    expect(await tables()).toEqual([
+      'change_horizons',
+      'event_tickets',
+      'idempotency_keys',
+      'schemaversion',
+      'task_counts',
+      'task_tombstones',
+      'tasks',
+    ]);
     expect(await migrate(t.db, { dir })).toEqual([]); // idempotent
+
+    expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['5.undo']);
+    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
 
     expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['4.undo']);
     expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
@@ -54,7 +65,15 @@ describe('migrations', () => {
     expect((await migrationStatus(t.db, { dir })).current).toBe(0);
 
     await migrate(t.db, { dir });
-    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
+    expect(await tables()).toEqual([
+      'change_horizons',
+      'event_tickets',
+      'idempotency_keys',
+      'schemaversion',
+      'task_counts',
+      'task_tombstones',
+      'tasks',
+    ]);
     await t.db.query("INSERT INTO tasks (user_id, title) VALUES ('u', 'works')");
   });
 
@@ -79,7 +98,7 @@ describe('migrations', () => {
     await t.db.query("UPDATE tasks SET tags = '{home}', priority = 3 WHERE title = 'second'");
     // 004 spreads a count over rows; going back folds them into one per user.
     await t.db.query("INSERT INTO task_counts (user_id, shard, tasks) VALUES ('u', 7, 3), ('w', 2, 0)");
-    await migrateDown(t.db, { dir });
+    await migrateDown(t.db, { dir, target: 3 });
     expect((await t.db.query('SELECT * FROM task_counts ORDER BY user_id')).rows).toEqual([
       { user_id: 'u', tasks: 5 },
       { user_id: 'v', tasks: 1 },
@@ -104,13 +123,21 @@ describe('migrations', () => {
   it('roll a failing migration back whole, leaving the previous version', async () => {
     await migrate(t.db, { dir });
     writeFileSync(
-      path.join(dir, '005.do.half-broken.sql'),
+      path.join(dir, '006.do.half-broken.sql'),
       'CREATE TABLE half_done (id int);\nALTER TABLE tasks ADD COLUMN extra text;\nSELECT no_such_function();\n',
     );
-    writeFileSync(path.join(dir, '005.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
+    writeFileSync(path.join(dir, '006.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
     await expect(migrate(t.db, { dir })).rejects.toThrow(/no_such_function/);
-    expect((await migrationStatus(t.db, { dir })).current).toBe(4);
-    expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
+    expect((await migrationStatus(t.db, { dir })).current).toBe(5);
+    expect(await tables()).toEqual([
+      'change_horizons',
+      'event_tickets',
+      'idempotency_keys',
+      'schemaversion',
+      'task_counts',
+      'task_tombstones',
+      'tasks',
+    ]);
     const { rows } = await t.db.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'extra'");
     expect(rows).toHaveLength(0);
     // The database is usable afterwards: no transaction left open.
@@ -121,9 +148,9 @@ describe('migrations', () => {
     const second = createPostgresDatabase({ connectionString: t.url!, poolMax: 2, statementTimeoutMs: 10_000, connectTimeoutMs: 5_000 });
     try {
       const [a, b] = await Promise.all([migrate(t.db, { dir }), migrate(second, { dir })]);
-      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do']);
+      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do', '5.do']);
       const { rows } = await t.db.query('SELECT version FROM schemaversion WHERE version > 0 ORDER BY version');
-      expect(rows).toEqual([{ version: '1' }, { version: '2' }, { version: '3' }, { version: '4' }]);
+      expect(rows).toEqual([{ version: '1' }, { version: '2' }, { version: '3' }, { version: '4' }, { version: '5' }]);
     } finally {
       await second.close();
     }

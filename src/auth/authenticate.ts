@@ -62,8 +62,10 @@ export function authenticate(
     verifier
       .verify(match[1]!)
       .then(
-        ({ userId }) => {
+        ({ userId, validUntil }) => {
           res.locals.userId = userId;
+          // Until when a long answer (the event stream) may go on for this token.
+          res.locals.tokenValidUntil = validUntil;
           return undefined;
         },
         (err: unknown) => {

@@ -40,7 +40,8 @@ export class HttpProblem extends Error {
 
 export const PROBLEM_CONTENT_TYPE = 'application/problem+json';
 
-export function sendProblem(res: Response, problem: HttpProblem): void {
+/** The problem document, as a response body or an event's data. */
+export function problemBody(problem: HttpProblem, requestId: string | undefined): ProblemBody {
   const body: ProblemBody = {
     type: `/problems/${problem.code}`,
     title: problem.title,
@@ -48,10 +49,26 @@ export function sendProblem(res: Response, problem: HttpProblem): void {
     detail: problem.detail,
     code: problem.code,
   };
-  const requestId = res.locals.requestId as string | undefined;
   if (requestId) body.instance = requestId;
   if (problem.errors) body.errors = problem.errors;
+  return body;
+}
+
+export function sendProblem(res: Response, problem: HttpProblem): void {
+  const body = problemBody(problem, res.locals.requestId as string | undefined);
   res.status(problem.status).set(problem.headers).type(PROBLEM_CONTENT_TYPE).json(body);
+}
+
+/** 30 days, 2 hours, 90 seconds. */
+function describeDuration(seconds: number): string {
+  for (const [unit, size] of [
+    ['day', 86_400],
+    ['hour', 3600],
+    ['minute', 60],
+  ] as const) {
+    if (seconds >= size && seconds % size === 0) return `${seconds / size} ${unit}${seconds === size ? '' : 's'}`;
+  }
+  return `${seconds} second${seconds === 1 ? '' : 's'}`;
 }
 
 // The one catalogue of problems: every problem the API sends is built here.
@@ -69,7 +86,14 @@ export const problems = {
     new HttpProblem({ status: 400, code: 'invalid_json', title: 'Malformed JSON', detail }),
   unauthorized: (code: 'token_missing' | 'token_invalid' | 'token_expired', detail: string, challenge: string) =>
     new HttpProblem({ status: 401, code, title: 'Unauthorized', detail, headers: { 'WWW-Authenticate': challenge } }),
-  rateLimited: (detail: string) => new HttpProblem({ status: 429, code: 'rate_limited', title: 'Too many requests', detail }),
+  rateLimited: (detail: string, retryAfterSec?: number) =>
+    new HttpProblem({
+      status: 429,
+      code: 'rate_limited',
+      title: 'Too many requests',
+      detail,
+      ...(retryAfterSec === undefined ? {} : { headers: { 'Retry-After': String(retryAfterSec) } }),
+    }),
   taskNotFound: (id: number) =>
     new HttpProblem({
       status: 404,
@@ -124,13 +148,20 @@ export const problems = {
       detail: 'This Idempotency-Key was already used with a different request body. Use a new key for a new task.',
       errors: [{ path: '/header/idempotency-key', message: 'was already used with a different body' }],
     }),
-  unavailable: (code: 'database_unavailable' | 'auth_unavailable', detail: string, retryAfterSec = 5) =>
+  unavailable: (code: 'database_unavailable' | 'auth_unavailable' | 'server_busy', detail: string, retryAfterSec = 5) =>
     new HttpProblem({
       status: 503,
       code,
       title: 'Service unavailable',
       detail,
       headers: { 'Retry-After': String(retryAfterSec) },
+    }),
+  cursorExpired: (retentionSeconds: number) =>
+    new HttpProblem({
+      status: 410,
+      code: 'cursor_expired',
+      title: 'Cursor expired',
+      detail: `This cursor is older than the ${describeDuration(retentionSeconds)} of changes this server keeps. Start a full sync (no cursor).`,
     }),
   payloadTooLarge: (limit?: number) =>
     new HttpProblem({

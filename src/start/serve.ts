@@ -14,6 +14,8 @@ import { createHttpServer } from '../http/graceful-server.js';
 import { createValidator } from '../http/validator.js';
 import { createLogger, createRequestLogger } from '../logger.js';
 import { connectRedis, redisRateLimitStores } from '../redis.js';
+import { createLiveChanges } from '../changes/live.js';
+import { scheduleChangesPurge } from '../changes/purge.js';
 import { schedulePurge } from '../tasks/idempotency-purge.js';
 import { warmUp } from '../warm-up.js';
 import { printWelcome } from './banner.js';
@@ -54,7 +56,8 @@ export async function serve(config: Config): Promise<void> {
   const rateLimitStores = redis ? redisRateLimitStores(redis) : undefined;
   const requestLogger = createRequestLogger(logger, config.logFormat, config.env === 'production');
   const validation = createValidator(loadContract().document, config.validateResponses);
-  const app = createApp({ db, verifier, mcpVerifier, logger, requestLogger, config, docsFile, rateLimitStores, validation });
+  const live = createLiveChanges(db, config.changes, logger);
+  const app = createApp({ db, verifier, mcpVerifier, logger, requestLogger, config, docsFile, rateLimitStores, validation, live });
   if (config.warmUpRequests > 0) {
     logger.info({ requests: config.warmUpRequests }, 'warming up');
     try {
@@ -65,14 +68,21 @@ export async function serve(config: Config): Promise<void> {
     }
   }
   const stopPurge = schedulePurge(db, logger);
+  const stopChangesPurge = scheduleChangesPurge(db, config, logger);
   const server = createHttpServer(app, config.timeouts);
   // Signals are handled from here on, before the port opens: a SIGTERM that arrives while the
   // start-up message is still being printed must stop the server gracefully, not kill it.
   closeWithGrace({ delay: config.shutdownGraceMs, logger: { error: (m: unknown) => logger.error(m) } }, async ({ signal, err }) => {
     if (err) logger.error({ err }, 'shutting down after an unexpected error');
     else logger.info({ signal }, 'shutting down');
-    await server.closeGracefully();
+    // Streams never end by themselves: ended first, so their clients reconnect (to another
+    // instance, if there is one) and the accepted requests can finish.
+    const closing = server.closeGracefully();
+    live.endStreams();
+    await closing;
     stopPurge();
+    stopChangesPurge();
+    await live.close();
     await db.close();
     await redis?.quit();
     logger.info('stopped');

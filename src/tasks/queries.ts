@@ -499,6 +499,156 @@ export async function tagCounts(db: Queryable, userId: string): Promise<TagCount
   return rows;
 }
 
+/** One change in a user's feed: a task as it is now, or the tombstone of a deleted one. */
+export type FeedChange =
+  | { op: 'upsert'; xid: string; seq: string; task: TaskRow }
+  | { op: 'delete'; xid: string; seq: string; id: number; deletedAt: string };
+
+export interface FeedPage {
+  changes: FeedChange[];
+  /** Whether changes beyond the limit are ready to read. */
+  more: boolean;
+  /** Every transaction below this id has ended: the reader's horizon (its snapshot's xmin). */
+  horizon: string;
+  /** Whether the user has changes at or beyond the horizon, still being written (read again soon). */
+  pending: boolean;
+  /** The newest position whose tombstone was purged, when any was. */
+  purged: { xid: string; seq: string } | undefined;
+}
+
+// The user's changes after a position, in feed order, up to the reader's horizon: a transaction
+// still running (xid >= xmin) may commit later, so nothing at or past it is read yet (see
+// migrations/005). Tasks and tombstones each come from their own index range, merged.
+const FEED_SQL = `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+  c AS (
+    (SELECT change_xid, change_seq, 'upsert'::text AS op, NULL::text AS deleted_at, ${COLUMNS}
+       FROM tasks, h
+      WHERE user_id = $1 AND (change_xid, change_seq) > ($2::xid8, $3::bigint) AND change_xid < h.xmin
+      ORDER BY change_xid, change_seq LIMIT $5)
+    UNION ALL
+    (SELECT change_xid, change_seq, 'delete', ${utc('deleted_at')}, task_id, NULL::text, NULL::text, NULL::boolean,
+            NULL::text, NULL::smallint, NULL::text[], NULL::double precision, NULL::integer, NULL::text, NULL::text
+       FROM task_tombstones, h
+      WHERE user_id = $1 AND (change_xid, change_seq) > ($2::xid8, $3::bigint) AND change_xid < h.xmin AND change_xid >= $4::xid8
+      ORDER BY change_xid, change_seq LIMIT $5)
+    ORDER BY change_xid, change_seq LIMIT $5
+  ),
+  m AS (
+    SELECT h.xmin::text AS horizon,
+           EXISTS (SELECT 1 FROM tasks WHERE user_id = $1 AND change_xid >= h.xmin)
+             OR EXISTS (SELECT 1 FROM task_tombstones WHERE user_id = $1 AND change_xid >= h.xmin) AS pending,
+           ch.change_xid::text AS purged_xid, ch.change_seq::text AS purged_seq
+      FROM h LEFT JOIN change_horizons ch ON ch.user_id = $1
+  )
+SELECT m.horizon, m.pending, m.purged_xid, m.purged_seq, c.change_xid::text AS xid, c.change_seq::text AS seq, c.op, c.deleted_at,
+       c.id, c.title, c.description, c.completed, c.due_at, c.priority, c.tags, c.position, c.version, c.created_at, c.updated_at
+  FROM m LEFT JOIN c ON true
+ ORDER BY c.change_xid, c.change_seq`;
+
+interface RawFeedRow extends Partial<RawTask> {
+  horizon: string;
+  pending: boolean;
+  purged_xid: string | null;
+  purged_seq: string | null;
+  xid: string | null;
+  seq: string | null;
+  op: 'upsert' | 'delete' | null;
+  deleted_at: string | null;
+}
+
+/**
+ * Up to `limit` of the user's changes after `after`, in feed order, skipping tombstones of
+ * transactions below `floorXid`; with the reader's horizon and whether more are being written.
+ */
+export async function feedPage(
+  db: Queryable,
+  userId: string,
+  after: { xid: string; seq: string },
+  floorXid: string,
+  limit: number,
+): Promise<FeedPage> {
+  const { rows } = await db.query<RawFeedRow>(FEED_SQL, [userId, after.xid, after.seq, floorXid, limit + 1]);
+  const first = rows[0]!;
+  const changes: FeedChange[] = [];
+  for (const row of rows) {
+    if (row.op === 'upsert') changes.push({ op: 'upsert', xid: row.xid!, seq: row.seq!, task: toTask(row as RawTask) });
+    else if (row.op === 'delete')
+      changes.push({ op: 'delete', xid: row.xid!, seq: row.seq!, id: Number(row.id), deletedAt: row.deleted_at! });
+  }
+  const more = changes.length > limit;
+  return {
+    changes: more ? changes.slice(0, limit) : changes,
+    more,
+    horizon: first.horizon,
+    pending: first.pending,
+    purged: first.purged_xid === null ? undefined : { xid: first.purged_xid, seq: first.purged_seq! },
+  };
+}
+
+/** The reader's horizon now: every transaction below it has ended. */
+export async function feedHorizon(db: Queryable): Promise<string> {
+  const { rows } = await db.query<{ horizon: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon');
+  return rows[0]!.horizon;
+}
+
+/**
+ * Deletes up to `limit` tombstones older than `retentionSeconds` (oldest first), recording per user
+ * the newest position purged; returns how many were deleted.
+ */
+export async function purgeTombstones(db: Queryable, retentionSeconds: number, limit: number): Promise<number> {
+  const { rows } = await db.query<{ n: number }>(
+    `WITH gone AS (
+       DELETE FROM task_tombstones WHERE (user_id, change_xid, change_seq) IN (
+         SELECT user_id, change_xid, change_seq FROM task_tombstones
+          WHERE deleted_at < now() - make_interval(secs => $1) ORDER BY deleted_at LIMIT $2)
+       RETURNING user_id, change_xid, change_seq),
+     newest AS (
+       SELECT DISTINCT ON (user_id) user_id, change_xid, change_seq FROM gone ORDER BY user_id, change_xid DESC, change_seq DESC),
+     kept AS (
+       INSERT INTO change_horizons AS h (user_id, change_xid, change_seq) SELECT user_id, change_xid, change_seq FROM newest
+       ON CONFLICT (user_id) DO UPDATE SET change_xid = excluded.change_xid, change_seq = excluded.change_seq
+         WHERE (h.change_xid, h.change_seq) < (excluded.change_xid, excluded.change_seq)
+       RETURNING 1)
+     SELECT (SELECT count(*) FROM gone)::integer AS n`,
+    [retentionSeconds, limit],
+  );
+  return rows[0]!.n;
+}
+
+/** Keeps a ticket (its hash) for the user until `expiresAt`, and until when its stream may last. */
+export async function storeTicket(
+  db: Queryable,
+  userId: string,
+  hash: string,
+  ttlSeconds: number,
+  tokenValidUntil: number,
+): Promise<string> {
+  const { rows } = await db.query<{ expires_at: string }>(
+    `INSERT INTO event_tickets (ticket_hash, user_id, expires_at, token_valid_until)
+     VALUES ($1, $2, now() + make_interval(secs => $3), to_timestamp($4))
+     RETURNING ${utc('expires_at')} AS expires_at`,
+    [hash, userId, ttlSeconds, tokenValidUntil],
+  );
+  return rows[0]!.expires_at;
+}
+
+/** Uses a ticket up: its user and until when the stream may last, if it was valid; never twice. */
+export async function takeTicket(db: Queryable, hash: string): Promise<{ userId: string; tokenValidUntil: number } | undefined> {
+  const { rows } = await db.query<{ user_id: string; valid_until: number }>(
+    `DELETE FROM event_tickets WHERE ticket_hash = $1
+     RETURNING user_id, extract(epoch FROM token_valid_until)::float8 AS valid_until, expires_at > now() AS fresh`,
+    [hash],
+  );
+  const row = rows[0] as { user_id: string; valid_until: number; fresh: boolean } | undefined;
+  return row?.fresh ? { userId: row.user_id, tokenValidUntil: row.valid_until } : undefined;
+}
+
+/** Deletes expired tickets; how many. */
+export async function purgeTickets(db: Queryable): Promise<number> {
+  const { rowCount } = await db.query('DELETE FROM event_tickets WHERE expires_at < now()');
+  return rowCount;
+}
+
 export type TaskStats = components['schemas']['TaskStats'];
 
 /** Counts by status, overdue and due today (the calendar day in `timeZone`), in one statement. */

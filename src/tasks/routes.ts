@@ -36,6 +36,7 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
   const stats = router.route('/stats');
   const tags = router.route('/tags');
   const batchDelete = router.route('/batch-delete');
+  const changes = router.route('/changes');
   const task = router.route('/:taskId');
   const completion = router.route('/:taskId/complete');
 
@@ -145,6 +146,16 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
     const { deleted, notFound } = await service.removeMany(res.locals.userId, (req.body as Body<'deleteTasks'>).ids);
     probed(req, res, notFound);
     res.json({ deleted, not_found: notFound });
+  });
+
+  changes.get(async (req: Request, res: Response<Json<'listTaskChanges', 200>>) => {
+    const q = req.query as unknown as Defaulted<Query<'listTaskChanges'>, 'limit'>;
+    const outcome = await service.changes(res.locals.userId, q.cursor, q.limit);
+    if (outcome.kind === 'invalid_cursor') {
+      throw problems.validation([{ path: '/query/cursor', message: outcome.message }], 'invalid_cursor');
+    }
+    if (outcome.kind === 'cursor_expired') throw problems.cursorExpired(outcome.retentionSeconds);
+    res.json({ changes: outcome.changes.map((c) => c.change), cursor: outcome.cursor, has_more: outcome.hasMore });
   });
 
   tags.get(async (_req: Request, res: Response<Json<'listTags', 200>>) => {

@@ -2,12 +2,22 @@
 // preconditions, returning a typed outcome. The rules live here — If-Match against a missing task,
 // idempotent creates, the quota, cursors bound to their query — and the SQL in queries.ts. The
 // REST routes and the MCP tools only translate their requests into calls and outcomes into answers.
+import { createHash, randomBytes } from 'node:crypto';
 import { isRejectedValue } from '../db/errors.js';
 import type { Database, Queryable } from '../db/types.js';
 import { loadContract } from '../http/contract.js';
 import { etagOf, ifMatchVersions } from '../http/etag.js';
 import { type CursorScope, decodeCursor, encodeCursor, InvalidCursorError } from './cursor.js';
 import { createOnce, requestHash } from './idempotency.js';
+import {
+  decodeFeedCursor,
+  encodeFeedCursor,
+  type FeedCursor,
+  type FeedPosition,
+  InvalidFeedCursorError,
+  isBefore,
+  START,
+} from '../changes/cursor.js';
 import { instantOf, storedTags } from './input-forms.js';
 import * as queries from './queries.js';
 
@@ -72,6 +82,24 @@ export type BatchUpdateOutcome =
   /** Tags both added and removed. */
   | { kind: 'tags_conflict'; tags: string[] };
 
+/** A change as the contract shows it. */
+export type TaskChange = { op: 'upsert'; task: Task } | { op: 'delete'; id: number; deleted_at: string };
+
+export type ChangesOutcome =
+  | {
+      kind: 'page';
+      /** Each change with the cursor that continues after it (an event stream's event id). */
+      changes: { change: TaskChange; cursor: string }[];
+      /** Where the next read continues. */
+      cursor: string;
+      /** More changes are ready now. */
+      hasMore: boolean;
+      /** Changes still being written: read again in a moment. */
+      pending: boolean;
+    }
+  | { kind: 'invalid_cursor'; message: string }
+  | { kind: 'cursor_expired'; retentionSeconds: number };
+
 export type StatsOutcome = { kind: 'stats'; stats: TaskStats } | { kind: 'unknown_time_zone' };
 
 /** A create's fields as the contract's createTask body gives them, its defaults applied. */
@@ -132,7 +160,19 @@ const laterFields = (input: UpdateInput): queries.TaskChanges => ({
 export interface TaskServiceOptions {
   /** The most tasks one user keeps (TASKS_PER_USER_MAX). */
   tasksPerUser: number;
+  /** How long tombstones and cursors are kept (CHANGES_RETENTION_SECONDS). */
+  changesRetentionSeconds?: number | undefined;
+  /** Told of every user whose tasks a write changed, once it is committed: live streams wake up. */
+  changed?: ((userId: string) => void) | undefined;
 }
+
+/** A tombstone floor above every transaction id: a full sync's first page needs no tombstone. */
+const NO_TOMBSTONES = '18446744073709551615';
+const DEFAULT_RETENTION_SECONDS = 30 * 24 * 3600;
+/** How long an event-stream ticket is good for: long enough to open a connection, no longer. */
+export const TICKET_SECONDS = 30;
+/** Tickets are kept as their hash: a copy of the table opens no stream. */
+const ticketHash = (ticket: string) => createHash('sha256').update(ticket).digest('hex');
 
 /** The most tags a task carries: the contract's own bound. */
 const TAGS_PER_TASK = (loadContract().document as { components: { schemas: { TaskTags: { maxItems: number } } } }).components.schemas
@@ -147,7 +187,14 @@ class BatchRefused extends Error {
 
 export type TaskService = ReturnType<typeof createTaskService>;
 
-export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOptions) {
+export function createTaskService(db: Database, { tasksPerUser, changesRetentionSeconds, changed }: TaskServiceOptions) {
+  const retention = changesRetentionSeconds ?? DEFAULT_RETENTION_SECONDS;
+  /** Passes an outcome through, telling `changed` when it wrote something. */
+  const told = <T extends { kind: string }>(userId: string, outcome: T): T => {
+    if (changed && (outcome.kind === 'written' || outcome.kind === 'created' || outcome.kind === 'deleted')) changed(userId);
+    return outcome;
+  };
+
   /** Why a conditional write changed nothing: the task is missing (404) or If-Match was stale (412). */
   async function unwritten(
     userId: string,
@@ -173,7 +220,7 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
 
   async function update(userId: string, taskId: number, changes: queries.TaskChanges, ifMatch: string | undefined): Promise<WriteOutcome> {
     const expected = ifMatchVersions(ifMatch);
-    return written(userId, taskId, await queries.updateTask(db, userId, taskId, changes, expected), expected);
+    return told(userId, await written(userId, taskId, await queries.updateTask(db, userId, taskId, changes, expected), expected));
   }
 
   return {
@@ -244,11 +291,18 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
       try {
         if (opts.idempotencyKey === undefined) {
           const response = await create();
-          return { kind: 'created', task: response.body, etag: response.etag, location: response.location, replayed: false };
+          return told(userId, {
+            kind: 'created' as const,
+            task: response.body,
+            etag: response.etag,
+            location: response.location,
+            replayed: false,
+          });
         }
         const outcome = await createOnce(db, userId, opts.idempotencyKey, requestHash(input), create);
         if (outcome.kind === 'conflict') return { kind: 'key_reused' };
         const { response } = outcome;
+        if (outcome.kind !== 'replayed') changed?.(userId);
         return {
           kind: 'created',
           task: response.body as Task,
@@ -283,12 +337,12 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
     /** Sets completion, or flips it when `completed` is undefined; atomic, so concurrent toggles all count. */
     async setCompletion(userId: string, taskId: number, completed: boolean | undefined, ifMatch?: string): Promise<WriteOutcome> {
       const expected = ifMatchVersions(ifMatch);
-      return written(userId, taskId, await queries.setCompletion(db, userId, taskId, completed, expected), expected);
+      return told(userId, await written(userId, taskId, await queries.setCompletion(db, userId, taskId, completed, expected), expected));
     },
 
     async remove(userId: string, taskId: number, ifMatch?: string): Promise<DeleteOutcome> {
       const expected = ifMatchVersions(ifMatch);
-      if (await queries.deleteTask(db, userId, taskId, expected)) return { kind: 'deleted' };
+      if (await queries.deleteTask(db, userId, taskId, expected)) return told(userId, { kind: 'deleted' as const });
       return unwritten(userId, taskId, expected);
     },
 
@@ -320,7 +374,7 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
           const byId = new Map(rows.map((row) => [row.task.id, row.task]));
           return input.ids.map((id) => byId.get(id)!);
         });
-        return { kind: 'written', tasks: written };
+        return told(userId, { kind: 'written' as const, tasks: written });
       } catch (err) {
         if (err instanceof BatchRefused) return err.outcome;
         throw err;
@@ -330,6 +384,7 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
     /** Deletes the user's tasks among `ids`; which were deleted and which the user did not have, in the order given. */
     async removeMany(userId: string, ids: number[]): Promise<{ deleted: number[]; notFound: number[] }> {
       const gone = new Set(await queries.deleteTasks(db, userId, ids));
+      if (gone.size) changed?.(userId);
       return { deleted: ids.filter((id) => gone.has(id)), notFound: ids.filter((id) => !gone.has(id)) };
     },
 
@@ -339,8 +394,46 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
     },
 
     /** Deletes every completed task of the user; how many. */
-    clearCompleted(userId: string): Promise<number> {
-      return queries.deleteCompleted(db, userId);
+    async clearCompleted(userId: string): Promise<number> {
+      const deleted = await queries.deleteCompleted(db, userId);
+      if (deleted) changed?.(userId);
+      return deleted;
+    },
+
+    /**
+     * The user's changes after `cursor`, in the order they can be read without missing one (see
+     * migrations/005): each changed task as it is now, each deleted one as a tombstone. Without a
+     * cursor, a full sync: every task, page after page, then the changes made meanwhile.
+     */
+    async changes(userId: string, cursorText: string | undefined, limit: number): Promise<ChangesOutcome> {
+      let from: FeedCursor | undefined;
+      if (cursorText !== undefined) {
+        try {
+          from = decodeFeedCursor(userId, cursorText);
+        } catch (err) {
+          if (!(err instanceof InvalidFeedCursorError)) throw err;
+          return { kind: 'invalid_cursor', message: err.message };
+        }
+        if (from.issuedAt < Date.now() / 1000 - retention) return { kind: 'cursor_expired', retentionSeconds: retention };
+      }
+      const position = from?.position ?? START;
+      const page = await queries.feedPage(db, userId, position, from?.floorXid ?? NO_TOMBSTONES, limit);
+      // A tombstone this reader needs (after its position, at or above its floor) may be purged.
+      const floor = from?.floorXid ?? page.horizon;
+      if (page.purged && !isBefore(page.purged, position) && BigInt(page.purged.xid) >= BigInt(floor)) {
+        return { kind: 'cursor_expired', retentionSeconds: retention };
+      }
+      const issuedAt = Math.floor(Date.now() / 1000);
+      const cursorAt = (at: FeedPosition) => encodeFeedCursor(userId, { position: at, floorXid: floor, issuedAt });
+      const changes = page.changes.map((c) => ({
+        change: (c.op === 'upsert' ? { op: 'upsert', task: c.task } : { op: 'delete', id: c.id, deleted_at: c.deletedAt }) as TaskChange,
+        cursor: cursorAt({ xid: c.xid, seq: c.seq }),
+      }));
+      // Read to the end: everything below the horizon has been seen, so the next read starts there.
+      const last = page.changes.at(-1);
+      const end: FeedPosition = page.more && last ? { xid: last.xid, seq: last.seq } : { xid: page.horizon, seq: '0' };
+      const next = isBefore(end, position) ? position : end;
+      return { kind: 'page', changes, cursor: cursorAt(next), hasMore: page.more, pending: page.pending };
     },
 
     async stats(userId: string, timeZone: string): Promise<StatsOutcome> {
@@ -360,6 +453,40 @@ export function createTaskService(db: Database, { tasksPerUser }: TaskServiceOpt
      */
     ownedByAnotherUser(userId: string, taskId: number): Promise<boolean> {
       return queries.ownedByAnotherUser(db, userId, taskId);
+    },
+
+    /** A cursor at the feed's present: what a new live stream starts from. */
+    async cursorNow(userId: string): Promise<string> {
+      const horizon = await queries.feedHorizon(db);
+      return encodeFeedCursor(userId, { position: { xid: horizon, seq: '0' }, floorXid: horizon, issuedAt: Math.floor(Date.now() / 1000) });
+    },
+
+    /** A single-use ticket for the event stream, for `ttlSeconds`, bound to the user and the token's end. */
+    async issueTicket(
+      userId: string,
+      tokenValidUntil: number,
+      ttlSeconds = TICKET_SECONDS,
+    ): Promise<{ ticket: string; expires_at: string }> {
+      const ticket = randomBytes(24).toString('base64url');
+      const expires_at = await queries.storeTicket(db, userId, ticketHash(ticket), ttlSeconds, tokenValidUntil);
+      return { ticket, expires_at };
+    },
+
+    /** Uses a ticket up: its user and token's end, when it is known, unused and unexpired. */
+    redeemTicket(ticket: string): Promise<{ userId: string; tokenValidUntil: number } | undefined> {
+      return queries.takeTicket(db, ticketHash(ticket));
+    },
+
+    /** Forgets tombstones past the retention (and expired tickets); how many tombstones went. */
+    async purgeChanges(batch = 1000): Promise<number> {
+      let total = 0;
+      for (;;) {
+        const n = await queries.purgeTombstones(db, retention, batch);
+        total += n;
+        if (n < batch) break;
+      }
+      await queries.purgeTickets(db);
+      return total;
     },
 
     /** For the security log only, as ownedByAnotherUser: which of `ids` other users have. */

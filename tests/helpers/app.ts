@@ -32,6 +32,9 @@ export interface TestAppOptions {
   tasksPerUser?: number;
   mcp?: Partial<AppConfig['mcp']>;
   validation?: AppDeps['validation'];
+  changes?: Partial<AppConfig['changes']>;
+  /** Live changes (hub and wake-ups); absent: the app's own, in this process. */
+  live?: AppDeps['live'];
   /** The app's own response validation (VALIDATE_RESPONSES); off, as in production, unless a test sets it. */
   validateResponses?: boolean;
 }
@@ -64,6 +67,15 @@ export function testAppConfig(opts: TestAppOptions = {}): AppConfig {
     trustProxy: opts.trustProxy ?? false,
     metrics: opts.metrics ?? { enabled: false, token: undefined },
     mcp: { resourceUrl: undefined, resourceFromHost: true, authorizationServers: [], corsOrigins: [], ...opts.mcp },
+    changes: {
+      retentionSeconds: 30 * 24 * 3600,
+      listenUrl: undefined,
+      heartbeatSeconds: 15,
+      pollSeconds: 30,
+      streamsPerUser: 5,
+      streamsMax: 1000,
+      ...opts.changes,
+    },
   };
 }
 
@@ -98,6 +110,7 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     docsFile: opts.docsFile,
     rateLimitStores: opts.rateLimitStores,
     validation: opts.validation,
+    live: opts.live,
   });
   checkShippedResponses(app);
   // The server production runs the app in; it also makes the app's responses say `Connection:

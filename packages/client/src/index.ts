@@ -2,7 +2,10 @@
 // (./openapi.d.ts, a copy of the repository's generated types), a bearer token on every call, and
 // RFC 9457 problems turned into one typed error. Browser-safe: no Node imports, no side effects.
 import createClient, { type Client } from 'openapi-fetch';
+import { type ChangesPage, type SubscribeOptions, type Subscription, subscribe } from './live.js';
 import type { components, paths } from './openapi.js';
+
+export { applyChanges, type ChangesPage, type SubscribeOptions, type Subscription, type TaskChange } from './live.js';
 
 export type { components, paths } from './openapi.js';
 export type Task = components['schemas']['Task'];
@@ -308,6 +311,42 @@ export function createTodoClient(options: TodoClientOptions) {
     /** Deletes 1–100 tasks; resolves to which were deleted and which the user did not have. Safe to retry. */
     async deleteTasks(ids: number[]): Promise<TasksDeleted> {
       return unwrap(await raw.POST('/api/tasks/batch-delete', { body: { ids } }));
+    },
+
+    /** One page of the change feed after `cursor` (a full sync's first page without one). */
+    async listChanges(query: { cursor?: string; limit?: number } = {}): Promise<ChangesPage> {
+      const page = unwrap(await raw.GET('/api/tasks/changes', { params: { query } }));
+      return { changes: page.changes, cursor: page.cursor, hasMore: page.has_more };
+    },
+
+    /**
+     * The change feed from `cursor` (a full sync without one), a page at a time until it is read
+     * to the end: apply each page's changes, and keep its cursor to read on from later.
+     */
+    async *changes(cursor?: string, limit?: number): AsyncGenerator<ChangesPage, void, undefined> {
+      let at = cursor;
+      for (;;) {
+        const page = await this.listChanges({ ...(at === undefined ? {} : { cursor: at }), ...(limit === undefined ? {} : { limit }) });
+        yield page;
+        at = page.cursor;
+        if (!page.hasMore) return;
+      }
+    },
+
+    /**
+     * A copy of the user's tasks kept current: a full sync, then the live event stream, resumed
+     * after every drop; see `Subscription`.
+     */
+    subscribe(subscribeOptions: SubscribeOptions = {}): Subscription {
+      return subscribe(
+        {
+          baseUrl: options.baseUrl.replace(/\/+$/, ''),
+          fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
+          token: async () => (await getToken()) ?? undefined,
+          page: (cursor) => this.listChanges(cursor === undefined ? {} : { cursor }),
+        },
+        subscribeOptions,
+      );
     },
 
     /** The user's tags, most used first, each with how many tasks carry it and how many of those are pending. */

@@ -105,6 +105,94 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/api/tasks/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read the change feed
+         * @description The user's changes since `cursor`, in an order that never skips one, even when writes on
+         *     several instances commit out of order: each changed task in full, each deleted task as a
+         *     tombstone. Without a cursor, a full sync: every task, then whatever changed while paging.
+         *     Follow `cursor` while `has_more`; keep the last one and read from it later (or follow the
+         *     event stream, `GET /api/events`, whose event ids are these cursors). Tombstones are kept
+         *     `CHANGES_RETENTION_SECONDS` (30 days by default); an older cursor answers `410`
+         *     `cursor_expired`: start a full sync.
+         */
+        get: operations["listTaskChanges"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Follow changes live (Server-Sent Events)
+         * @description A `text/event-stream` of the user's changes as they happen, on whichever instance they are
+         *     made. Events:
+         *
+         *     - `ready` — sent first; its `id` is the position the stream starts from.
+         *     - `change` — `data` is one change as in the feed (`{"op":"upsert","task":{...}}` or
+         *       `{"op":"delete","id":41,"deleted_at":"..."}`); its `id` is a feed cursor just after it.
+         *     - `cursor_expired` — the position asked for is older than the changes kept: `data` is the
+         *       problem; its empty `id` makes a browser reconnect without one. Start a full sync.
+         *
+         *     Resume where you stopped with `Last-Event-ID` (the header an `EventSource` sends by itself
+         *     on reconnect) or, for a first connection, `last_event_id` in the query: the changes since are
+         *     replayed from the feed, then it goes on live. Comments (`: ping`) come at least every 15
+         *     seconds; `retry` is a few seconds, with jitter. The stream ends when its token expires,
+         *     when the server shuts down (reconnect: another instance may answer), or when the client
+         *     reads too slowly.
+         *
+         *     Authentication: `Authorization: Bearer <JWT>`; or, for a browser's `EventSource`, which
+         *     cannot send headers, `ticket` from `POST /api/events/tickets`. A JWT in the URL is refused
+         *     (URLs are logged). At most `EVENTS_STREAMS_PER_USER` streams per user (5) and
+         *     `EVENTS_STREAMS_MAX` per instance.
+         */
+        get: operations["streamTaskEvents"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/events/tickets": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Get a ticket for the event stream
+         * @description A browser's `EventSource` cannot send `Authorization`: this turns the bearer token into a
+         *     ticket for one connection, valid 30 seconds, on any instance. Open
+         *     `GET /api/events?ticket=...` with it; each reconnect needs a new one. The stream it opens
+         *     ends when the token it was issued for expires.
+         */
+        post: operations["createEventTicket"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/tasks/{taskId}": {
         parameters: {
             query?: never;
@@ -302,6 +390,40 @@ export interface paths {
          *     retry finds the deleted ones under `not_found`.
          */
         post: operations["deleteTasksForUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{userId}/tasks/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Read the change feed (user in path)
+         * @description The user's changes since `cursor`, in an order that never skips one, even when writes on
+         *     several instances commit out of order: each changed task in full, each deleted task as a
+         *     tombstone. Without a cursor, a full sync: every task, then whatever changed while paging.
+         *     Follow `cursor` while `has_more`; keep the last one and read from it later (or follow the
+         *     event stream, `GET /api/events`, whose event ids are these cursors). Tombstones are kept
+         *     `CHANGES_RETENTION_SECONDS` (30 days by default); an older cursor answers `410`
+         *     `cursor_expired`: start a full sync.
+         */
+        get: operations["listTaskChangesForUser"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -785,6 +907,9 @@ export interface components {
              *     - `validation_failed` (422): the request breaks the contract; `errors` names each field.
              *       *What to do:* correct each field `errors` names (its `path` points into the request) and send
              *       the request again.
+             *     - `cursor_expired` (410): the change-feed cursor (or `Last-Event-ID`) is older than the
+             *       changes this server keeps (`CHANGES_RETENTION_SECONDS`). *What to do:* drop the local copy's
+             *       position and start a full sync: read `/api/tasks/changes` without a cursor.
              *     - `invalid_cursor` (422): the cursor is not this API's, or belongs to another query. *What to do:*
              *       start again from the first page, and follow each `Link: rel="next"` URL as given.
              *     - `idempotency_key_reused` (422): the `Idempotency-Key` was used with another body. *What to do:*
@@ -795,12 +920,15 @@ export interface components {
              *       report it, quoting `instance`.
              *     - `database_unavailable` (503): the database cannot be reached or did not answer in time.
              *       *What to do:* wait the `Retry-After` seconds, then send the request again.
+             *     - `server_busy` (503): this instance has as many event streams open as it serves
+             *       (`EVENTS_STREAMS_MAX`). *What to do:* wait the `Retry-After` seconds and connect again;
+             *       another instance may answer.
              *     - `auth_unavailable` (503): the token signing keys cannot be fetched right now. *What to do:* wait
              *       the `Retry-After` seconds, then send the request again.
              * @example task_not_found
              * @enum {string}
              */
-            code: "invalid_json" | "token_missing" | "token_invalid" | "token_expired" | "user_mismatch" | "not_found" | "task_not_found" | "method_not_allowed" | "quota_exceeded" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "invalid_cursor" | "idempotency_key_reused" | "rate_limited" | "internal_error" | "database_unavailable" | "auth_unavailable";
+            code: "invalid_json" | "token_missing" | "token_invalid" | "token_expired" | "user_mismatch" | "not_found" | "task_not_found" | "method_not_allowed" | "quota_exceeded" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "cursor_expired" | "invalid_cursor" | "idempotency_key_reused" | "rate_limited" | "internal_error" | "database_unavailable" | "server_busy" | "auth_unavailable";
             /**
              * @description The id of the request, also sent as `X-Request-Id`; quote it when reporting a problem.
              * @example 5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b
@@ -985,6 +1113,89 @@ export interface components {
             deleted: number[];
             /** @description The ids given that name no task of the user's; nothing was done for them. */
             not_found: number[];
+        };
+        /** @description A task created or changed since the cursor, as it is now. */
+        TaskUpserted: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "upsert";
+            task: components["schemas"]["Task"];
+        };
+        /** @description A task deleted since the cursor (deleted alone, by a batch or by clearing completed tasks). */
+        TaskDeleted: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "delete";
+            /**
+             * Format: int64
+             * @description The deleted task's id.
+             */
+            id: number;
+            /**
+             * Format: date-time
+             * @description When it was deleted (RFC 3339, UTC).
+             */
+            deleted_at: string;
+        };
+        /** @description A task created or changed (its state now), or deleted (a tombstone). */
+        TaskChange: components["schemas"]["TaskUpserted"] | components["schemas"]["TaskDeleted"];
+        /**
+         * @description One page of the user's changes, in an order that never skips one: each changed task as it is
+         *     now (`upsert`), each deleted task as a tombstone (`delete`). Apply them in order to a local
+         *     copy; keep `cursor` and read again from it (at once while `has_more`, later otherwise).
+         * @example {
+         *       "changes": [
+         *         {
+         *           "op": "upsert",
+         *           "task": {
+         *             "id": 42,
+         *             "title": "Buy milk",
+         *             "description": null,
+         *             "completed": true,
+         *             "due_at": null,
+         *             "priority": "none",
+         *             "tags": [],
+         *             "position": 1024,
+         *             "created_at": "2026-11-24T09:30:00.123456Z",
+         *             "updated_at": "2026-11-24T09:45:12.000001Z"
+         *           }
+         *         },
+         *         {
+         *           "op": "delete",
+         *           "id": 41,
+         *           "deleted_at": "2026-11-24T09:46:00.000000Z"
+         *         }
+         *       ],
+         *       "cursor": "eyJ2IjoxLCJ1IjoiYWJjIiwieCI6IjEwMCIsInMiOiIwIiwiZiI6IjkwIiwidCI6MTc5NTAwMDAwMH0",
+         *       "has_more": false
+         *     }
+         */
+        TaskChanges: {
+            changes: components["schemas"]["TaskChange"][];
+            /** @description Where the next read continues. Opaque; valid for this user only. */
+            cursor: string;
+            /** @description More changes are ready now; read again from `cursor` at once. */
+            has_more: boolean;
+        };
+        /**
+         * @description A ticket for one connection to the event stream.
+         * @example {
+         *       "ticket": "q4bGm0o3t7y1Yl9xQmV0YWRhdGFub3RhdG9rZW4",
+         *       "expires_at": "2026-12-07T16:30:30.000000Z"
+         *     }
+         */
+        EventTicket: {
+            /** @description Pass as `ticket` in the event stream's URL, once, before `expires_at`. */
+            ticket: string;
+            /**
+             * Format: date-time
+             * @description When the ticket stops being accepted (30 seconds after it was issued).
+             */
+            expires_at: string;
         };
         /**
          * @description The new title and description of a task. An absent `description` means `null` (the task ends up
@@ -1240,7 +1451,7 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
-        /** @description The database (`database_unavailable`) or the JWKS endpoint (`auth_unavailable`) cannot be reached right now. */
+        /** @description The database (`database_unavailable`) or the JWKS endpoint (`auth_unavailable`) cannot be reached right now, or this instance serves as many event streams as it can (`server_busy`). */
         ServiceUnavailable: {
             headers: {
                 "Retry-After": components["headers"]["RetryAfter"];
@@ -1359,6 +1570,28 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /**
+         * @description The cursor is older than the changes this server keeps (`CHANGES_RETENTION_SECONDS`, 30 days by
+         *     default): deletes made since may be forgotten. Start a full sync: read the feed without a cursor.
+         */
+        CursorExpired: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/cursor_expired",
+                 *       "title": "Cursor expired",
+                 *       "status": 410,
+                 *       "detail": "This cursor is older than the 30 days of changes this server keeps. Start a full sync (no cursor).",
+                 *       "code": "cursor_expired",
+                 *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The task still matches the ETag in `If-None-Match`; the client's copy is current. No body. */
         NotModified: {
             headers: {
@@ -1471,6 +1704,15 @@ export interface components {
         ClearStatus: "completed";
         /** @description The IANA time zone whose calendar day is "today" for `due_today`. Defaults to UTC. */
         TimeZone: string;
+        /**
+         * @description Where to continue: the `cursor` of the previous answer (or the `id` of the last event received
+         *     on the event stream). Without it, a full sync: every task, page after page, then whatever
+         *     changed meanwhile. A cursor belongs to its user; one older than the changes this server keeps
+         *     answers `410` with code `cursor_expired`.
+         */
+        ChangesCursor: string;
+        /** @description The most changes in one answer. */
+        ChangesLimit: number;
         /**
          * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
          * @example 42
@@ -1814,6 +2056,118 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["TasksDeleted"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listTaskChanges: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Where to continue: the `cursor` of the previous answer (or the `id` of the last event received
+                 *     on the event stream). Without it, a full sync: every task, page after page, then whatever
+                 *     changed meanwhile. A cursor belongs to its user; one older than the changes this server keeps
+                 *     answers `410` with code `cursor_expired`.
+                 */
+                cursor?: components["parameters"]["ChangesCursor"];
+                /** @description The most changes in one answer. */
+                limit?: components["parameters"]["ChangesLimit"];
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of changes, and where to continue. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskChanges"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            410: components["responses"]["CursorExpired"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    streamTaskEvents: {
+        parameters: {
+            query?: {
+                /** @description A single-use ticket from `POST /api/events/tickets`, instead of the Authorization header. */
+                ticket?: string;
+                /** @description Where to resume, for a first connection (a browser sends `Last-Event-ID` itself on reconnect, which wins). */
+                last_event_id?: string;
+            };
+            header?: {
+                /** @description Where to resume (the `id` of the last event received). */
+                "Last-Event-ID"?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The stream; it stays open. */
+            200: {
+                headers: {
+                    /** @description `no-cache`: every event is news. */
+                    "Cache-Control"?: string;
+                    /** @description `no`: proxies such as nginx pass each event on at once. */
+                    "X-Accel-Buffering"?: string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example retry: 3141
+                     *
+                     *     id: eyJ2IjoxLCJ1IjoiYWJjIiwieCI6IjEwMCIsInMiOiIwIiwiZiI6IjkwIiwidCI6MTc5NTAwMDAwMH0
+                     *     event: ready
+                     *     data: {}
+                     *
+                     *     id: eyJ2IjoxLCJ1IjoiYWJjIiwieCI6IjEwMSIsInMiOiI3IiwiZiI6IjkwIiwidCI6MTc5NTAwMDAwMX0
+                     *     event: change
+                     *     data: {"op":"delete","id":41,"deleted_at":"2026-11-24T09:46:00.000000Z"}
+                     */
+                    "text/event-stream": string;
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createEventTicket: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The ticket. */
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["EventTicket"];
                 };
             };
             400: components["responses"]["BadRequest"];
@@ -2405,6 +2759,51 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listTaskChangesForUser: {
+        parameters: {
+            query?: {
+                /**
+                 * @description Where to continue: the `cursor` of the previous answer (or the `id` of the last event received
+                 *     on the event stream). Without it, a full sync: every task, page after page, then whatever
+                 *     changed meanwhile. A cursor belongs to its user; one older than the changes this server keeps
+                 *     answers `410` with code `cursor_expired`.
+                 */
+                cursor?: components["parameters"]["ChangesCursor"];
+                /** @description The most changes in one answer. */
+                limit?: components["parameters"]["ChangesLimit"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description One page of changes, and where to continue. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TaskChanges"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            410: components["responses"]["CursorExpired"];
             422: components["responses"]["ValidationFailed"];
             429: components["responses"]["TooManyRequests"];
             500: components["responses"]["InternalError"];

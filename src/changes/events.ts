@@ -1,0 +1,224 @@
+// GET /api/events: the user's changes as Server-Sent Events, and POST /api/events/tickets, the
+// single-use tickets a browser's EventSource (which cannot send Authorization) opens it with.
+// A stream is a reader of the change feed that is woken up: on connect it replays from its
+// Last-Event-ID (a feed cursor), then reads again whenever the hub says the user's tasks changed,
+// on a slow safety poll, and shortly after a read that saw changes still being written. It never
+// buffers for a slow client: while the socket is backed up it stops reading (its cursor waits),
+// and a client that stays backed up is cut off.
+import type { RequestHandler, Response } from 'express';
+import { Router } from 'express';
+import type { ChangesConfig } from '../config.js';
+import { problemBody, problems } from '../http/problem.js';
+import type { TaskService } from '../tasks/service.js';
+import type { LiveChanges } from './live.js';
+
+/** A client whose socket stays backed up this long is cut off (it reconnects and replays). */
+const STALLED_MS = 30_000;
+/** How much may wait in the socket before the stream stops reading more. */
+const HIGH_WATER_BYTES = 256 * 1024;
+const PAGE = 200;
+
+export interface EventsDeps {
+  service: TaskService;
+  live: LiveChanges;
+  config: Pick<ChangesConfig, 'heartbeatSeconds' | 'pollSeconds' | 'streamsPerUser' | 'streamsMax'>;
+}
+
+// Names under which a client might put its JWT in the URL: refused outright, whatever else the
+// request carries, since URLs are logged by proxies and browsers.
+const TOKEN_IN_URL = ['access_token', 'token', 'jwt', 'bearer', 'authorization'];
+
+/**
+ * Authentication for /api: a bearer token (`bearer`), or for GET /api/events without one, a ticket.
+ * A token in the query string is refused everywhere under /api.
+ */
+export function apiAuthentication(bearer: RequestHandler, service: TaskService): RequestHandler {
+  return (req, res, next) => {
+    const query = req.query as Record<string, unknown>;
+    if (TOKEN_IN_URL.some((name) => Object.hasOwn(query, name))) {
+      next(
+        problems.unauthorized(
+          'token_invalid',
+          'A token in the URL is refused: URLs end up in logs. Send it as `Authorization: Bearer <JWT>`, or, for an EventSource, get a ticket from POST /api/events/tickets.',
+          'Bearer realm="todo-api", error="invalid_request", error_description="Send the token in the Authorization header."',
+        ),
+      );
+      return;
+    }
+    const ticket = query.ticket;
+    if (req.path !== '/events' || req.method !== 'GET' || typeof ticket !== 'string' || req.headers.authorization) {
+      bearer(req, res, next);
+      return;
+    }
+    service.redeemTicket(ticket).then(
+      (redeemed) => {
+        if (!redeemed) {
+          next(
+            problems.unauthorized(
+              'token_invalid',
+              'The ticket is unknown, used already or expired. Get a new one from POST /api/events/tickets for each connection.',
+              'Bearer realm="todo-api", error="invalid_token", error_description="The ticket is not valid."',
+            ),
+          );
+          return;
+        }
+        res.locals.userId = redeemed.userId;
+        res.locals.tokenValidUntil = redeemed.tokenValidUntil;
+        next();
+      },
+      (err: unknown) => next(err),
+    );
+  };
+}
+
+const event = (name: string, id: string | undefined, data: unknown) =>
+  `${id === undefined ? '' : `id: ${id}\n`}event: ${name}\ndata: ${JSON.stringify(data)}\n\n`;
+
+export function eventsRouter({ service, live, config }: EventsDeps): Router {
+  const router = Router();
+
+  router.post('/tickets', async (_req, res: Response) => {
+    const ticket = await service.issueTicket(res.locals.userId as string, res.locals.tokenValidUntil as number);
+    res.status(201).json(ticket);
+  });
+
+  router.get('/', async (req, res) => {
+    const userId = res.locals.userId as string;
+    const validUntil = res.locals.tokenValidUntil as number | undefined;
+    if (live.hub.count(userId) >= config.streamsPerUser) {
+      throw problems.rateLimited(
+        `At most ${config.streamsPerUser} event streams of one user may be open at once; close one (a browser tab, say) first.`,
+        10,
+      );
+    }
+    if (live.hub.count() >= config.streamsMax) {
+      throw problems.unavailable('server_busy', 'This instance serves as many event streams as it can. Connect again shortly.', 10);
+    }
+    const lastId = req.get('Last-Event-ID') || (req.query.last_event_id as string | undefined);
+    let cursor: string;
+    let expired = false;
+    if (lastId) {
+      // Checked before the stream starts: a cursor that is not this user's is the client's error.
+      const first = await service.changes(userId, lastId, 1);
+      if (first.kind === 'invalid_cursor') {
+        throw problems.validation(
+          [{ path: req.get('Last-Event-ID') ? '/header/last-event-id' : '/query/last_event_id', message: first.message }],
+          'invalid_cursor',
+        );
+      }
+      expired = first.kind === 'cursor_expired';
+      cursor = lastId;
+    } else {
+      cursor = await service.cursorNow(userId);
+    }
+
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache',
+      'X-Accel-Buffering': 'no',
+    });
+    res.flushHeaders();
+    // Reconnect after 2 to 4 s, spread so a restart's clients do not all come back at once.
+    res.write(`retry: ${2000 + Math.floor(Math.random() * 2000)}\n\n`);
+
+    let ended = false;
+    let reading = false;
+    let again = false;
+    let stalledSince: number | undefined;
+    const timers: NodeJS.Timeout[] = [];
+    let soon: NodeJS.Timeout | undefined;
+
+    const stream = {
+      end() {
+        if (ended) return;
+        ended = true;
+        for (const t of timers) clearInterval(t);
+        clearTimeout(soon);
+        unsubscribe();
+        live.streams.delete(stream);
+        res.end();
+      },
+    };
+
+    if (expired) {
+      // An empty id: a browser reconnects without Last-Event-ID, from the present.
+      const first = await service.changes(userId, cursor, 1);
+      const retention = first.kind === 'cursor_expired' ? first.retentionSeconds : 0;
+      res.end(
+        `id\nevent: cursor_expired\ndata: ${JSON.stringify(problemBody(problems.cursorExpired(retention), res.locals.requestId))}\n\n`,
+      );
+      return;
+    }
+
+    async function read(): Promise<void> {
+      if (ended) return;
+      if (reading) {
+        again = true;
+        return;
+      }
+      reading = true;
+      try {
+        do {
+          again = false;
+          if (res.writableLength > HIGH_WATER_BYTES) {
+            // Backed up: read on once it drains; cut off if it never does.
+            stalledSince ??= Date.now();
+            if (Date.now() - stalledSince > STALLED_MS) req.socket.destroy();
+            return;
+          }
+          stalledSince = undefined;
+          const page = await service.changes(userId, cursor, PAGE);
+          if (ended) return;
+          if (page.kind === 'cursor_expired') {
+            const body = problemBody(problems.cursorExpired(page.retentionSeconds), res.locals.requestId);
+            res.write(`id\nevent: cursor_expired\ndata: ${JSON.stringify(body)}\n\n`);
+            stream.end();
+            return;
+          }
+          if (page.kind === 'invalid_cursor') {
+            stream.end();
+            return;
+          }
+          let out = '';
+          for (const c of page.changes) out += event('change', c.cursor, c.change);
+          if (out) res.write(out);
+          cursor = page.cursor;
+          if (page.hasMore) again = true;
+          else if (page.pending && !soon) {
+            // A transaction still running holds the feed back: look again in a moment.
+            soon = setTimeout(() => {
+              soon = undefined;
+              void read();
+            }, 100);
+          }
+        } while (again && !ended);
+      } catch (err) {
+        req.log?.warn({ err: { message: (err as Error).message } }, 'event stream read failed; retrying');
+        if (!soon && !ended) {
+          soon = setTimeout(() => {
+            soon = undefined;
+            void read();
+          }, 1000);
+        }
+      } finally {
+        reading = false;
+      }
+    }
+
+    const unsubscribe = live.hub.subscribe(userId, () => void read());
+    live.streams.add(stream);
+    res.on('drain', () => void read());
+    res.on('close', () => stream.end());
+    timers.push(setInterval(() => res.write(': ping\n\n'), config.heartbeatSeconds * 1000));
+    timers.push(setInterval(() => void read(), config.pollSeconds * 1000));
+    if (validUntil !== undefined) {
+      // The stream lasts as long as the token it was opened with.
+      const left = Math.max(0, validUntil * 1000 - Date.now());
+      timers.push(setTimeout(() => stream.end(), Math.min(left, 2 ** 31 - 1)));
+    }
+    res.write(event('ready', cursor, {}));
+    await read();
+  });
+
+  return router;
+}
