@@ -10,6 +10,7 @@ import { describe, expect, it } from 'vitest';
 import { defaultMigrationsDir } from '../../src/db/migrate.js';
 import { bearer, newUser } from '../helpers/app.js';
 import { dbKind, serverUrl } from '../helpers/db.js';
+import { openSse } from '../helpers/sse.js';
 import { cleanupsAfterAll, logLines, startServer, type ServerProcess } from './process.js';
 
 const poolerUrl = process.env.TEST_POOLER_URL || undefined;
@@ -278,6 +279,94 @@ describe.skipIf(dbKind !== 'postgres' || !poolerUrl)(
       expect((await fetch(`${server.base}/ready`)).status).toBe(200);
       const line = logLines(server).find((l) => String(l.msg).includes('DB_PREPARED_STATEMENTS'));
       expect(line?.level).toBe(50); // error: an operator must see it
+    });
+
+    it('two instances through the pooler, writers on both: a feed follower and a stream follower end with exactly the server tasks', {
+      timeout: 120_000,
+    }, async () => {
+      const db = await emptyDatabase();
+      // LISTEN needs a session: the direct URL, as Neon's unpooled one.
+      const servers = await Promise.all([0, 1].map(() => startServer({ DATABASE_URL: db.pooled, DATABASE_DIRECT_URL: db.direct })));
+      started(servers);
+      const [a, b] = servers as [ServerProcess, ServerProcess];
+      const auth = await bearer(newUser());
+      const call = (base: string, method: string, path: string, body?: unknown) =>
+        fetch(`${base}${path}`, {
+          method,
+          headers: { Authorization: auth, ...(body ? { 'Content-Type': 'application/json' } : {}) },
+          ...(body ? { body: JSON.stringify(body) } : {}),
+        });
+      type Task = { id: number; title: string };
+      type Change = { op: 'upsert'; task: Task } | { op: 'delete'; id: number };
+      const apply = (m: Map<number, Task>, changes: Change[]) => {
+        for (const c of changes) {
+          if (c.op === 'upsert') m.set(c.task.id, c.task);
+          else m.delete(c.id);
+        }
+      };
+      const sync = async (m: Map<number, Task>, cursor?: string): Promise<string> => {
+        let next = cursor;
+        for (;;) {
+          const res = await call(a.base, 'GET', `/api/tasks/changes?limit=9${next ? `&cursor=${next}` : ''}`);
+          expect(res.status).toBe(200);
+          const page = (await res.json()) as { changes: Change[]; cursor: string; has_more: boolean };
+          apply(m, page.changes);
+          next = page.cursor;
+          if (!page.has_more) return next;
+        }
+      };
+      const feedCopy = new Map<number, Task>();
+      let feedCursor = await sync(feedCopy);
+      // The stream follower on the other instance, from the same start.
+      const streamCopy = new Map<number, Task>();
+      let lastId = await sync(streamCopy);
+      const stream = await openSse(`${b.base}/api/events`, { Authorization: auth, 'Last-Event-ID': lastId });
+      await stream.next((e) => e.event === 'ready');
+      let writing = true;
+      const writers = [a, b, a, b].map(async (server, w) => {
+        const mine: number[] = [];
+        for (let i = 0; i < 40; i++) {
+          const roll = (i * 7 + w * 3) % 5;
+          if (roll < 2 || mine.length === 0) {
+            const res = await call(server.base, 'POST', '/api/tasks', { title: `w${w}-${i}` });
+            expect(res.status).toBe(201);
+            mine.push(((await res.json()) as Task).id);
+          } else if (roll === 2)
+            expect((await call(server.base, 'PATCH', `/api/tasks/${mine[i % mine.length]}/complete`)).status).toBe(200);
+          else if (roll === 3)
+            expect((await call(server.base, 'PATCH', '/api/tasks', { ids: mine.slice(0, 3), add_tags: [`r${i}`] })).status).toBe(200);
+          else expect((await call(server.base, 'DELETE', `/api/tasks/${mine.splice(i % mine.length, 1)[0]}`)).status).toBe(204);
+        }
+      });
+      const feeding = (async () => {
+        while (writing) {
+          feedCursor = await sync(feedCopy, feedCursor);
+          await new Promise((r) => setTimeout(r, 20));
+        }
+      })();
+      await Promise.all(writers);
+      writing = false;
+      await feeding;
+      feedCursor = await sync(feedCopy, feedCursor);
+      const list = await call(a.base, 'GET', '/api/tasks?limit=500');
+      const truth = new Map(((await list.json()) as Task[]).map((t) => [t.id, t]));
+      const same = (m: Map<number, Task>) =>
+        JSON.stringify([...m.values()].sort((x, y) => x.id - y.id)) === JSON.stringify([...truth.values()].sort((x, y) => x.id - y.id));
+      // The stream, live from the other instance, catches up too.
+      let seen = 0;
+      for (const deadline = Date.now() + 10_000; !same(streamCopy) && Date.now() < deadline; ) {
+        await stream.next(() => stream.events.length > seen, 1000).catch(() => undefined);
+        for (; seen < stream.events.length; seen++) {
+          const e = stream.events[seen]!;
+          if (e.event === 'change') {
+            apply(streamCopy, [JSON.parse(e.data) as Change]);
+            lastId = e.id!;
+          }
+        }
+      }
+      stream.close();
+      expect(same(feedCopy)).toBe(true);
+      expect(same(streamCopy)).toBe(true);
     });
   },
 );
