@@ -105,8 +105,9 @@ const REQUEST_ID = /^[A-Za-z0-9._:-]{1,128}$/;
 // Query parameters whose values a log may show: the contract's switches, which say nothing about a
 // person. Search text, tags and cursors (which carry a task's sort key, a title say) are personal;
 // anything else, such as a credential sent as `?access_token=`, is not the contract's at all.
-const LOGGED_VALUES = new Set(['status', 'sort', 'order', 'limit', 'priority', 'overdue', 'tz']);
-const KNOWN_NAMES = new Set([...LOGGED_VALUES, 'q', 'tag', 'cursor', 'due_before', 'due_after']);
+const LOGGED_VALUES = new Set(['status', 'sort', 'order', 'limit', 'priority', 'overdue', 'tz', 'match']);
+// A stream's ticket opens it (once) and its last event id is a cursor: named, never shown.
+const KNOWN_NAMES = new Set([...LOGGED_VALUES, 'q', 'tag', 'cursor', 'due_before', 'due_after', 'ticket', 'last_event_id']);
 
 /** The URL as logged: the path, then each parameter's name and value only where they are safe. */
 export function loggedUrl(url: string): string {

@@ -253,6 +253,13 @@ describe(`the event stream (${dbKind})`, () => {
     expect((await feed(a.app, auth, lastId)).body.changes).toEqual([]);
   });
 
+  it('answers HEAD with the head alone, and ends', async () => {
+    const res = await fetch(`${a.base}/api/events`, { method: 'HEAD', headers: { Authorization: await bearer(newUser()) } });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/);
+    expect(await res.text()).toBe('');
+  });
+
   it('takes a single-use ticket in the query, bound to its user; never a token', async () => {
     const user = newUser();
     const token = await mintToken({ secret: TEST_SECRET, userId: user });

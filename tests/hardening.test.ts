@@ -255,6 +255,8 @@ describe('4. logged URLs carry no credentials and no personal query text', () =>
     expect(loggedUrl('/api/tasks/7')).toBe('/api/tasks/7');
     expect(loggedUrl('/api/tasks?cursor=abc&sort=title&order=asc')).toBe('/api/tasks?cursor=[redacted]&sort=title&order=asc');
     expect(loggedUrl('/health?eyJhbGciOiJIUzI1NiJ9')).toBe('/health?[unknown]=[redacted]');
+    // An event stream's ticket and resume point are named, never shown.
+    expect(loggedUrl('/api/events?ticket=abc&last_event_id=xyz')).toBe('/api/events?ticket=[redacted]&last_event_id=[redacted]');
   });
 });
 

@@ -118,6 +118,11 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
       'X-Accel-Buffering': 'no',
     });
     res.flushHeaders();
+    // HEAD (answered as GET up to here): the head is the whole answer.
+    if (res.locals.head === true) {
+      res.end();
+      return;
+    }
     // Reconnect after 2 to 4 s, spread so a restart's clients do not all come back at once.
     res.write(`retry: ${2000 + Math.floor(Math.random() * 2000)}\n\n`);
 

@@ -2,7 +2,11 @@
 // validated and routed as GET; Node already knows not to send a body for them.
 import type { RequestHandler } from 'express';
 
-export const headAsGet: RequestHandler = (req, _res, next) => {
-  if (req.method === 'HEAD') req.method = 'GET';
+export const headAsGet: RequestHandler = (req, res, next) => {
+  if (req.method === 'HEAD') {
+    req.method = 'GET';
+    // For an answer that never ends by itself (the event stream), which must end after its head.
+    res.locals.head = true;
+  }
   next();
 };
