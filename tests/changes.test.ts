@@ -253,6 +253,17 @@ describe(`the event stream (${dbKind})`, () => {
     expect((await feed(a.app, auth, lastId)).body.changes).toEqual([]);
   });
 
+  it('answers 503 server_busy past the instance limit, whoever asks', async () => {
+    const full = await instance({ changes: { streamsMax: 1 } });
+    const first = await sse(full.base, await bearer(newUser()));
+    await first.next((e) => e.event === 'ready');
+    const second = await sse(full.base, await bearer(newUser()));
+    expect(second.status).toBe(503);
+    expect(second.headers.get('retry-after')).toBe('10');
+    expect(JSON.parse(await second.text())).toMatchObject({ code: 'server_busy', status: 503 });
+    first.close();
+  });
+
   it('answers HEAD with the head alone, and ends', async () => {
     const res = await fetch(`${a.base}/api/events`, { method: 'HEAD', headers: { Authorization: await bearer(newUser()) } });
     expect(res.status).toBe(200);
