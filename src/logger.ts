@@ -165,7 +165,9 @@ export function requestLogging(app: Express, logger: Logger, requestLines?: Logg
         ...(route ? { route: `${res.locals.mount ?? ''}${route}` } : {}),
         ...(res.locals.userId ? { userId: res.locals.userId } : {}),
       };
-      if (!res.writableFinished) lines.warn(line, 'request aborted');
+      // An event stream ends when its client goes: that is how it ends, not an abort.
+      const streamed = String(res.getHeader('Content-Type') ?? '').startsWith('text/event-stream');
+      if (!res.writableFinished && !streamed) lines.warn(line, 'request aborted');
       else if (res.statusCode >= 500) lines.error(line, 'request completed');
       else lines.info(line, 'request completed');
     });

@@ -31,11 +31,11 @@ interface Instance {
 
 let embeddedLive: LiveChanges | undefined;
 
-async function instance(opts: TestAppOptions = {}): Promise<Instance> {
+async function instance(opts: TestAppOptions = {}, own = false): Promise<Instance> {
   // Instances on PostgreSQL each have their own, woken through LISTEN/NOTIFY; the embedded
   // database lives in one process, so its apps share the process's.
   let live: LiveChanges;
-  if (database.url) {
+  if (database.url || own) {
     live = createLiveChanges(database.db, { listenUrl: database.url });
     lives.push(live);
   } else {
@@ -254,7 +254,8 @@ describe(`the event stream (${dbKind})`, () => {
   });
 
   it('answers 503 server_busy past the instance limit, whoever asks', async () => {
-    const full = await instance({ changes: { streamsMax: 1 } });
+    // Its own streams only: the embedded instances of this file otherwise share one process's.
+    const full = await instance({ changes: { streamsMax: 1 } }, true);
     const first = await sse(full.base, await bearer(newUser()));
     await first.next((e) => e.event === 'ready');
     const second = await sse(full.base, await bearer(newUser()));
@@ -316,6 +317,18 @@ describe(`the event stream (${dbKind})`, () => {
     expect(JSON.parse(change.data).task.title).toBe('alice');
     await new Promise((r) => setTimeout(r, 200));
     expect(s.events.filter((e) => e.event === 'change')).toHaveLength(1);
+  });
+
+  it('an open stream outlives the retention: its own position never expires by age', async () => {
+    const short = await instance({ changes: { retentionSeconds: 1 } });
+    const auth = await bearer(newUser());
+    const s = await sse(short.base, auth);
+    await s.next((e) => e.event === 'ready');
+    await new Promise((r) => setTimeout(r, 2100));
+    await request(short.app).post('/api/tasks').set('Authorization', auth).send({ title: 'after a quiet while' });
+    const change = await s.next((e) => e.event === 'change' || e.event === 'cursor_expired');
+    expect(change.event).toBe('change');
+    expect(JSON.parse(change.data).task.title).toBe('after a quiet while');
   });
 
   it('says cursor_expired, with an empty id, for a Last-Event-ID older than the retention', async () => {

@@ -54,7 +54,7 @@ export function decodeFeedCursor(userId: string, text: string): FeedCursor {
   try {
     p = JSON.parse(Buffer.from(text, 'base64url').toString('utf8')) as Partial<Payload>;
   } catch {
-    throw new InvalidFeedCursorError('The cursor is not one this API issued.');
+    throw new InvalidFeedCursorError('is not a cursor this API issued');
   }
   if (
     !p ||
@@ -68,9 +68,9 @@ export function decodeFeedCursor(userId: string, text: string): FeedCursor {
     !DECIMAL.test(p.f) ||
     !Number.isSafeInteger(p.t)
   ) {
-    throw new InvalidFeedCursorError('The cursor is not one this API issued.');
+    throw new InvalidFeedCursorError('is not a cursor this API issued');
   }
-  if (p.u !== userDigest(userId)) throw new InvalidFeedCursorError("The cursor belongs to another user's feed.");
+  if (p.u !== userDigest(userId)) throw new InvalidFeedCursorError("belongs to another user's feed");
   return { position: { xid: p.x, seq: p.s }, floorXid: p.f, issuedAt: p.t as number };
 }
 

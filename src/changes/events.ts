@@ -172,7 +172,7 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
             return;
           }
           stalledSince = undefined;
-          const page = await service.changes(userId, cursor, PAGE);
+          const page = await service.changes(userId, cursor, PAGE, { live: true });
           if (ended) return;
           if (page.kind === 'cursor_expired') {
             const body = problemBody(problems.cursorExpired(page.retentionSeconds), res.locals.requestId);

@@ -44,7 +44,8 @@ export class InvalidCursorError extends Error {
   override name = 'InvalidCursorError';
 }
 
-const NOT_OURS = 'The cursor is not one this API issued.';
+// Said of the cursor field, as every field error is: `cursor (query) is not a cursor this API issued`.
+const NOT_OURS = 'is not a cursor this API issued';
 
 export function decodeCursor(cursor: string, scope: CursorScope): Position {
   let payload: Record<string, unknown>;
@@ -80,7 +81,7 @@ export function decodeCursor(cursor: string, scope: CursorScope): Position {
     throw new InvalidCursorError(NOT_OURS);
   }
   if (!sameQuery) {
-    throw new InvalidCursorError('The cursor belongs to another query: keep the filters, sort and order as they were on the first page.');
+    throw new InvalidCursorError('belongs to another query: keep the filters, sort and order as they were on the first page');
   }
   if (!KEY_CHECKS[scope.sort](payload.k)) throw new InvalidCursorError(NOT_OURS);
   return { key: payload.k, id: payload.id as number };

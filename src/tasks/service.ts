@@ -405,7 +405,13 @@ export function createTaskService(db: Database, { tasksPerUser, changesRetention
      * migrations/005): each changed task as it is now, each deleted one as a tombstone. Without a
      * cursor, a full sync: every task, page after page, then the changes made meanwhile.
      */
-    async changes(userId: string, cursorText: string | undefined, limit: number): Promise<ChangesOutcome> {
+    async changes(
+      userId: string,
+      cursorText: string | undefined,
+      limit: number,
+      /** A live stream's own position, read on as it goes: only a purged tombstone can outdate it, never its age. */
+      opts: { live?: boolean } = {},
+    ): Promise<ChangesOutcome> {
       let from: FeedCursor | undefined;
       if (cursorText !== undefined) {
         try {
@@ -414,7 +420,7 @@ export function createTaskService(db: Database, { tasksPerUser, changesRetention
           if (!(err instanceof InvalidFeedCursorError)) throw err;
           return { kind: 'invalid_cursor', message: err.message };
         }
-        if (from.issuedAt < Date.now() / 1000 - retention) return { kind: 'cursor_expired', retentionSeconds: retention };
+        if (!opts.live && from.issuedAt < Date.now() / 1000 - retention) return { kind: 'cursor_expired', retentionSeconds: retention };
       }
       const position = from?.position ?? START;
       const page = await queries.feedPage(db, userId, position, from?.floorXid ?? NO_TOMBSTONES, limit);

@@ -29,7 +29,7 @@ export interface Subscription {
   readonly tasks: ReadonlyMap<number, Task>;
   /** Where the copy stands in the feed (keep it to resume later with `subscribe({ cursor, tasks })`). */
   readonly cursor: string | undefined;
-  /** Resolves once the first full sync (or catch-up) is done. */
+  /** Resolves once the first full sync (or catch-up) is done; until the server answers, it waits (failures go to onError). */
   readonly ready: Promise<void>;
   /** Stops following. */
   close(): void;
@@ -120,18 +120,31 @@ export function subscribe(deps: LiveDeps, options: SubscribeOptions = {}): Subsc
 
   /** Reads the feed from `cursor` to its end (a full sync from nothing when there is none). */
   async function catchUp(): Promise<void> {
-    const full = cursor === undefined;
-    if (full) tasks.clear();
+    if (cursor === undefined) {
+      // A full sync builds a copy aside and swaps it in at once: readers never see it half-built.
+      const fresh = new Map<number, Task>();
+      let at: string | undefined;
+      for (;;) {
+        const page = await deps.page(at);
+        applyChanges(fresh, page.changes);
+        at = page.cursor;
+        if (!page.hasMore) break;
+      }
+      tasks.clear();
+      for (const [id, t] of fresh) tasks.set(id, t);
+      cursor = at;
+      options.onSync?.(tasks);
+      return;
+    }
     for (;;) {
       const page = await deps.page(cursor);
       for (const c of page.changes) {
         applyChanges(tasks, [c]);
-        if (!full) options.onChange?.(c, tasks);
+        options.onChange?.(c, tasks);
       }
       cursor = page.cursor;
       if (!page.hasMore) break;
     }
-    if (full) options.onSync?.(tasks);
   }
 
   /** Set once a stream is open: a drop after that is no failure to back off from. */
@@ -192,8 +205,8 @@ export function subscribe(deps: LiveDeps, options: SubscribeOptions = {}): Subsc
       }
       connected = false;
       if (stop.signal.aborted) break;
-      // The server's retry, spread out, and longer after repeated failures.
-      await sleep(Math.min(60_000, retryMs * 2 ** Math.min(failures, 5)) * (0.5 + Math.random() / 2), stop.signal);
+      // The server's retry, spread out, and longer after repeated failures (at most 30 s).
+      await sleep(Math.min(30_000, retryMs * 2 ** Math.min(failures, 4)) * (0.5 + Math.random() / 2), stop.signal);
     }
   })();
 
