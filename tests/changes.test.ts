@@ -4,7 +4,7 @@
 // the feed and another the stream (dropped and resumed), both ending with exactly the server's
 // tasks. On PostgreSQL the two instances wake each other through LISTEN/NOTIFY.
 import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/mint-token.js';
@@ -251,6 +251,62 @@ describe(`the event stream (${dbKind})`, () => {
     // The event id is a cursor the feed accepts.
     const lastId = resumed.events.filter((e) => e.event === 'change').at(-1)!.id!;
     expect((await feed(a.app, auth, lastId)).body.changes).toEqual([]);
+  });
+
+  it('a client gone during setup frees its slot, and streams opened at once still count against the limit', async () => {
+    const limited = await instance({ changes: { streamsPerUser: 2 } }, true);
+    const user = newUser();
+    const auth = await bearer(user);
+    const { port } = new URL(limited.base);
+    // Ten clients that send their request and leave at once, while the server sets their streams up.
+    await Promise.all(
+      Array.from(
+        { length: 10 },
+        () =>
+          new Promise<void>((resolve) => {
+            const socket = connect(Number(port), '127.0.0.1', () => {
+              socket.write(`GET /api/events HTTP/1.1\r\nHost: x\r\nAuthorization: ${auth}\r\n\r\n`);
+              socket.destroy();
+              resolve();
+            });
+          }),
+      ),
+    );
+    for (let i = 0; i < 50 && limited.live.hub.count(user) > 0; i++) await new Promise((r) => setTimeout(r, 20));
+    expect(limited.live.hub.count(user)).toBe(0);
+    // Six at once against a limit of two: two open, four are refused.
+    const opened = await Promise.all(Array.from({ length: 6 }, () => sse(limited.base, auth)));
+    expect(opened.map((o) => o.status).sort()).toEqual([200, 200, 429, 429, 429, 429]);
+    for (const o of opened) o.close();
+  });
+
+  it('sends a heartbeat comment, at most every EVENTS_HEARTBEAT_SECONDS', async () => {
+    const beating = await instance({ changes: { heartbeatSeconds: 1 } }, true);
+    const s = await sse(beating.base, await bearer(newUser()));
+    await s.next((e) => e.event === 'ready');
+    await new Promise((r) => setTimeout(r, 2300));
+    expect(s.comments).toBeGreaterThanOrEqual(2);
+    s.close();
+  });
+
+  it('refuses a ticket whose token has expired, and a cursor whose numbers the database cannot hold', async () => {
+    const user = newUser();
+    const service = createTaskService(database.db, { tasksPerUser: 5000 });
+    const { ticket } = await service.issueTicket(user, Math.floor(Date.now() / 1000) - 1);
+    const late = await sse(a.base, undefined, `?ticket=${ticket}`);
+    expect(late.status).toBe(401);
+    expect(JSON.parse(await late.text())).toMatchObject({ code: 'token_expired' });
+    const auth = await bearer(user);
+    const real = JSON.parse(Buffer.from((await feed(a.app, auth)).body.cursor, 'base64url').toString());
+    for (const field of ['x', 'f', 's']) {
+      const forged = Buffer.from(JSON.stringify({ ...real, [field]: '99999999999999999999' })).toString('base64url');
+      const res = await feed(a.app, auth, forged);
+      expect(res.status, field).toBe(422);
+      expect(res.body).toMatchObject({
+        code: 'invalid_cursor',
+        errors: [{ path: '/query/cursor', message: 'is not a cursor this API issued' }],
+      });
+    }
   });
 
   it('answers 503 server_busy past the instance limit, whoever asks', async () => {

@@ -32,6 +32,8 @@ interface Payload {
 
 const userDigest = (userId: string) => createHash('sha256').update(userId).digest('base64url').slice(0, 12);
 const DECIMAL = /^(0|[1-9]\d{0,19})$/;
+const MAX_XID = 2n ** 64n - 1n;
+const MAX_SEQ = 2n ** 63n - 1n;
 
 export class InvalidFeedCursorError extends Error {
   override name = 'InvalidFeedCursorError';
@@ -68,6 +70,10 @@ export function decodeFeedCursor(userId: string, text: string): FeedCursor {
     !DECIMAL.test(p.f) ||
     !Number.isSafeInteger(p.t)
   ) {
+    throw new InvalidFeedCursorError('is not a cursor this API issued');
+  }
+  // Within the types the database reads them as (xid8 and bigint).
+  if (BigInt(p.x) > MAX_XID || BigInt(p.f) > MAX_XID || BigInt(p.s) > MAX_SEQ) {
     throw new InvalidFeedCursorError('is not a cursor this API issued');
   }
   if (p.u !== userDigest(userId)) throw new InvalidFeedCursorError("belongs to another user's feed");

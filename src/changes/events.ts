@@ -62,6 +62,17 @@ export function apiAuthentication(bearer: RequestHandler, service: TaskService):
           );
           return;
         }
+        if (redeemed.tokenValidUntil * 1000 <= Date.now()) {
+          // The ticket would outlive the token it was issued for.
+          next(
+            problems.unauthorized(
+              'token_expired',
+              'The token this ticket was issued for has expired. Get a new token, then a new ticket.',
+              'Bearer realm="todo-api", error="invalid_token", error_description="The token has expired."',
+            ),
+          );
+          return;
+        }
         res.locals.userId = redeemed.userId;
         res.locals.tokenValidUntil = redeemed.tokenValidUntil;
         next();
@@ -94,45 +105,19 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
     if (live.hub.count() >= config.streamsMax) {
       throw problems.unavailable('server_busy', 'This instance serves as many event streams as it can. Connect again shortly.', 10);
     }
-    const lastId = req.get('Last-Event-ID') || (req.query.last_event_id as string | undefined);
-    let cursor: string;
-    let expired = false;
-    if (lastId) {
-      // Checked before the stream starts: a cursor that is not this user's is the client's error.
-      const first = await service.changes(userId, lastId, 1);
-      if (first.kind === 'invalid_cursor') {
-        throw problems.validation(
-          [{ path: req.get('Last-Event-ID') ? '/header/last-event-id' : '/query/last_event_id', message: first.message }],
-          'invalid_cursor',
-        );
-      }
-      expired = first.kind === 'cursor_expired';
-      cursor = lastId;
-    } else {
-      cursor = await service.cursorNow(userId);
-    }
 
-    res.writeHead(200, {
-      'Content-Type': 'text/event-stream; charset=utf-8',
-      'Cache-Control': 'no-cache',
-      'X-Accel-Buffering': 'no',
-    });
-    res.flushHeaders();
-    // HEAD (answered as GET up to here): the head is the whole answer.
-    if (res.locals.head === true) {
-      res.end();
-      return;
-    }
-    // Reconnect after 2 to 4 s, spread so a restart's clients do not all come back at once.
-    res.write(`retry: ${2000 + Math.floor(Math.random() * 2000)}\n\n`);
-
+    // The slot, the registry entry and the close handler are taken before anything is awaited:
+    // streams opened at once count against the limits, a client gone during setup frees its slot,
+    // and a shutdown during setup ends this one too.
+    let cursor: string | undefined;
     let ended = false;
     let reading = false;
     let again = false;
     let stalledSince: number | undefined;
+    let idSent: string | undefined;
     const timers: NodeJS.Timeout[] = [];
     let soon: NodeJS.Timeout | undefined;
-
+    const unsubscribe = live.hub.subscribe(userId, () => void read());
     const stream = {
       end() {
         if (ended) return;
@@ -141,22 +126,25 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
         clearTimeout(soon);
         unsubscribe();
         live.streams.delete(stream);
-        res.end();
+        if (res.headersSent) res.end();
       },
     };
+    live.streams.add(stream);
+    res.on('close', () => stream.end());
 
-    if (expired) {
-      // An empty id: a browser reconnects without Last-Event-ID, from the present.
-      const first = await service.changes(userId, cursor, 1);
-      const retention = first.kind === 'cursor_expired' ? first.retentionSeconds : 0;
-      res.end(
-        `id\nevent: cursor_expired\ndata: ${JSON.stringify(problemBody(problems.cursorExpired(retention), res.locals.requestId))}\n\n`,
-      );
-      return;
-    }
+    /** A backed-up client: reading waits; one that stays backed up is cut off. */
+    const stalled = () => {
+      if (res.writableLength <= HIGH_WATER_BYTES) {
+        stalledSince = undefined;
+        return false;
+      }
+      stalledSince ??= Date.now();
+      if (Date.now() - stalledSince >= STALLED_MS) req.socket.destroy();
+      return true;
+    };
 
     async function read(): Promise<void> {
-      if (ended) return;
+      if (ended || cursor === undefined) return;
       if (reading) {
         again = true;
         return;
@@ -165,13 +153,7 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
       try {
         do {
           again = false;
-          if (res.writableLength > HIGH_WATER_BYTES) {
-            // Backed up: read on once it drains; cut off if it never does.
-            stalledSince ??= Date.now();
-            if (Date.now() - stalledSince > STALLED_MS) req.socket.destroy();
-            return;
-          }
-          stalledSince = undefined;
+          if (stalled()) return;
           const page = await service.changes(userId, cursor, PAGE, { live: true });
           if (ended) return;
           if (page.kind === 'cursor_expired') {
@@ -186,7 +168,10 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
           }
           let out = '';
           for (const c of page.changes) out += event('change', c.cursor, c.change);
-          if (out) res.write(out);
+          if (out) {
+            res.write(out);
+            idSent = page.changes.at(-1)!.cursor;
+          }
           cursor = page.cursor;
           if (page.hasMore) again = true;
           else if (page.pending && !soon) {
@@ -210,18 +195,77 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
       }
     }
 
-    const unsubscribe = live.hub.subscribe(userId, () => void read());
-    live.streams.add(stream);
+    let start: string;
+    let expiredAfter: number | undefined;
+    const lastId = req.get('Last-Event-ID') || (req.query.last_event_id as string | undefined);
+    try {
+      if (lastId) {
+        // Checked before the stream starts: a cursor that is not this user's is the client's error.
+        const first = await service.changes(userId, lastId, 1);
+        if (first.kind === 'invalid_cursor') {
+          throw problems.validation(
+            [{ path: req.get('Last-Event-ID') ? '/header/last-event-id' : '/query/last_event_id', message: first.message }],
+            'invalid_cursor',
+          );
+        }
+        if (first.kind === 'cursor_expired') expiredAfter = first.retentionSeconds;
+        start = lastId;
+      } else {
+        start = await service.cursorNow(userId);
+      }
+    } catch (err) {
+      stream.end();
+      throw err;
+    }
+    // Gone during setup: nothing to answer.
+    if (ended && (req.socket.destroyed || res.writableEnded)) return;
+
+    res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache',
+      'X-Accel-Buffering': 'no',
+    });
+    res.flushHeaders();
+    // HEAD (answered as GET up to here): the head is the whole answer.
+    if (res.locals.head === true) {
+      stream.end();
+      return;
+    }
+    // Reconnect after 2 to 4 s, spread so a restart's clients do not all come back at once.
+    res.write(`retry: ${2000 + Math.floor(Math.random() * 2000)}\n\n`);
+    // Ended during setup (a shutdown): the head and retry only, so the client reconnects elsewhere.
+    if (ended) {
+      res.end();
+      return;
+    }
+    if (expiredAfter !== undefined) {
+      // An empty id: a browser reconnects without Last-Event-ID, from the present.
+      const body = problemBody(problems.cursorExpired(expiredAfter), res.locals.requestId);
+      res.write(`id\nevent: cursor_expired\ndata: ${JSON.stringify(body)}\n\n`);
+      stream.end();
+      return;
+    }
+
     res.on('drain', () => void read());
-    res.on('close', () => stream.end());
-    timers.push(setInterval(() => res.write(': ping\n\n'), config.heartbeatSeconds * 1000));
-    timers.push(setInterval(() => void read(), config.pollSeconds * 1000));
+    timers.push(
+      // A heartbeat; with it, while nothing changes, the id of where the stream stands now, so a
+      // client that reconnects after a quiet while resumes from a fresh position.
+      setInterval(() => {
+        const fresh = cursor !== undefined && cursor !== idSent && !reading ? cursor : undefined;
+        if (fresh) idSent = fresh;
+        res.write(fresh ? `: ping\nid: ${fresh}\n\n` : ': ping\n\n');
+      }, config.heartbeatSeconds * 1000),
+      setInterval(() => void read(), config.pollSeconds * 1000),
+      setInterval(stalled, 5000),
+    );
     if (validUntil !== undefined) {
       // The stream lasts as long as the token it was opened with.
       const left = Math.max(0, validUntil * 1000 - Date.now());
       timers.push(setTimeout(() => stream.end(), Math.min(left, 2 ** 31 - 1)));
     }
-    res.write(event('ready', cursor, {}));
+    cursor = start;
+    idSent = start;
+    res.write(event('ready', start, {}));
     await read();
   });
 
