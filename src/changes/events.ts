@@ -96,6 +96,12 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
   router.get('/', async (req, res) => {
     const userId = res.locals.userId as string;
     const validUntil = res.locals.tokenValidUntil as number | undefined;
+    if (live.closing) {
+      // This instance is shutting down: the head and a retry, so the client reconnects elsewhere.
+      res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-cache', 'X-Accel-Buffering': 'no' });
+      res.end(`retry: ${1000 + Math.floor(Math.random() * 2000)}\n\n`);
+      return;
+    }
     if (live.hub.count(userId) >= config.streamsPerUser) {
       throw problems.rateLimited(
         `At most ${config.streamsPerUser} event streams of one user may be open at once; close one (a browser tab, say) first.`,

@@ -15,8 +15,10 @@ export interface LiveChanges {
   streams: Set<{ end(): void }>;
   /** The cross-instance wake-ups, when there are any (PostgreSQL). */
   wakeups: PgWakeups | undefined;
-  /** Ends every open stream (they reconnect, to another instance if this one is going). */
+  /** Ends every open stream (they reconnect, to another instance if this one is going); streams asked for from now on end at once. */
   endStreams(): void;
+  /** Whether endStreams was called: this instance is going. */
+  readonly closing: boolean;
   close(): Promise<void>;
 }
 
@@ -25,15 +27,21 @@ export function createLiveChanges(db: Database, config: Pick<ChangesConfig, 'lis
   const wakeups =
     db.kind === 'postgres' && config.listenUrl ? createPgWakeups({ db, listenUrl: config.listenUrl, hub, logger }) : undefined;
   const streams = new Set<{ end(): void }>();
+  let closing = false;
   return {
     hub,
     published: wakeups ? (userId) => wakeups.published(userId) : (userId) => hub.wake(userId),
     streams,
     wakeups,
     endStreams() {
+      closing = true;
       for (const s of [...streams]) s.end();
     },
+    get closing() {
+      return closing;
+    },
     async close() {
+      closing = true;
       for (const s of [...streams]) s.end();
       await wakeups?.close();
     },

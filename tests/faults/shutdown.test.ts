@@ -155,4 +155,26 @@ describe(`graceful shutdown (${dbKind})`, () => {
     expect(line, server.output().slice(-2000)).toMatchObject({ msg: 'request completed', res: { statusCode: 200 }, service: 'todo-api' });
     expect(server.child.exitCode).toBeNull();
   });
+
+  it('ends event streams, open or still being set up, and exits 0 well within the grace period', { timeout: 60_000 }, async () => {
+    const server = await startServer({ ...(await storageEnv(cleanups)), SHUTDOWN_GRACE_MS: '8000' });
+    const auth = await bearer(newUser());
+    const open = await fetch(`${server.base}/api/events`, { headers: { Authorization: auth } });
+    expect(open.status).toBe(200);
+    const openBody = open.text();
+    // More, sent just before the signal: some are still being set up when it comes.
+    const late = Array.from({ length: 4 }, () =>
+      fetch(`${server.base}/api/events`, { headers: { Authorization: auth } }).then(
+        (r) => r.text(),
+        () => '',
+      ),
+    );
+    await new Promise((r) => setTimeout(r, 2));
+    const started = Date.now();
+    server.child.kill('SIGTERM');
+    expect(await server.exited).toBe(0);
+    // The grace period is 8 s; a stream left open would have held the exit until then.
+    expect(Date.now() - started, server.output().slice(-2000)).toBeLessThan(4000);
+    await Promise.all([openBody, ...late]);
+  });
 });
