@@ -112,6 +112,8 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
       throw problems.unavailable('server_busy', 'This instance serves as many event streams as it can. Connect again shortly.', 10);
     }
 
+    // A client already gone (before this handler ran, its close event is past): nothing to set up.
+    if (req.socket.destroyed) return;
     // The slot, the registry entry and the close handler are taken before anything is awaited:
     // streams opened at once count against the limits, a client gone during setup frees its slot,
     // and a shutdown during setup ends this one too.
