@@ -5,13 +5,14 @@
 // tasks. On PostgreSQL the two instances wake each other through LISTEN/NOTIFY.
 import type { Server } from 'node:http';
 import { type AddressInfo, connect } from 'node:net';
+import pg from 'pg';
 import request from 'supertest';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { mintToken } from '../src/auth/mint-token.js';
 import { createLiveChanges, type LiveChanges } from '../src/changes/live.js';
 import { createTaskService } from '../src/tasks/service.js';
 import { bearer, buildApp, newUser, TEST_SECRET, type TestAppOptions } from './helpers/app.js';
-import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
+import { createTestDatabase, dbKind, serverUrl, type TestDatabase } from './helpers/db.js';
 import { walkPages } from './helpers/pages.js';
 import { openSse, type SseStream } from './helpers/sse.js';
 
@@ -166,6 +167,23 @@ describe(`the change feed (${dbKind})`, () => {
     await request(b.app).post('/api/tasks').set('Authorization', auth).send({ title: 'new' });
     await sync(a.app, auth, replica, first.body.cursor, 3);
     expect(sorted(replica)).toEqual(sorted(await serverState(auth)));
+  });
+
+  it.runIf(dbKind === 'postgres')('is not held back by a long transaction in another database of the same server', async () => {
+    const other = new pg.Client({ connectionString: serverUrl });
+    await other.connect();
+    try {
+      await other.query('BEGIN');
+      await other.query('SELECT pg_current_xact_id()');
+      const auth = await bearer(newUser());
+      const cursor = (await feed(a.app, auth)).body.cursor;
+      await request(a.app).post('/api/tasks').set('Authorization', auth).send({ title: 'right away' });
+      const res = await feed(a.app, auth, cursor);
+      expect(res.body.changes).toEqual([{ op: 'upsert', task: expect.objectContaining({ title: 'right away' }) }]);
+    } finally {
+      await other.query('ROLLBACK');
+      await other.end();
+    }
   });
 
   it("refuses another user's cursor, and one it never issued, as invalid_cursor", async () => {

@@ -516,10 +516,22 @@ export interface FeedPage {
   purged: { xid: string; seq: string } | undefined;
 }
 
+// The reader's horizon: the oldest transaction of this snapshot still running, leaving out those
+// known to run in another database (they cannot write this one's tasks: another database on the
+// same server, busy with a long transaction, must not hold this feed back); or, with none, the
+// snapshot's xmax. A transaction whose database is not known (it ended meanwhile, say) counts.
+const HORIZON_SQL = `WITH s AS (SELECT pg_current_snapshot() AS snap)
+  SELECT coalesce(
+    (SELECT min(x) FROM s, pg_snapshot_xip(s.snap) AS x
+      WHERE NOT EXISTS (SELECT 1 FROM pg_stat_activity a
+                         WHERE a.backend_xid = x::xid
+                           AND a.datid <> (SELECT oid FROM pg_database WHERE datname = current_database()))),
+    (SELECT pg_snapshot_xmax(snap) FROM s)) AS xmin`;
+
 // The user's changes after a position, in feed order, up to the reader's horizon: a transaction
-// still running (xid >= xmin) may commit later, so nothing at or past it is read yet (see
+// still running (xid >= the horizon) may commit later, so nothing at or past it is read yet (see
 // migrations/005). Tasks and tombstones each come from their own index range, merged.
-const FEED_SQL = `WITH h AS (SELECT pg_snapshot_xmin(pg_current_snapshot()) AS xmin),
+const FEED_SQL = `WITH h AS (${HORIZON_SQL}),
   c AS (
     (SELECT change_xid, change_seq, 'upsert'::text AS op, NULL::text AS deleted_at, ${COLUMNS}
        FROM tasks, h
@@ -587,7 +599,7 @@ export async function feedPage(
 
 /** The reader's horizon now: every transaction below it has ended. */
 export async function feedHorizon(db: Queryable): Promise<string> {
-  const { rows } = await db.query<{ horizon: string }>('SELECT pg_snapshot_xmin(pg_current_snapshot())::text AS horizon');
+  const { rows } = await db.query<{ horizon: string }>(`SELECT xmin::text AS horizon FROM (${HORIZON_SQL}) h`);
   return rows[0]!.horizon;
 }
 
