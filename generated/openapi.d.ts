@@ -792,6 +792,71 @@ export interface components {
          * @example 2048
          */
         TaskPosition: number;
+        /**
+         * @description What the next occurrence counts from. `due`: the schedule itself; completing an occurrence
+         *     moves the task to the rule's next occurrence after the one completed, however late it was
+         *     completed. `completion` (Todoist's `every!`): the rule is started again on the local date the
+         *     task is completed, at the task's time of day, and the next occurrence is the first one on a
+         *     later date ("every 3 days" after completing on the 10th is the 13th).
+         * @default due
+         * @example due
+         * @enum {string}
+         */
+        TaskRecurrenceBasis: "due" | "completion";
+        /**
+         * @description How the task repeats, or `null` when it does not. The task stays one task: completing it
+         *     records the occurrence and moves `due_at` to the next one (see `TaskRecurrenceInput`).
+         */
+        TaskRecurrence: {
+            /**
+             * @description The rule in its canonical form (parts upper-case, in a fixed order).
+             * @example FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR
+             */
+            rule: string;
+            /**
+             * @description The IANA time zone whose wall-clock time repeats.
+             * @example Europe/Berlin
+             */
+            time_zone: string;
+            from: components["schemas"]["TaskRecurrenceBasis"];
+            /**
+             * Format: int32
+             * @description The number of the current occurrence, from 1: how many have been completed, plus one (the
+             *     one `COUNT` counts against). A changed rule starts counting again.
+             * @example 3
+             */
+            occurrence: number;
+        } | null;
+        /**
+         * @description A reminder: `before_minutes` before the task's due time (it follows the due date when it
+         *     changes or the task recurs), or at the instant `at` (once). Exactly one of the two.
+         * @example {
+         *       "before_minutes": 15
+         *     }
+         */
+        TaskReminder: {
+            /**
+             * Format: int32
+             * @description Minutes before `due_at` (0 is at the due time; at most 4 weeks).
+             * @example 15
+             */
+            before_minutes?: number;
+            /**
+             * Format: date-time
+             * @description An instant (RFC 3339, UTC).
+             * @example 2026-12-10T08:00:00Z
+             */
+            at?: string;
+        };
+        /**
+         * @description The task's reminders, in the order given; none is `[]`.
+         * @example [
+         *       {
+         *         "before_minutes": 15
+         *       }
+         *     ]
+         */
+        TaskReminders: components["schemas"]["TaskReminder"][];
         /** @description A task owned by the authenticated user. The owner's id is never part of a response. */
         Task: {
             /**
@@ -819,6 +884,8 @@ export interface components {
             priority: components["schemas"]["TaskPriority"];
             tags: components["schemas"]["TaskTags"];
             position: components["schemas"]["TaskPosition"];
+            recurrence: components["schemas"]["TaskRecurrence"];
+            reminders: components["schemas"]["TaskReminders"];
             /**
              * Format: date-time
              * @description When the task was created (RFC 3339, UTC, microsecond precision).
@@ -968,8 +1035,81 @@ export interface components {
          */
         TaskTagsInput: components["schemas"]["TaskTagInput"][];
         /**
+         * @description Makes the task recur, or `null` to stop it recurring. A recurring task needs a due date: the
+         *     request must give `due_at` or the task must have one, and `due_at` cannot be cleared while the
+         *     task recurs. The due date's wall-clock time in `time_zone` is what repeats: 09:30 in
+         *     `Europe/Berlin` stays 09:30 across the change of clocks. A local time that does not exist on a
+         *     day (02:30 when the clocks go forward) is read as RFC 5545 says, with the offset before the gap
+         *     (03:30); one that happens twice means the first.
+         *
+         *     Completing the task (toggling it, or `completed: true` in PATCH, PUT or the batch) records the
+         *     occurrence and moves `due_at` to the next one; the task stays pending, with the same id. After
+         *     the last occurrence (`COUNT`, `UNTIL`) it is completed for good. Setting `completed: false`
+         *     never moves it back: a pending task stays where it is, and a task completed for good is
+         *     reopened at its last occurrence. When one request completes a task and changes other fields,
+         *     the other fields are applied first.
+         *
+         *     Giving `recurrence` (even the same rule) or a new `due_at` starts the schedule again from the
+         *     task's due date. A retried completion is safe with `Idempotency-Key` or `If-Match`; without
+         *     them, each completion that arrives moves the task, as each toggle counts.
+         * @example {
+         *       "rule": "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR",
+         *       "time_zone": "Europe/Berlin"
+         *     }
+         */
+        TaskRecurrenceInput: {
+            /**
+             * @description An RFC 5545 `RRULE` value (with or without the `RRULE:` prefix, any case) from this subset:
+             *     `FREQ` (`DAILY`, `WEEKLY`, `MONTHLY`, `YEARLY`; required), `INTERVAL` (1–1000), `BYDAY`
+             *     (`MO`…`SU`, with a signed number before it in a monthly or yearly rule: `-1FR` is the last
+             *     Friday), `BYMONTHDAY` (1–31 or -31…-1; a month without the day is skipped), `BYMONTH`
+             *     (1–12), `BYSETPOS`, `WKST`, and one of `COUNT` (1–10000 occurrences in all) or `UNTIL`
+             *     (`YYYYMMDD`, through that local day, or `YYYYMMDDTHHMMSSZ`). Anything else is refused with
+             *     `422`, naming the part.
+             * @example FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR
+             */
+            rule: string;
+            /**
+             * @description The IANA time zone the rule is read in, such as `Europe/Berlin`.
+             * @example Europe/Berlin
+             */
+            time_zone: string;
+            from?: components["schemas"]["TaskRecurrenceBasis"];
+        } | null;
+        /**
+         * @description Exactly one of `before_minutes` (minutes before the due time; needs a due date) or `at` (an
+         *     instant). A reminder whose time has already passed when it is set, or when the due date moves,
+         *     does not fire.
+         * @example {
+         *       "before_minutes": 15
+         *     }
+         */
+        TaskReminderInput: {
+            /**
+             * Format: int32
+             * @description Minutes before `due_at`, 0 to 40320 (4 weeks).
+             */
+            before_minutes?: number;
+            /**
+             * Format: date-time
+             * @description An RFC 3339 date-time with `Z` or an offset.
+             */
+            at?: string;
+        };
+        /**
+         * @description Up to 10 reminders, replacing the task's own (`[]` removes them all; the same reminder given
+         *     twice is kept once). Each fires once per occurrence of the task while it is pending: an event
+         *     `reminder` on `GET /api/events` and, with `reminders=true`, in `GET /api/tasks/changes`.
+         * @example [
+         *       {
+         *         "before_minutes": 15
+         *       }
+         *     ]
+         */
+        TaskRemindersInput: components["schemas"]["TaskReminderInput"][];
+        /**
          * @description A new task. Only `title` is required: `due_at` defaults to `null`, `priority` to `none`, `tags`
-         *     to none, and `position` to just after the user's last task. Unknown properties are rejected.
+         *     to none, and `position` to just after the user's last task, `recurrence` to none and `reminders` to none. Unknown properties are rejected.
          * @example {
          *       "title": "Buy milk",
          *       "description": "Two litres, semi-skimmed",
@@ -992,6 +1132,8 @@ export interface components {
             priority?: components["schemas"]["TaskPriority"];
             tags?: components["schemas"]["TaskTagsInput"];
             position?: components["schemas"]["TaskPosition"];
+            recurrence?: components["schemas"]["TaskRecurrenceInput"];
+            reminders?: components["schemas"]["TaskRemindersInput"];
         };
         /**
          * @description The outcome of clearing completed tasks.
@@ -1141,8 +1283,55 @@ export interface components {
              */
             deleted_at: string;
         };
-        /** @description A task created or changed (its state now), or deleted (a tombstone). */
-        TaskChange: components["schemas"]["TaskUpserted"] | components["schemas"]["TaskDeleted"];
+        /**
+         * @description A reminder that fell due. `id` is the same wherever and however often it is delivered, and
+         *     differs for every reminder and occurrence: deduplicate on it.
+         */
+        ReminderDue: {
+            /**
+             * @description Unique per task, reminder and occurrence.
+             * @example rem_42_1796117400000000_b15
+             */
+            id: string;
+            /**
+             * Format: int64
+             * @example 42
+             */
+            task_id: number;
+            /**
+             * @description The task's title when the reminder fired.
+             * @example Stand-up
+             */
+            title: string;
+            due_at: components["schemas"]["TaskDueAt"];
+            /**
+             * Format: date-time
+             * @description When the reminder was due to fire.
+             * @example 2026-12-10T08:15:00.000000Z
+             */
+            remind_at: string;
+            /**
+             * Format: date-time
+             * @description When it fired; later than `remind_at` when no server was running then.
+             * @example 2026-12-10T08:15:00.412000Z
+             */
+            fired_at: string;
+            reminder: components["schemas"]["TaskReminder"];
+        };
+        /** @description A reminder of one of the user's tasks that fell due (listed with `reminders=true`). */
+        TaskReminderFired: {
+            /**
+             * @description discriminator enum property added by openapi-typescript
+             * @enum {string}
+             */
+            op: "reminder";
+            reminder: components["schemas"]["ReminderDue"];
+        };
+        /**
+         * @description A task created or changed (its state now), deleted (a tombstone), or, only when asked for with
+         *     `reminders=true`, one of its reminders that fell due. Ignore an `op` you do not know.
+         */
+        TaskChange: components["schemas"]["TaskUpserted"] | components["schemas"]["TaskDeleted"] | components["schemas"]["TaskReminderFired"];
         /**
          * @description One page of the user's changes, in an order that never skips one: each changed task as it is
          *     now (`upsert`), each deleted task as a tombstone (`delete`). Apply them in order to a local
@@ -1160,6 +1349,8 @@ export interface components {
          *             "priority": "none",
          *             "tags": [],
          *             "position": 1024,
+         *             "recurrence": null,
+         *             "reminders": [],
          *             "created_at": "2026-11-24T09:30:00.123456Z",
          *             "updated_at": "2026-11-24T09:45:12.000001Z"
          *           }
@@ -1200,7 +1391,7 @@ export interface components {
         /**
          * @description The new title and description of a task. An absent `description` means `null` (the task ends up
          *     with none); an absent `completed` leaves the completion state as it is, and so do absent
-         *     `due_at`, `priority`, `tags` and `position` (clients written before those fields existed keep
+         *     `due_at`, `priority`, `tags`, `position`, `recurrence` and `reminders` (clients written before those fields existed keep
          *     working without erasing them). Unknown properties are rejected.
          * @example {
          *       "title": "Buy oat milk",
@@ -1217,10 +1408,12 @@ export interface components {
             priority?: components["schemas"]["TaskPriority"];
             tags?: components["schemas"]["TaskTagsInput"];
             position?: components["schemas"]["TaskPosition"];
+            recurrence?: components["schemas"]["TaskRecurrenceInput"];
+            reminders?: components["schemas"]["TaskRemindersInput"];
         };
         /**
          * @description Any subset of a task's fields. Absent fields are left as they are; `description: null` clears the
-         *     description and `due_at: null` the due date; `tags: []` removes every tag. An empty object changes nothing. Unknown properties are rejected.
+         *     description and `due_at: null` the due date; `tags: []` removes every tag, `recurrence: null` stops the task recurring and `reminders: []` removes its reminders. An empty object changes nothing. Unknown properties are rejected.
          * @example {
          *       "completed": true
          *     }
@@ -1234,6 +1427,8 @@ export interface components {
             priority?: components["schemas"]["TaskPriority"];
             tags?: components["schemas"]["TaskTagsInput"];
             position?: components["schemas"]["TaskPosition"];
+            recurrence?: components["schemas"]["TaskRecurrenceInput"];
+            reminders?: components["schemas"]["TaskRemindersInput"];
         };
         /**
          * @description Sets the completion state to the given value (idempotent). Without `completed` (or without any
@@ -1693,11 +1888,12 @@ export interface components {
          */
         Match: "all" | "any";
         /**
-         * @description Makes a create safe to retry. A unique string per intended task (a UUID, say), kept for 24
-         *     hours per user: a retry with the same key and the same body creates nothing and gets the
-         *     original `201` response again (with `Idempotent-Replayed: true`); the same key with a different
-         *     body is refused with `422` and code `idempotency_key_reused`. Concurrent retries of one key
-         *     create exactly one task.
+         * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+         *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+         *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+         *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+         *     of one key make exactly one change: one task created, one occurrence of a recurring task
+         *     completed. Only successful responses are kept; a refused request can be retried with its key.
          */
         IdempotencyKey: string;
         /** @description Which tasks to delete. Only `completed` is accepted, so a missing parameter never deletes everything. */
@@ -1713,6 +1909,11 @@ export interface components {
         ChangesCursor: string;
         /** @description The most changes in one answer. */
         ChangesLimit: number;
+        /**
+         * @description Also list the reminders that fell due (`op: "reminder"`), in the same order as the changes. A
+         *     sync client that only keeps tasks leaves it out.
+         */
+        ChangesReminders: boolean;
         /**
          * @description The task's id, in plain decimal digits (`42`; not `042`, `+42`, `42.0`, `4.2e1` or `0x2a`, which answer `422`).
          * @example 42
@@ -1759,7 +1960,7 @@ export interface components {
          *     in `If-Match` (to write only if nobody else has) or `If-None-Match` (to get `304` if unchanged).
          */
         ETag: string;
-        /** @description `true` when this is the stored response of an earlier create with the same `Idempotency-Key`. */
+        /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
         IdempotentReplayed: "true";
         /** @description The methods the path supports. */
         Allow: string;
@@ -1847,6 +2048,8 @@ export interface operations {
                      *           "home"
                      *         ],
                      *         "position": 2048,
+                     *         "recurrence": null,
+                     *         "reminders": [],
                      *         "created_at": "2026-11-24T10:02:11.504311Z",
                      *         "updated_at": "2026-11-24T10:02:11.504311Z"
                      *       },
@@ -1862,6 +2065,8 @@ export interface operations {
                      *           "errands"
                      *         ],
                      *         "position": 1024,
+                     *         "recurrence": null,
+                     *         "reminders": [],
                      *         "created_at": "2026-11-24T09:30:00.123456Z",
                      *         "updated_at": "2026-11-24T09:45:12.000001Z"
                      *       }
@@ -1882,11 +2087,12 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description Makes a create safe to retry. A unique string per intended task (a UUID, say), kept for 24
-                 *     hours per user: a retry with the same key and the same body creates nothing and gets the
-                 *     original `201` response again (with `Idempotent-Replayed: true`); the same key with a different
-                 *     body is refused with `422` and code `idempotency_key_reused`. Concurrent retries of one key
-                 *     create exactly one task.
+                 * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+                 *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+                 *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+                 *     of one key make exactly one change: one task created, one occurrence of a recurring task
+                 *     completed. Only successful responses are kept; a refused request can be retried with its key.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -1953,7 +2159,17 @@ export interface operations {
     updateTasks: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+                 *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+                 *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+                 *     of one key make exactly one change: one task created, one occurrence of a recurring task
+                 *     completed. Only successful responses are kept; a refused request can be retried with its key.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1966,6 +2182,7 @@ export interface operations {
             /** @description The tasks as they are now, in the order their ids were given. */
             200: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2080,6 +2297,11 @@ export interface operations {
                 cursor?: components["parameters"]["ChangesCursor"];
                 /** @description The most changes in one answer. */
                 limit?: components["parameters"]["ChangesLimit"];
+                /**
+                 * @description Also list the reminders that fell due (`op: "reminder"`), in the same order as the changes. A
+                 *     sync client that only keeps tasks leaves it out.
+                 */
+                reminders?: components["parameters"]["ChangesReminders"];
             };
             header?: never;
             path?: never;
@@ -2230,6 +2452,15 @@ export interface operations {
                  *     separated by commas. Weak ETags (`W/"..."`) never match.
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+                 *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+                 *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+                 *     of one key make exactly one change: one task created, one occurrence of a recurring task
+                 *     completed. Only successful responses are kept; a refused request can be retried with its key.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2250,6 +2481,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2316,6 +2548,15 @@ export interface operations {
                  *     separated by commas. Weak ETags (`W/"..."`) never match.
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+                 *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+                 *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+                 *     of one key make exactly one change: one task created, one occurrence of a recurring task
+                 *     completed. Only successful responses are kept; a refused request can be retried with its key.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2336,6 +2577,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2364,6 +2606,15 @@ export interface operations {
                  *     separated by commas. Weak ETags (`W/"..."`) never match.
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+                 *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+                 *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+                 *     of one key make exactly one change: one task created, one occurrence of a recurring task
+                 *     completed. Only successful responses are kept; a refused request can be retried with its key.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2384,6 +2635,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2489,6 +2741,8 @@ export interface operations {
                      *           "home"
                      *         ],
                      *         "position": 2048,
+                     *         "recurrence": null,
+                     *         "reminders": [],
                      *         "created_at": "2026-11-24T10:02:11.504311Z",
                      *         "updated_at": "2026-11-24T10:02:11.504311Z"
                      *       },
@@ -2504,6 +2758,8 @@ export interface operations {
                      *           "errands"
                      *         ],
                      *         "position": 1024,
+                     *         "recurrence": null,
+                     *         "reminders": [],
                      *         "created_at": "2026-11-24T09:30:00.123456Z",
                      *         "updated_at": "2026-11-24T09:45:12.000001Z"
                      *       }
@@ -2525,11 +2781,12 @@ export interface operations {
             query?: never;
             header?: {
                 /**
-                 * @description Makes a create safe to retry. A unique string per intended task (a UUID, say), kept for 24
-                 *     hours per user: a retry with the same key and the same body creates nothing and gets the
-                 *     original `201` response again (with `Idempotent-Replayed: true`); the same key with a different
-                 *     body is refused with `422` and code `idempotency_key_reused`. Concurrent retries of one key
-                 *     create exactly one task.
+                 * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+                 *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+                 *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+                 *     of one key make exactly one change: one task created, one occurrence of a recurring task
+                 *     completed. Only successful responses are kept; a refused request can be retried with its key.
                  */
                 "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
@@ -2614,7 +2871,17 @@ export interface operations {
     updateTasksForUser: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+                 *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+                 *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+                 *     of one key make exactly one change: one task created, one occurrence of a recurring task
+                 *     completed. Only successful responses are kept; a refused request can be retried with its key.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
+            };
             path: {
                 /**
                  * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
@@ -2635,6 +2902,7 @@ export interface operations {
             /** @description The tasks as they are now, in the order their ids were given. */
             200: {
                 headers: {
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2777,6 +3045,11 @@ export interface operations {
                 cursor?: components["parameters"]["ChangesCursor"];
                 /** @description The most changes in one answer. */
                 limit?: components["parameters"]["ChangesLimit"];
+                /**
+                 * @description Also list the reminders that fell due (`op: "reminder"`), in the same order as the changes. A
+                 *     sync client that only keeps tasks leaves it out.
+                 */
+                reminders?: components["parameters"]["ChangesReminders"];
             };
             header?: never;
             path: {
@@ -2868,6 +3141,15 @@ export interface operations {
                  *     separated by commas. Weak ETags (`W/"..."`) never match.
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+                 *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+                 *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+                 *     of one key make exactly one change: one task created, one occurrence of a recurring task
+                 *     completed. Only successful responses are kept; a refused request can be retried with its key.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2895,6 +3177,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -2970,6 +3253,15 @@ export interface operations {
                  *     separated by commas. Weak ETags (`W/"..."`) never match.
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+                 *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+                 *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+                 *     of one key make exactly one change: one task created, one occurrence of a recurring task
+                 *     completed. Only successful responses are kept; a refused request can be retried with its key.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -2997,6 +3289,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3026,6 +3319,15 @@ export interface operations {
                  *     separated by commas. Weak ETags (`W/"..."`) never match.
                  */
                 "If-Match"?: components["parameters"]["IfMatch"];
+                /**
+                 * @description Makes a write safe to retry. A unique string per intended change (a UUID, say), kept for 24
+                 *     hours per user: a retry with the same key, the same operation, task and body changes nothing
+                 *     and gets the original response again (with `Idempotent-Replayed: true`); the same key with a
+                 *     different request is refused with `422` and code `idempotency_key_reused`. Concurrent retries
+                 *     of one key make exactly one change: one task created, one occurrence of a recurring task
+                 *     completed. Only successful responses are kept; a refused request can be retried with its key.
+                 */
+                "Idempotency-Key"?: components["parameters"]["IdempotencyKey"];
             };
             path: {
                 /**
@@ -3053,6 +3355,7 @@ export interface operations {
             200: {
                 headers: {
                     ETag: components["headers"]["ETag"];
+                    "Idempotent-Replayed": components["headers"]["IdempotentReplayed"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3367,6 +3670,8 @@ export interface operations {
                      *             "priority": "none",
                      *             "tags": [],
                      *             "position": 1024,
+                     *             "recurrence": null,
+                     *             "reminders": [],
                      *             "created_at": "2026-11-28T09:00:00.000000Z",
                      *             "updated_at": "2026-11-28T09:00:00.000000Z"
                      *           },

@@ -54,6 +54,8 @@ export interface AppDeps {
   validation?: RequestHandler[] | undefined;
   /** Live changes (the event streams' hub and wake-ups, createLiveChanges); absent: one of its own, in this process only. */
   live?: LiveChanges | undefined;
+  /** Told when a write leaves a task with reminders (the reminder worker's poke); absent: nothing is told. */
+  remindersScheduled?: (() => void) | undefined;
 }
 
 const MAX_QUERY_PARAMETERS = 32;
@@ -69,12 +71,14 @@ export function createApp({
   rateLimitStores,
   validation,
   live = createLiveChanges(db, { listenUrl: undefined }),
+  remindersScheduled,
 }: AppDeps): Express {
   const contract = loadContract();
   const service = createTaskService(db, {
     tasksPerUser: config.tasksPerUser,
     changesRetentionSeconds: config.changes.retentionSeconds,
     changed: live.published,
+    remindersScheduled,
   });
   const security = createSecurityLog(logger);
   const limits = createRateLimiters(config.rateLimit, security, rateLimitStores);

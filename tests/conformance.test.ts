@@ -38,7 +38,7 @@ let auth: string;
 
 beforeAll(async () => {
   [healthy, broken] = await Promise.all([createTestDatabase(), createTestDatabase()]);
-  await broken.db.query('DROP TABLE tasks');
+  await broken.db.query('DROP TABLE tasks CASCADE');
   await broken.db.query('DROP TABLE event_tickets');
   unreachable = createPostgresDatabase({
     connectionString: 'postgres://x@127.0.0.1:1/x',

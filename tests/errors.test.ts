@@ -165,7 +165,7 @@ describe('server errors', () => {
   it('500 with a generic detail when the database fails unexpectedly, and the error is logged', async () => {
     const broken = await createTestDatabase();
     try {
-      await broken.db.query('DROP TABLE tasks'); // a real failure: the relation no longer exists
+      await broken.db.query('DROP TABLE tasks CASCADE'); // a real failure: the relation no longer exists
       const { app, logLines } = buildApp(broken.db);
       const res = await request(app)
         .get('/api/tasks')

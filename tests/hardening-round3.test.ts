@@ -140,7 +140,7 @@ describe(`1b. the per-address failure limit counts the server's failures too (${
   beforeAll(async () => {
     broken = await createTestDatabase();
     // A real unexpected failure on every task request: the table is gone.
-    await broken.db.query('DROP TABLE tasks');
+    await broken.db.query('DROP TABLE tasks CASCADE');
   });
   afterAll(() => broken.drop());
 

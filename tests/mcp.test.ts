@@ -503,7 +503,8 @@ const HTTP_ONLY: readonly [string, RegExp][] = [
   ['a header', /\bheaders?\b|If-Match|If-None-Match|Idempotency-Key|Idempotent-Replayed|Retry-After|\bETag\b|\bLocation\b/],
   ['URL encoding', /%[0-9A-Fa-f]{2}|percent-encod|url-encod|URL encoding|\bURL\b/i],
   ['the Link header', /\bLink\b|rel="?next/],
-  ['query-string syntax', /[?&`\s][a-z_]+=[\w`]|query (string|parameter)/i],
+  // This API's query parameters are lower-case; an RRULE's parts (FREQ=DAILY) are not.
+  ['query-string syntax', /[?&`\s][a-z_]+=[\w`]|[Qq]uery (string|parameter)/],
   ['an HTTP status', /`[1-5]\d\d`|\bHTTP\b/],
 ];
 
@@ -553,11 +554,46 @@ describe(`MCP tools as a model reads them (${dbKind})`, () => {
     }
   });
 
-  it('lists the tools in at most half the tokens of 1.2 (8 826 o200k_base tokens for 9 tools)', async () => {
+  // 1.2 listed 9 tools in 8 826 o200k_base tokens; 1.3 listed 12 in 4 314, half of that. 1.5's
+  // recurrence, reminders and retry keys on the writing tools took it to 6 383: the budget is
+  // that and 2 %, so a description that grows is a decision, not an accident.
+  it('lists the tools within their token budget (6 500 o200k_base tokens for 12 tools)', async () => {
     const listed = await (await connect(newUser())).listTools();
     // The tools/list result as the client received it, counted with GPT-4o's tokenizer.
     const tokens = encode(JSON.stringify({ tools: listed.tools })).length;
-    expect(tokens).toBeLessThanOrEqual(8826 / 2);
+    expect(tokens).toBeLessThanOrEqual(6500);
+  });
+
+  it('makes a task repeat "every other Monday at 9" with a reminder, completes it once for a retried key, and names a wrong rule part', async () => {
+    const client = await connect(newUser());
+    const made = (
+      await call(client, 'create_task', {
+        title: 'Team sync',
+        due_at: '2027-03-01T09:00:00+01:00',
+        recurrence: { rule: 'FREQ=WEEKLY;INTERVAL=2;BYDAY=MO', time_zone: 'Europe/Berlin' },
+        reminders: [{ before_minutes: 10 }],
+      })
+    ).structuredContent as { task: { id: number; recurrence: unknown; reminders: unknown } };
+    expect(made.task).toMatchObject({
+      recurrence: { rule: 'FREQ=WEEKLY;INTERVAL=2;BYDAY=MO', time_zone: 'Europe/Berlin', from: 'due', occurrence: 1 },
+      reminders: [{ before_minutes: 10 }],
+    });
+    for (let i = 0; i < 2; i++) {
+      const moved = await call(client, 'toggle_task_completion', { task_id: made.task.id, idempotency_key: 'sync-1' });
+      expect((moved.structuredContent as { task: { due_at: string } }).task.due_at).toBe('2027-03-15T08:00:00.000000Z');
+    }
+    const wrong = problemOf(
+      await call(client, 'create_task', {
+        title: 'x',
+        due_at: '2027-03-01',
+        recurrence: { rule: 'FREQ=FORTNIGHTLY', time_zone: 'Europe/Berlin' },
+      }),
+    );
+    expect(wrong).toMatchObject({
+      status: 422,
+      code: 'validation_failed',
+      errors: [{ path: 'recurrence/rule', message: expect.stringMatching(/^FREQ/) }],
+    });
   });
 
   it('completes, retags and deletes several tasks in one call each, and lists the tags', async () => {

@@ -37,8 +37,22 @@ async function tables(): Promise<string[]> {
 
 describe('migrations', () => {
   it('go up, down and up again', async () => {
-    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 5, pending: [1, 2, 3, 4, 5] });
-    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do', '5.do']);
+    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 6, pending: [1, 2, 3, 4, 5, 6] });
+    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do', '5.do', '6.do']);
+    expect(await tables()).toEqual([
+      'change_horizons',
+      'event_tickets',
+      'idempotency_keys',
+      'reminder_schedule',
+      'schemaversion',
+      'task_counts',
+      'task_events',
+      'task_occurrences',
+      'tasks',
+    ]);
+    expect(await migrate(t.db, { dir })).toEqual([]); // idempotent
+
+    expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['6.undo']);
     expect(await tables()).toEqual([
       'change_horizons',
       'event_tickets',
@@ -48,8 +62,6 @@ describe('migrations', () => {
       'task_tombstones',
       'tasks',
     ]);
-    expect(await migrate(t.db, { dir })).toEqual([]); // idempotent
-
     expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['5.undo']);
     expect(await tables()).toEqual(['idempotency_keys', 'schemaversion', 'task_counts', 'tasks']);
 
@@ -69,9 +81,11 @@ describe('migrations', () => {
       'change_horizons',
       'event_tickets',
       'idempotency_keys',
+      'reminder_schedule',
       'schemaversion',
       'task_counts',
-      'task_tombstones',
+      'task_events',
+      'task_occurrences',
       'tasks',
     ]);
     await t.db.query("INSERT INTO tasks (user_id, title) VALUES ('u', 'works')");
@@ -123,19 +137,21 @@ describe('migrations', () => {
   it('roll a failing migration back whole, leaving the previous version', async () => {
     await migrate(t.db, { dir });
     writeFileSync(
-      path.join(dir, '006.do.half-broken.sql'),
+      path.join(dir, '007.do.half-broken.sql'),
       'CREATE TABLE half_done (id int);\nALTER TABLE tasks ADD COLUMN extra text;\nSELECT no_such_function();\n',
     );
-    writeFileSync(path.join(dir, '006.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
+    writeFileSync(path.join(dir, '007.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
     await expect(migrate(t.db, { dir })).rejects.toThrow(/no_such_function/);
-    expect((await migrationStatus(t.db, { dir })).current).toBe(5);
+    expect((await migrationStatus(t.db, { dir })).current).toBe(6);
     expect(await tables()).toEqual([
       'change_horizons',
       'event_tickets',
       'idempotency_keys',
+      'reminder_schedule',
       'schemaversion',
       'task_counts',
-      'task_tombstones',
+      'task_events',
+      'task_occurrences',
       'tasks',
     ]);
     const { rows } = await t.db.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'extra'");

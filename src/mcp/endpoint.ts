@@ -34,7 +34,8 @@ const INSTRUCTIONS =
   "Manage the signed-in user's own tasks (a to-do list): list, create, read, update, complete and delete them. " +
   'Every call acts for the user of the bearer token; there is no way, and no need, to name a user. ' +
   "Task ids come from list_tasks or create_task; pass a result's etag as if_match to change a task only if it is unchanged. " +
-  'Every result carries now, the current time (UTC), for resolving dates such as "tomorrow".';
+  'Every result carries now, the current time (UTC), for resolving dates such as "tomorrow". ' +
+  'Completing a recurring task moves it to its next occurrence: give idempotency_key so a retry cannot move it twice.';
 
 export interface McpDeps {
   config: McpConfig;

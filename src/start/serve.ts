@@ -16,6 +16,8 @@ import { createLogger, createRequestLogger } from '../logger.js';
 import { connectRedis, redisRateLimitStores } from '../redis.js';
 import { createLiveChanges } from '../changes/live.js';
 import { scheduleChangesPurge } from '../changes/purge.js';
+import { startReminderWorker } from '../reminders/worker.js';
+import { createTaskService } from '../tasks/service.js';
 import { schedulePurge } from '../tasks/idempotency-purge.js';
 import { warmUp } from '../warm-up.js';
 import { printWelcome } from './banner.js';
@@ -57,7 +59,27 @@ export async function serve(config: Config): Promise<void> {
   const requestLogger = createRequestLogger(logger, config.logFormat, config.env === 'production');
   const validation = createValidator(loadContract().document, config.validateResponses);
   const live = createLiveChanges(db, config.changes, logger);
-  const app = createApp({ db, verifier, mcpVerifier, logger, requestLogger, config, docsFile, rateLimitStores, validation, live });
+  const reminders = startReminderWorker(
+    createTaskService(db, {
+      tasksPerUser: config.tasksPerUser,
+      changesRetentionSeconds: config.changes.retentionSeconds,
+      changed: live.published,
+    }),
+    { pollSeconds: config.changes.remindersPollSeconds, logger },
+  );
+  const app = createApp({
+    db,
+    verifier,
+    mcpVerifier,
+    logger,
+    requestLogger,
+    config,
+    docsFile,
+    rateLimitStores,
+    validation,
+    live,
+    remindersScheduled: reminders.poke,
+  });
   if (config.warmUpRequests > 0) {
     logger.info({ requests: config.warmUpRequests }, 'warming up');
     try {
@@ -82,6 +104,7 @@ export async function serve(config: Config): Promise<void> {
     await closing;
     stopPurge();
     stopChangesPurge();
+    reminders.stop();
     await live.close();
     await db.close();
     await redis?.quit();

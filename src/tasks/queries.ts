@@ -69,7 +69,7 @@ export interface ListOptions extends ListFilters {
 // built from them loses nothing) and already in the contract's shape.
 const utc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 const COLUMNS = `id, title, description, completed, ${utc('due_at')} AS due_at,
-  priority, tags, position, version,
+  priority, tags, position, recurrence, occurrence, reminders, version,
   ${utc('created_at')} AS created_at, ${utc('updated_at')} AS updated_at`;
 
 // Sort keys and their SQL: a closed set, so list statements are built once, here, from constants
@@ -190,10 +190,16 @@ export function listQuery(userId: string, opts: ListOptions): { text: string; va
   return { text: LIST_STATEMENTS.get(shapeKey(shape))!, values };
 }
 
-interface RawTask extends Omit<TaskRow, 'id' | 'position' | 'priority'> {
+/** A recurrence as stored (migrations/006); the occurrence's number is a column of its own. */
+export type StoredRecurrence = Omit<NonNullable<TaskRow['recurrence']>, 'occurrence'>;
+export type TaskReminder = TaskRow['reminders'][number];
+
+interface RawTask extends Omit<TaskRow, 'id' | 'position' | 'priority' | 'recurrence'> {
   id: number | string;
   priority: number;
   position: number | string;
+  recurrence: StoredRecurrence | null;
+  occurrence: number;
   version: number;
 }
 
@@ -208,6 +214,14 @@ function toTask(row: RawTask): TaskRow {
     priority: PRIORITY_STORED_AS[row.priority]!,
     tags: row.tags,
     position: Number(row.position),
+    // In the contract's order (jsonb keeps keys in an order of its own).
+    recurrence: row.recurrence && {
+      rule: row.recurrence.rule,
+      time_zone: row.recurrence.time_zone,
+      from: row.recurrence.from,
+      occurrence: row.occurrence,
+    },
+    reminders: row.reminders,
     created_at: row.created_at,
     updated_at: row.updated_at,
   };
@@ -255,6 +269,11 @@ export interface NewTask {
   tags: string[];
   /** undefined: after the user's last task. */
   position: number | undefined;
+  /** Absent: none. */
+  recurrence?: StoredRecurrence | null | undefined;
+  /** The due date's wall-clock time in the recurrence's zone (recurrence_anchor), with a recurrence. */
+  anchor?: string | null | undefined;
+  reminders?: TaskReminder[] | undefined;
 }
 
 /** How far past the user's last task a new one is placed: room for many moves in between. */
@@ -277,9 +296,10 @@ const CREATE_SQL = `WITH slot AS (
      ON CONFLICT (user_id, shard) DO UPDATE SET tasks = c.tasks + 1
      RETURNING 1
    )
-   INSERT INTO tasks (user_id, title, description, completed, due_at, priority, tags, position)
+   INSERT INTO tasks (user_id, title, description, completed, due_at, priority, tags, position, recurrence, recurrence_anchor, reminders)
    SELECT $1, $2, $3, $4, $5, $6, $7,
-     coalesce($8, (SELECT coalesce(max(position), 0) + ${POSITION_GAP} FROM tasks WHERE user_id = $1))
+     coalesce($8, (SELECT coalesce(max(position), 0) + ${POSITION_GAP} FROM tasks WHERE user_id = $1)),
+     $11::jsonb, $12::timestamp, $13::jsonb
    FROM slot
    RETURNING ${COLUMNS}`;
 
@@ -294,6 +314,9 @@ const createParams = (userId: string, task: NewTask, quota: number, shared: bool
   task.position ?? null,
   quota,
   shared,
+  task.recurrence ? JSON.stringify(task.recurrence) : null,
+  task.anchor ?? null,
+  JSON.stringify(task.reminders ?? []),
 ];
 
 /**
@@ -327,6 +350,8 @@ export interface TaskChanges {
   priority?: TaskPriority | undefined;
   tags?: string[] | undefined;
   position?: number | undefined;
+  /** undefined: unchanged. */
+  reminders?: TaskReminder[] | undefined;
 }
 
 /**
@@ -335,7 +360,10 @@ export interface TaskChanges {
  */
 export type ExpectedVersions = number[] | undefined;
 
-/** Changes the given fields only; one fixed statement whatever the subset. */
+/**
+ * Changes the given fields only; one fixed statement whatever the subset. A recurring task is
+ * left alone (undefined, as for a missing one): its writes go through writeTask, under its lock.
+ */
 export async function updateTask(
   db: Queryable,
   userId: string,
@@ -351,8 +379,9 @@ export async function updateTask(
        due_at = CASE WHEN $7::boolean THEN $8::timestamptz ELSE due_at END,
        priority = COALESCE($9::smallint, priority),
        tags = COALESCE($10::text[], tags),
-       position = COALESCE($11::double precision, position)
-     WHERE user_id = $1 AND id = $2 AND ($12::integer[] IS NULL OR version = ANY($12))
+       position = COALESCE($11::double precision, position),
+       reminders = COALESCE($13::jsonb, reminders)
+     WHERE user_id = $1 AND id = $2 AND ($12::integer[] IS NULL OR version = ANY($12)) AND recurrence IS NULL
      RETURNING ${COLUMNS}`,
     [
       userId,
@@ -367,12 +396,13 @@ export async function updateTask(
       changes.tags ?? null,
       changes.position ?? null,
       expected ?? null,
+      changes.reminders === undefined ? null : JSON.stringify(changes.reminders),
     ],
   );
   return versioned(rows[0]);
 }
 
-/** Sets completion to `completed`, or flips it when undefined; atomic, so concurrent toggles all count. */
+/** Sets completion to `completed`, or flips it when undefined; atomic, so concurrent toggles all count. Not for a recurring task (as updateTask). */
 export async function setCompletion(
   db: Queryable,
   userId: string,
@@ -382,11 +412,88 @@ export async function setCompletion(
 ): Promise<VersionedTask | undefined> {
   const { rows } = await db.query<RawTask>(
     `UPDATE tasks SET completed = COALESCE($3, NOT completed)
-     WHERE user_id = $1 AND id = $2 AND ($4::integer[] IS NULL OR version = ANY($4))
+     WHERE user_id = $1 AND id = $2 AND ($4::integer[] IS NULL OR version = ANY($4)) AND recurrence IS NULL
      RETURNING ${COLUMNS}`,
     [userId, id, completed ?? null, expected ?? null],
   );
   return versioned(rows[0]);
+}
+
+/** A task locked for a write that needs its current state (a recurring task's, or a keyed write). */
+export interface LockedTask extends VersionedTask {
+  recurrence: StoredRecurrence | null;
+  /** The current occurrence's wall-clock date and time in the recurrence's zone ('YYYY-MM-DDTHH:MM:SS'). */
+  anchor: string | null;
+  occurrence: number;
+  /** The database's clock now (RFC 3339, UTC): when a completion happens. */
+  now: string;
+}
+
+/** The user's task, locked until the transaction ends; undefined when the user has none with that id. */
+export async function lockTask(tx: Queryable, userId: string, id: number): Promise<LockedTask | undefined> {
+  const { rows } = await tx.query<RawTask & { anchor: string | null; now: string }>(
+    `SELECT ${COLUMNS}, to_char(recurrence_anchor, 'YYYY-MM-DD"T"HH24:MI:SS') AS anchor, ${utc('now()')} AS now
+       FROM tasks WHERE user_id = $1 AND id = $2 FOR UPDATE`,
+    [userId, id],
+  );
+  const row = rows[0];
+  if (!row) return undefined;
+  return { ...versioned(row)!, recurrence: row.recurrence, anchor: row.anchor, occurrence: row.occurrence, now: row.now };
+}
+
+/** A task's whole writable state, as writeTask stores it. */
+export interface TaskState {
+  title: string;
+  description: string | null;
+  completed: boolean;
+  dueAt: string | null;
+  priority: TaskPriority;
+  tags: string[];
+  position: number;
+  recurrence: StoredRecurrence | null;
+  anchor: string | null;
+  occurrence: number;
+  reminders: TaskReminder[];
+}
+
+/** Stores a locked task's whole state (lockTask first); the task as written. */
+export async function writeTask(tx: Queryable, userId: string, id: number, state: TaskState): Promise<VersionedTask> {
+  const { rows } = await tx.query<RawTask>(
+    `UPDATE tasks SET title = $3, description = $4, completed = $5, due_at = $6::timestamptz, priority = $7::smallint,
+       tags = $8::text[], position = $9::double precision, recurrence = $10::jsonb, recurrence_anchor = $11::timestamp,
+       occurrence = $12::integer, reminders = $13::jsonb
+     WHERE user_id = $1 AND id = $2
+     RETURNING ${COLUMNS}`,
+    [
+      userId,
+      id,
+      state.title,
+      state.description,
+      state.completed,
+      state.dueAt,
+      storedPriority(state.priority),
+      state.tags,
+      state.position,
+      state.recurrence === null ? null : JSON.stringify(state.recurrence),
+      state.anchor,
+      state.occurrence,
+      JSON.stringify(state.reminders),
+    ],
+  );
+  return versioned(rows[0])!;
+}
+
+/**
+ * Records that occurrence `occurrence` (due `dueAt`) of a recurring task was completed; false when
+ * it already was (the completion is not made twice).
+ */
+export async function recordOccurrence(tx: Queryable, userId: string, taskId: number, occurrence: number, dueAt: string): Promise<boolean> {
+  const { rows } = await tx.query(
+    `INSERT INTO task_occurrences (task_id, occurrence, user_id, due_at) VALUES ($1, $2, $3, $4)
+     ON CONFLICT DO NOTHING RETURNING 1`,
+    [taskId, occurrence, userId, dueAt],
+  );
+  return rows.length > 0;
 }
 
 export async function deleteTask(db: Queryable, userId: string, id: number, expected?: ExpectedVersions): Promise<boolean> {
@@ -442,15 +549,19 @@ export async function lockForBatch(
   userId: string,
   ids: number[],
   changes: Pick<BatchChanges, 'addTags' | 'removeTags'>,
-): Promise<{ id: number; tags: number }[]> {
-  const { rows } = await tx.query<{ id: string | number; tags: number }>(
-    `SELECT id, cardinality(${BATCH_TAGS}) AS tags FROM tasks WHERE user_id = $1 AND id = ANY($2::bigint[]) ORDER BY id FOR UPDATE`,
+): Promise<{ id: number; tags: number; recurring: boolean; completed: boolean }[]> {
+  const { rows } = await tx.query<{ id: string | number; tags: number; recurring: boolean; completed: boolean }>(
+    `SELECT id, cardinality(${BATCH_TAGS}) AS tags, recurrence IS NOT NULL AS recurring, completed
+       FROM tasks WHERE user_id = $1 AND id = ANY($2::bigint[]) ORDER BY id FOR UPDATE`,
     [userId, ids, changes.addTags ?? null, changes.removeTags ?? null],
   );
-  return rows.map((row) => ({ id: Number(row.id), tags: row.tags }));
+  return rows.map((row) => ({ id: Number(row.id), tags: row.tags, recurring: row.recurring, completed: row.completed }));
 }
 
-/** Applies one change to each of the user's tasks among `ids` (locked first by lockForBatch); the tasks written. */
+/**
+ * Applies one change to each of the user's tasks among `ids` (locked first by lockForBatch); the
+ * tasks written. Not for recurring tasks, whose completion moves them (writeTask, one by one).
+ */
 export async function updateTasks(tx: Queryable, userId: string, ids: number[], changes: BatchChanges): Promise<VersionedTask[]> {
   const { rows } = await tx.query<RawTask>(
     `UPDATE tasks SET
@@ -499,10 +610,13 @@ export async function tagCounts(db: Queryable, userId: string): Promise<TagCount
   return rows;
 }
 
-/** One change in a user's feed: a task as it is now, or the tombstone of a deleted one. */
+export type ReminderDue = components['schemas']['ReminderDue'];
+
+/** One change in a user's feed: a task as it is now, the tombstone of a deleted one, or a reminder that fell due. */
 export type FeedChange =
   | { op: 'upsert'; xid: string; seq: string; task: TaskRow }
-  | { op: 'delete'; xid: string; seq: string; id: number; deletedAt: string };
+  | { op: 'delete'; xid: string; seq: string; id: number; deletedAt: string }
+  | { op: 'reminder'; xid: string; seq: string; reminder: ReminderDue };
 
 export interface FeedPage {
   changes: FeedChange[];
@@ -530,30 +644,34 @@ const HORIZON_SQL = `WITH s AS (SELECT pg_current_snapshot() AS snap)
 
 // The user's changes after a position, in feed order, up to the reader's horizon: a transaction
 // still running (xid >= the horizon) may commit later, so nothing at or past it is read yet (see
-// migrations/005). Tasks and tombstones each come from their own index range, merged.
+// migrations/005). Tasks and events (tombstones, and with $6 fired reminders) each come from their
+// own index range, merged.
 const FEED_SQL = `WITH h AS (${HORIZON_SQL}),
   c AS (
-    (SELECT change_xid, change_seq, 'upsert'::text AS op, NULL::text AS deleted_at, ${COLUMNS}
+    (SELECT change_xid, change_seq, 'upsert'::text AS op, NULL::text AS deleted_at, NULL::jsonb AS payload, ${COLUMNS}
        FROM tasks, h
       WHERE user_id = $1 AND (change_xid, change_seq) > ($2::xid8, $3::bigint) AND change_xid < h.xmin
       ORDER BY change_xid, change_seq LIMIT $5)
     UNION ALL
-    (SELECT change_xid, change_seq, 'delete', ${utc('deleted_at')}, task_id, NULL::text, NULL::text, NULL::boolean,
-            NULL::text, NULL::smallint, NULL::text[], NULL::double precision, NULL::integer, NULL::text, NULL::text
-       FROM task_tombstones, h
+    (SELECT change_xid, change_seq, kind, ${utc('happened_at')}, payload, task_id, NULL::text, NULL::text, NULL::boolean,
+            NULL::text, NULL::smallint, NULL::text[], NULL::double precision, NULL::jsonb, NULL::integer, NULL::jsonb,
+            NULL::integer, NULL::text, NULL::text
+       FROM task_events, h
       WHERE user_id = $1 AND (change_xid, change_seq) > ($2::xid8, $3::bigint) AND change_xid < h.xmin AND change_xid >= $4::xid8
+        AND (kind = 'delete' OR $6::boolean)
       ORDER BY change_xid, change_seq LIMIT $5)
     ORDER BY change_xid, change_seq LIMIT $5
   ),
   m AS (
     SELECT h.xmin::text AS horizon,
            EXISTS (SELECT 1 FROM tasks WHERE user_id = $1 AND change_xid >= h.xmin)
-             OR EXISTS (SELECT 1 FROM task_tombstones WHERE user_id = $1 AND change_xid >= h.xmin) AS pending,
+             OR EXISTS (SELECT 1 FROM task_events WHERE user_id = $1 AND change_xid >= h.xmin) AS pending,
            ch.change_xid::text AS purged_xid, ch.change_seq::text AS purged_seq
       FROM h LEFT JOIN change_horizons ch ON ch.user_id = $1
   )
 SELECT m.horizon, m.pending, m.purged_xid, m.purged_seq, c.change_xid::text AS xid, c.change_seq::text AS seq, c.op, c.deleted_at,
-       c.id, c.title, c.description, c.completed, c.due_at, c.priority, c.tags, c.position, c.version, c.created_at, c.updated_at
+       c.payload, c.id, c.title, c.description, c.completed, c.due_at, c.priority, c.tags, c.position, c.recurrence, c.occurrence,
+       c.reminders, c.version, c.created_at, c.updated_at
   FROM m LEFT JOIN c ON true
  ORDER BY c.change_xid, c.change_seq`;
 
@@ -564,13 +682,15 @@ interface RawFeedRow extends Partial<RawTask> {
   purged_seq: string | null;
   xid: string | null;
   seq: string | null;
-  op: 'upsert' | 'delete' | null;
+  op: 'upsert' | 'delete' | 'reminder' | null;
   deleted_at: string | null;
+  payload: ReminderDue | null;
 }
 
 /**
- * Up to `limit` of the user's changes after `after`, in feed order, skipping tombstones of
- * transactions below `floorXid`; with the reader's horizon and whether more are being written.
+ * Up to `limit` of the user's changes after `after`, in feed order, skipping tombstones (and
+ * fired reminders) of transactions below `floorXid`; with the reader's horizon and whether more
+ * are being written.
  */
 export async function feedPage(
   db: Queryable,
@@ -578,14 +698,16 @@ export async function feedPage(
   after: { xid: string; seq: string },
   floorXid: string,
   limit: number,
+  withReminders = false,
 ): Promise<FeedPage> {
-  const { rows } = await db.query<RawFeedRow>(FEED_SQL, [userId, after.xid, after.seq, floorXid, limit + 1]);
+  const { rows } = await db.query<RawFeedRow>(FEED_SQL, [userId, after.xid, after.seq, floorXid, limit + 1, withReminders]);
   const first = rows[0]!;
   const changes: FeedChange[] = [];
   for (const row of rows) {
     if (row.op === 'upsert') changes.push({ op: 'upsert', xid: row.xid!, seq: row.seq!, task: toTask(row as RawTask) });
     else if (row.op === 'delete')
       changes.push({ op: 'delete', xid: row.xid!, seq: row.seq!, id: Number(row.id), deletedAt: row.deleted_at! });
+    else if (row.op === 'reminder') changes.push({ op: 'reminder', xid: row.xid!, seq: row.seq!, reminder: row.payload! });
   }
   const more = changes.length > limit;
   return {
@@ -610,9 +732,9 @@ export async function feedHorizon(db: Queryable): Promise<string> {
 export async function purgeTombstones(db: Queryable, retentionSeconds: number, limit: number): Promise<number> {
   const { rows } = await db.query<{ n: number }>(
     `WITH gone AS (
-       DELETE FROM task_tombstones WHERE (user_id, change_xid, change_seq) IN (
-         SELECT user_id, change_xid, change_seq FROM task_tombstones
-          WHERE deleted_at < now() - make_interval(secs => $1) ORDER BY deleted_at LIMIT $2)
+       DELETE FROM task_events WHERE (user_id, change_xid, change_seq) IN (
+         SELECT user_id, change_xid, change_seq FROM task_events
+          WHERE happened_at < now() - make_interval(secs => $1) ORDER BY happened_at LIMIT $2)
        RETURNING user_id, change_xid, change_seq),
      newest AS (
        SELECT DISTINCT ON (user_id) user_id, change_xid, change_seq FROM gone ORDER BY user_id, change_xid DESC, change_seq DESC),
@@ -625,6 +747,44 @@ export async function purgeTombstones(db: Queryable, retentionSeconds: number, l
     [retentionSeconds, limit],
   );
   return rows[0]!.n;
+}
+
+// Reminders that fell due (by the database's clock), each taken by one server only (SKIP LOCKED:
+// several instances, or one through a transaction pooler, never take the same row) and turned into
+// an event of the feed in the same statement, so a reminder fires exactly once or, when the
+// statement does not commit, stays scheduled. The event's id is the receiver's deduplication key:
+// per task, occurrence (its due time) and reminder.
+const FIRE_SQL = `WITH due AS (
+     SELECT task_id, reminder_key FROM reminder_schedule WHERE fire_at <= now()
+      ORDER BY fire_at LIMIT $1 FOR UPDATE SKIP LOCKED),
+   gone AS (
+     DELETE FROM reminder_schedule s USING due WHERE s.task_id = due.task_id AND s.reminder_key = due.reminder_key
+     RETURNING s.*),
+   fired AS (
+     INSERT INTO task_events (user_id, task_id, kind, event_id, payload)
+     SELECT g.user_id, g.task_id, 'reminder',
+            'rem_' || g.task_id || '_' || coalesce((extract(epoch FROM g.occurrence_due) * 1000000)::bigint::text, 'none') || '_' || g.reminder_key,
+            jsonb_build_object(
+              'id', 'rem_' || g.task_id || '_' || coalesce((extract(epoch FROM g.occurrence_due) * 1000000)::bigint::text, 'none') || '_' || g.reminder_key,
+              'task_id', g.task_id, 'title', t.title, 'due_at', ${utc('g.occurrence_due')}, 'remind_at', ${utc('g.fire_at')},
+              'fired_at', ${utc('clock_timestamp()')}, 'reminder', g.reminder)
+       FROM gone g JOIN tasks t ON t.id = g.task_id
+     ON CONFLICT (user_id, event_id) DO NOTHING
+     RETURNING user_id)
+SELECT user_id, count(*)::integer AS n FROM fired GROUP BY user_id`;
+
+/** Fires up to `limit` reminders that fell due; how many each user got. */
+export async function fireReminders(db: Queryable, limit: number): Promise<{ userId: string; fired: number }[]> {
+  const { rows } = await db.query<{ user_id: string; n: number }>(FIRE_SQL, [limit]);
+  return rows.map((r) => ({ userId: r.user_id, fired: r.n }));
+}
+
+/** Seconds until the next scheduled reminder falls due (0 when one already has), or undefined when none is scheduled. */
+export async function nextReminderIn(db: Queryable): Promise<number | undefined> {
+  const { rows } = await db.query<{ s: number | null }>(
+    'SELECT greatest(0, extract(epoch FROM min(fire_at) - now()))::float8 AS s FROM reminder_schedule',
+  );
+  return rows[0]?.s ?? undefined;
 }
 
 /** Keeps a ticket (its hash) for the user until `expiresAt`, and until when its stream may last. */

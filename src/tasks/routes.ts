@@ -8,7 +8,7 @@ import { problems } from '../http/problem.js';
 import { sendJson } from '../http/send-json.js';
 import { schemaSerializer } from '../http/serializer.js';
 import type { SecurityLog } from '../http/security-log.js';
-import type { TaskService, WriteOutcome } from './service.js';
+import type { TaskService, WriteOptions, WriteOutcome } from './service.js';
 import { isTaskIdText } from './task-id.js';
 
 type TaskJson = Json<'getTask', 200>;
@@ -16,6 +16,9 @@ type TaskJson = Json<'getTask', 200>;
 function taskId(req: Request): number {
   return Number(req.params.taskId);
 }
+
+/** A write's preconditions and retry key, as the request's headers give them. */
+const writeOptions = (req: Request): WriteOptions => ({ ifMatch: req.get('If-Match'), idempotencyKey: req.get('Idempotency-Key') });
 
 /** A repeatable query parameter: absent, once (a string) or several times (an array). */
 const many = (v: string | string[] | undefined): string[] | undefined => (v === undefined ? undefined : ([] as string[]).concat(v));
@@ -65,6 +68,9 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
     if (outcome.kind === 'precondition_failed') {
       throw problems.preconditionFailed(outcome.taskId, outcome.currentEtag, req.get('If-Match') ?? '');
     }
+    if (outcome.kind === 'invalid') throw problems.validation(outcome.errors);
+    if (outcome.kind === 'key_reused') throw problems.idempotencyKeyReused();
+    if (outcome.replayed) res.set('Idempotent-Replayed', 'true');
     res.setHeader('ETag', outcome.etag);
     sendJson(res, 200, outcome.task);
   }
@@ -114,6 +120,7 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
     });
     if (outcome.kind === 'quota_exceeded') throw problems.quotaExceeded(outcome.max);
     if (outcome.kind === 'key_reused') throw problems.idempotencyKeyReused();
+    if (outcome.kind === 'invalid') throw problems.validation(outcome.errors);
     if (outcome.replayed) res.set('Idempotent-Replayed', 'true');
     res.location(outcome.location).setHeader('ETag', outcome.etag);
     sendJson(res, 201, outcome.task);
@@ -127,11 +134,18 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
   });
 
   collection.patch(async (req: Request, res: Response<Json<'updateTasks', 200>>) => {
-    const outcome = await service.updateMany(res.locals.userId, req.body as Body<'updateTasks'>);
+    const outcome = await service.updateMany(res.locals.userId, req.body as Body<'updateTasks'>, {
+      idempotencyKey: req.get('Idempotency-Key'),
+    });
     switch (outcome.kind) {
       case 'written':
+        if (outcome.replayed) res.set('Idempotent-Replayed', 'true');
         res.json({ tasks: outcome.tasks });
         return;
+      case 'invalid':
+        throw problems.validation(outcome.errors);
+      case 'key_reused':
+        throw problems.idempotencyKeyReused();
       case 'not_found':
         probed(req, res, outcome.ids);
         throw problems.tasksNotFound(outcome.ids, (req.body as Body<'updateTasks'>).ids);
@@ -150,7 +164,7 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
 
   changes.get(async (req: Request, res: Response<Json<'listTaskChanges', 200>>) => {
     const q = req.query as unknown as Defaulted<Query<'listTaskChanges'>, 'limit'>;
-    const outcome = await service.changes(res.locals.userId, q.cursor, q.limit);
+    const outcome = await service.changes(res.locals.userId, q.cursor, q.limit, { reminders: q.reminders });
     if (outcome.kind === 'invalid_cursor') {
       throw problems.validation([{ path: '/query/cursor', message: outcome.message }], 'invalid_cursor');
     }
@@ -185,23 +199,23 @@ export function tasksRouter(service: TaskService, security: SecurityLog): Router
   });
 
   task.put(async (req: Request, res: Response<Json<'replaceTask', 200>>) => {
-    sendWritten(req, res, await service.replace(res.locals.userId, taskId(req), req.body as Body<'replaceTask'>, req.get('If-Match')));
+    sendWritten(req, res, await service.replace(res.locals.userId, taskId(req), req.body as Body<'replaceTask'>, writeOptions(req)));
   });
 
   task.patch(async (req: Request, res: Response<Json<'updateTask', 200>>) => {
-    sendWritten(req, res, await service.update(res.locals.userId, taskId(req), req.body as Body<'updateTask'>, req.get('If-Match')));
+    sendWritten(req, res, await service.update(res.locals.userId, taskId(req), req.body as Body<'updateTask'>, writeOptions(req)));
   });
 
   task.delete(async (req: Request, res: Response) => {
     const outcome = await service.remove(res.locals.userId, taskId(req), req.get('If-Match'));
-    if (outcome.kind !== 'deleted') sendWritten(req, res, outcome);
+    if (outcome.kind !== 'deleted') sendWritten(req, res, outcome as WriteOutcome);
     res.status(204).end();
   });
 
   completion.patch(async (req: Request, res: Response<Json<'toggleTaskCompletion', 200>>) => {
     // No body at all, or a body without `completed`: toggle.
     const body = (req.body ?? {}) as NonNullable<Body<'toggleTaskCompletion'>>;
-    sendWritten(req, res, await service.setCompletion(res.locals.userId, taskId(req), body.completed, req.get('If-Match')));
+    sendWritten(req, res, await service.setCompletion(res.locals.userId, taskId(req), body.completed, writeOptions(req)));
   });
 
   return router;

@@ -9,6 +9,7 @@ import { loadContract } from '../http/contract.js';
 import { etagOf, ifMatchVersions } from '../http/etag.js';
 import { type CursorScope, decodeCursor, encodeCursor, InvalidCursorError } from './cursor.js';
 import { createOnce, requestHash } from './idempotency.js';
+import { checkRule, hasNext, isTimeZone, nextOccurrence, wallClockOf } from './recurrence.js';
 import {
   decodeFeedCursor,
   encodeFeedCursor,
@@ -31,17 +32,29 @@ export interface TaskWithEtag {
   etag: string;
 }
 
+/** A field of the request and what is wrong with it, in the contract's words (a 422). */
+export interface FieldProblem {
+  path: string;
+  message: string;
+}
+
 /** A write's outcome: the task written, or why nothing was. */
 export type WriteOutcome =
-  | ({ kind: 'written' } & TaskWithEtag)
+  | ({ kind: 'written'; replayed?: boolean } & TaskWithEtag)
+  | { kind: 'not_found'; taskId: number }
+  | { kind: 'precondition_failed'; taskId: number; currentEtag: string }
+  | { kind: 'invalid'; errors: FieldProblem[] }
+  | { kind: 'key_reused' };
+
+export type DeleteOutcome =
+  | { kind: 'deleted' }
   | { kind: 'not_found'; taskId: number }
   | { kind: 'precondition_failed'; taskId: number; currentEtag: string };
-
-export type DeleteOutcome = { kind: 'deleted' } | Exclude<WriteOutcome, { kind: 'written' }>;
 
 export type CreateOutcome =
   | { kind: 'created'; task: Task; etag: string; location: string; replayed: boolean }
   | { kind: 'quota_exceeded'; max: number }
+  | { kind: 'invalid'; errors: FieldProblem[] }
   | { kind: 'key_reused' };
 
 export interface ListInput extends queries.ListFilters {
@@ -63,6 +76,12 @@ export type ListOutcome =
     }
   | { kind: 'invalid_cursor'; message: string };
 
+/** A single task's write: If-Match and Idempotency-Key, when the request has them. */
+export interface WriteOptions {
+  ifMatch?: string | undefined;
+  idempotencyKey?: string | undefined;
+}
+
 /** One change to several tasks, as the contract's updateTasks body gives it. */
 export interface BatchUpdateInput {
   ids: number[];
@@ -74,7 +93,9 @@ export interface BatchUpdateInput {
 }
 
 export type BatchUpdateOutcome =
-  | { kind: 'written'; tasks: Task[] }
+  | { kind: 'written'; tasks: Task[]; replayed?: boolean }
+  | { kind: 'invalid'; errors: FieldProblem[] }
+  | { kind: 'key_reused' }
   /** Ids that name no task of the user's; nothing was changed. */
   | { kind: 'not_found'; ids: number[] }
   /** The change would leave these tasks with more tags than a task may carry; nothing was changed. */
@@ -83,7 +104,10 @@ export type BatchUpdateOutcome =
   | { kind: 'tags_conflict'; tags: string[] };
 
 /** A change as the contract shows it. */
-export type TaskChange = { op: 'upsert'; task: Task } | { op: 'delete'; id: number; deleted_at: string };
+export type TaskChange =
+  | { op: 'upsert'; task: Task }
+  | { op: 'delete'; id: number; deleted_at: string }
+  | { op: 'reminder'; reminder: queries.ReminderDue };
 
 export type ChangesOutcome =
   | {
@@ -102,6 +126,14 @@ export type ChangesOutcome =
 
 export type StatsOutcome = { kind: 'stats'; stats: TaskStats } | { kind: 'unknown_time_zone' };
 
+/** A recurrence as the contract's input gives it: null stops it. */
+export type RecurrenceInput = { rule: string; time_zone: string; from?: 'due' | 'completion' | undefined } | null;
+/** A reminder as the contract's input gives it: exactly one of the two. */
+export interface ReminderInput {
+  before_minutes?: number | undefined;
+  at?: string | undefined;
+}
+
 /** A create's fields as the contract's createTask body gives them, its defaults applied. */
 export interface CreateInput {
   title: string;
@@ -111,6 +143,8 @@ export interface CreateInput {
   priority?: TaskPriority | undefined;
   tags?: string[] | undefined;
   position?: number | undefined;
+  recurrence?: RecurrenceInput | undefined;
+  reminders?: ReminderInput[] | undefined;
 }
 
 /** An update's fields as the contract's updateTask (PATCH) body gives them: absent ones unchanged. */
@@ -122,6 +156,8 @@ export interface UpdateInput {
   priority?: TaskPriority | undefined;
   tags?: string[] | undefined;
   position?: number | undefined;
+  recurrence?: RecurrenceInput | undefined;
+  reminders?: ReminderInput[] | undefined;
 }
 
 /** A replace's fields (PUT): an absent description is cleared; absent completion and later fields keep theirs. */
@@ -157,6 +193,84 @@ const laterFields = (input: UpdateInput): queries.TaskChanges => ({
   position: input.position,
 });
 
+/**
+ * One task's write as the service applies it: absent fields are left as they are; completion is
+ * applied last (`toggle` flips it), so a recurring task moves from its new state.
+ */
+interface TaskWrite {
+  title?: string | undefined;
+  /** undefined: unchanged; null: cleared. */
+  description?: string | null | undefined;
+  completed?: boolean | 'toggle' | undefined;
+  /** undefined: unchanged; null: cleared. */
+  dueAt?: string | null | undefined;
+  priority?: TaskPriority | undefined;
+  tags?: string[] | undefined;
+  /** A batch's tag changes, applied to each task's own tags. */
+  addTags?: string[] | undefined;
+  removeTags?: string[] | undefined;
+  position?: number | undefined;
+  recurrence?: RecurrenceInput | undefined;
+  reminders?: queries.TaskReminder[] | undefined;
+}
+
+/** Reminders as stored (each once, `at` in UTC), or what is wrong with them. */
+function storedReminders(input: ReminderInput[] | undefined): { reminders?: queries.TaskReminder[]; errors: FieldProblem[] } {
+  if (input === undefined) return { errors: [] };
+  const errors: FieldProblem[] = [];
+  const reminders: queries.TaskReminder[] = [];
+  const seen = new Set<string>();
+  input.forEach((r, i) => {
+    const before = r.before_minutes !== undefined;
+    if (before === (r.at !== undefined)) {
+      errors.push({
+        path: `/body/reminders/${i}`,
+        message: before
+          ? 'must give before_minutes or at, not both'
+          : 'must give before_minutes (minutes before the due time) or at (an instant)',
+      });
+      return;
+    }
+    const stored = before ? { before_minutes: r.before_minutes! } : { at: new Date(r.at!).toISOString() };
+    const key = JSON.stringify(stored);
+    if (!seen.has(key)) reminders.push(stored);
+    seen.add(key);
+  });
+  return { reminders, errors };
+}
+
+/** A recurrence as stored, or what is wrong with it. */
+function storedRecurrence(input: NonNullable<RecurrenceInput>): { recurrence?: queries.StoredRecurrence; errors: FieldProblem[] } {
+  const errors: FieldProblem[] = [];
+  const rule = checkRule(input.rule);
+  if (!rule.ok) for (const p of rule.problems) errors.push({ path: '/body/recurrence/rule', message: p.message });
+  if (!isTimeZone(input.time_zone)) {
+    errors.push({ path: '/body/recurrence/time_zone', message: 'is not an IANA time zone this server knows, such as Europe/Berlin' });
+  }
+  if (!rule.ok || errors.length) return { errors };
+  return { recurrence: { rule: rule.rule, time_zone: input.time_zone, from: input.from ?? 'due' }, errors };
+}
+
+/**
+ * Whether the rule ever falls on a date after the anchor, leaving its end aside: COUNT=1, or an
+ * UNTIL already past, is a series that ends at its first completion, not a mistake.
+ */
+const recurs = (r: queries.StoredRecurrence, anchor: string) => hasNext(r.rule.replace(/;(COUNT|UNTIL)=[^;]*/g, ''), r.time_zone, anchor);
+
+/** The last instant a due date may hold (the contract's `9999-12-31T23:59:59.999999Z`). */
+const LAST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+/** A task's tags after a batch: its own, then the added ones, each once, less the removed ones (as queries.updateTasks). */
+const batchTags = (own: string[], add: string[] = [], remove: string[] = []) =>
+  [...new Set([...own, ...add])].filter((t) => !remove.includes(t));
+
+/** Thrown inside a transaction to undo it, carrying the outcome the caller is told. */
+class Refused<T> extends Error {
+  constructor(readonly outcome: T) {
+    super('refused');
+  }
+}
+
 export interface TaskServiceOptions {
   /** The most tasks one user keeps (TASKS_PER_USER_MAX). */
   tasksPerUser: number;
@@ -164,6 +278,8 @@ export interface TaskServiceOptions {
   changesRetentionSeconds?: number | undefined;
   /** Told of every user whose tasks a write changed, once it is committed: live streams wake up. */
   changed?: ((userId: string) => void) | undefined;
+  /** Told when a write left a task with reminders: this instance's reminder worker looks again. */
+  remindersScheduled?: (() => void) | undefined;
 }
 
 /** A tombstone floor above every transaction id: a full sync's first page needs no tombstone. */
@@ -178,49 +294,170 @@ const ticketHash = (ticket: string) => createHash('sha256').update(ticket).diges
 const TAGS_PER_TASK = (loadContract().document as { components: { schemas: { TaskTags: { maxItems: number } } } }).components.schemas
   .TaskTags.maxItems;
 
-/** Thrown inside a batch's transaction to undo it, carrying what the caller is told. */
-class BatchRefused extends Error {
-  constructor(readonly outcome: BatchUpdateOutcome) {
-    super(outcome.kind);
-  }
-}
-
 export type TaskService = ReturnType<typeof createTaskService>;
 
-export function createTaskService(db: Database, { tasksPerUser, changesRetentionSeconds, changed }: TaskServiceOptions) {
+export function createTaskService(
+  db: Database,
+  { tasksPerUser, changesRetentionSeconds, changed, remindersScheduled }: TaskServiceOptions,
+) {
   const retention = changesRetentionSeconds ?? DEFAULT_RETENTION_SECONDS;
-  /** Passes an outcome through, telling `changed` when it wrote something. */
-  const told = <T extends { kind: string }>(userId: string, outcome: T): T => {
-    if (changed && (outcome.kind === 'written' || outcome.kind === 'created' || outcome.kind === 'deleted')) changed(userId);
+  /** Passes an outcome through, telling `changed` when it wrote something (and `remindersScheduled` when a task has reminders). */
+  const told = <T extends { kind: string; task?: Task; tasks?: Task[] }>(userId: string, outcome: T): T => {
+    if (outcome.kind === 'written' || outcome.kind === 'created' || outcome.kind === 'deleted') {
+      changed?.(userId);
+      if (remindersScheduled && (outcome.task?.reminders.length || outcome.tasks?.some((t) => t.reminders.length))) remindersScheduled();
+    }
     return outcome;
   };
 
-  /** Why a conditional write changed nothing: the task is missing (404) or If-Match was stale (412). */
-  async function unwritten(
+  /**
+   * Applies a write to the user's task under its row lock, inside `tx`: the rules that need the
+   * task's current state (a recurring task's completion moves it to its next occurrence; its due
+   * date cannot be cleared; a reminder before the due time needs one). Nothing is written unless
+   * the outcome is `written`.
+   */
+  async function applyWrite(
+    tx: Queryable,
     userId: string,
     taskId: number,
-    expected: queries.ExpectedVersions,
-  ): Promise<Exclude<WriteOutcome, { kind: 'written' }>> {
-    if (expected !== undefined) {
-      const current = await queries.taskVersion(db, userId, taskId);
-      if (current !== undefined) return { kind: 'precondition_failed', taskId, currentEtag: etagOf(current) };
-    }
-    return { kind: 'not_found', taskId };
-  }
-
-  async function written(
-    userId: string,
-    taskId: number,
-    result: queries.VersionedTask | undefined,
+    write: TaskWrite,
     expected: queries.ExpectedVersions,
   ): Promise<WriteOutcome> {
-    if (!result) return unwritten(userId, taskId, expected);
-    return { kind: 'written', task: result.task, etag: etagOf(result.version) };
+    const row = await queries.lockTask(tx, userId, taskId);
+    if (!row) return { kind: 'not_found', taskId };
+    if (expected !== undefined && !expected.includes(row.version)) {
+      return { kind: 'precondition_failed', taskId, currentEtag: etagOf(row.version) };
+    }
+    const t = row.task;
+    const state: queries.TaskState = {
+      title: write.title ?? t.title,
+      description: write.description === undefined ? t.description : write.description,
+      completed: t.completed,
+      dueAt: write.dueAt === undefined ? t.due_at : write.dueAt,
+      priority: write.priority ?? t.priority,
+      tags: write.tags ?? (write.addTags || write.removeTags ? batchTags(t.tags, write.addTags, write.removeTags) : t.tags),
+      position: write.position ?? t.position,
+      recurrence: row.recurrence,
+      anchor: row.anchor,
+      occurrence: row.occurrence,
+      reminders: write.reminders ?? t.reminders,
+    };
+    const errors: FieldProblem[] = [];
+    if (write.recurrence === null) {
+      state.recurrence = null;
+      state.anchor = null;
+      state.occurrence = 1;
+    } else if (write.recurrence !== undefined) {
+      const checked = storedRecurrence(write.recurrence);
+      errors.push(...checked.errors);
+      if (checked.recurrence) {
+        state.recurrence = checked.recurrence;
+        state.occurrence = 1;
+      }
+    }
+    if (state.recurrence) {
+      if (state.dueAt === null) {
+        errors.push(
+          write.dueAt === null
+            ? { path: '/body/due_at', message: 'cannot be cleared while the task recurs; set recurrence to null as well' }
+            : { path: '/body/recurrence', message: 'needs a due date: give due_at as well' },
+        );
+      } else if (write.recurrence || write.dueAt !== undefined) {
+        // A new rule or a new due date starts the schedule again from the due date.
+        state.anchor = wallClockOf(state.dueAt, state.recurrence.time_zone);
+        if (write.recurrence && !recurs(state.recurrence, state.anchor)) {
+          errors.push({ path: '/body/recurrence/rule', message: 'never falls on a date after the due date; check BYMONTH and BYMONTHDAY' });
+        }
+      }
+    }
+    if (write.reminders && state.dueAt === null && write.reminders.some((r) => r.before_minutes !== undefined)) {
+      errors.push({ path: '/body/reminders', message: 'a reminder before the due time needs a due date: give due_at as well' });
+    }
+    if (errors.length) return { kind: 'invalid', errors };
+
+    const completing = write.completed === 'toggle' ? !t.completed : write.completed;
+    if (completing === true && !t.completed && state.recurrence && state.anchor && state.dueAt) {
+      // An occurrence completed: recorded, and the task moves to the next one (or is done for good).
+      await queries.recordOccurrence(tx, userId, taskId, state.occurrence, state.dueAt);
+      const next = nextOccurrence({
+        rule: state.recurrence.rule,
+        timeZone: state.recurrence.time_zone,
+        basis: state.recurrence.from,
+        anchor: state.anchor,
+        completedAt: row.now,
+        occurrence: state.occurrence,
+      });
+      // A due date must stay within what RFC 3339 writes (year 9999): a series that would pass it ends.
+      if (next && Date.parse(next.due) <= LAST_INSTANT) {
+        state.dueAt = next.due;
+        state.anchor = next.anchor;
+        state.occurrence += 1;
+      } else state.completed = true;
+    } else if (completing !== undefined) state.completed = completing;
+    const written = await queries.writeTask(tx, userId, taskId, state);
+    return { kind: 'written', task: written.task, etag: etagOf(written.version) };
   }
 
-  async function update(userId: string, taskId: number, changes: queries.TaskChanges, ifMatch: string | undefined): Promise<WriteOutcome> {
-    const expected = ifMatchVersions(ifMatch);
-    return told(userId, await written(userId, taskId, await queries.updateTask(db, userId, taskId, changes, expected), expected));
+  /**
+   * Runs `run` once per (user, Idempotency-Key): inside the transaction that claims the key, its
+   * success kept as the response a retry gets back; anything else undoes the claim, so a refused
+   * request can be retried with its key.
+   */
+  async function once<T extends { kind: string }>(
+    userId: string,
+    key: string,
+    request: unknown,
+    run: (tx: Queryable) => Promise<T>,
+    response: (outcome: T) => { etag: string; body: unknown } | undefined,
+  ): Promise<{ kind: 'done'; etag: string; body: unknown; replayed: boolean } | { kind: 'key_reused' } | T> {
+    try {
+      const outcome = await createOnce(db, userId, key, requestHash(request), async (tx) => {
+        const done = await run(tx);
+        const kept = response(done);
+        if (!kept) throw new Refused(done);
+        return { status: 200, etag: kept.etag, location: '', body: kept.body };
+      });
+      if (outcome.kind === 'conflict') return { kind: 'key_reused' };
+      return { kind: 'done', etag: outcome.response.etag, body: outcome.response.body, replayed: outcome.kind === 'replayed' };
+    } catch (err) {
+      if (err instanceof Refused) return err.outcome as T;
+      throw err;
+    }
+  }
+
+  /** One task's write: a plain task's in one statement; a recurring task's, a keyed or a refused one under its lock. */
+  async function write(
+    userId: string,
+    taskId: number,
+    change: TaskWrite,
+    reminders: ReminderInput[] | undefined,
+    opts: { ifMatch?: string | undefined; idempotencyKey?: string | undefined; request: unknown },
+  ): Promise<WriteOutcome> {
+    const checked = storedReminders(reminders);
+    if (checked.errors.length) return { kind: 'invalid', errors: checked.errors };
+    const w: TaskWrite = { ...change, reminders: checked.reminders };
+    const expected = ifMatchVersions(opts.ifMatch);
+    if (opts.idempotencyKey !== undefined) {
+      const outcome = await once(
+        userId,
+        opts.idempotencyKey,
+        opts.request,
+        (tx) => applyWrite(tx, userId, taskId, w, expected),
+        (o) => (o.kind === 'written' ? { etag: o.etag, body: o.task } : undefined),
+      );
+      if (outcome.kind !== 'done') return outcome as WriteOutcome;
+      const done = { kind: 'written' as const, task: outcome.body as Task, etag: outcome.etag, replayed: outcome.replayed };
+      return outcome.replayed ? done : told(userId, done);
+    }
+    // Most writes: one statement, which leaves recurring tasks (and missing ones) alone.
+    if (w.recurrence === undefined && !w.reminders?.length && !w.addTags && !w.removeTags) {
+      const fast =
+        w.completed !== undefined && Object.keys(w).every((k) => k === 'completed' || w[k as keyof TaskWrite] === undefined)
+          ? await queries.setCompletion(db, userId, taskId, w.completed === 'toggle' ? undefined : w.completed, expected)
+          : await queries.updateTask(db, userId, taskId, { ...w, completed: w.completed === 'toggle' ? undefined : w.completed }, expected);
+      if (fast) return told(userId, { kind: 'written' as const, task: fast.task, etag: etagOf(fast.version) });
+    }
+    return told(userId, await db.transaction((tx) => applyWrite(tx, userId, taskId, w, expected)));
   }
 
   return {
@@ -269,14 +506,38 @@ export function createTaskService(db: Database, { tasksPerUser, changesRetention
       input: CreateInput,
       opts: { idempotencyKey?: string | undefined; locationOf: (id: number) => string },
     ): Promise<CreateOutcome> {
+      const dueAt = instantOf(input.due_at) ?? null;
+      const reminders = storedReminders(input.reminders);
+      const recurrence = input.recurrence ? storedRecurrence(input.recurrence) : { errors: [] };
+      const errors = [...recurrence.errors, ...reminders.errors];
+      let anchor: string | null = null;
+      if (recurrence.recurrence) {
+        if (dueAt === null) errors.push({ path: '/body/recurrence', message: 'needs a due date: give due_at as well' });
+        else {
+          anchor = wallClockOf(dueAt, recurrence.recurrence.time_zone);
+          if (!recurs(recurrence.recurrence, anchor)) {
+            errors.push({
+              path: '/body/recurrence/rule',
+              message: 'never falls on a date after the due date; check BYMONTH and BYMONTHDAY',
+            });
+          }
+        }
+      }
+      if (dueAt === null && reminders.reminders?.some((r) => r.before_minutes !== undefined)) {
+        errors.push({ path: '/body/reminders', message: 'a reminder before the due time needs a due date: give due_at as well' });
+      }
+      if (errors.length) return { kind: 'invalid', errors };
       const fields: queries.NewTask = {
         title: input.title.trim(),
         description: input.description ?? null,
         completed: input.completed,
-        dueAt: instantOf(input.due_at) ?? null,
+        dueAt,
         priority: input.priority ?? 'none',
         tags: storedTags(input.tags) ?? [],
         position: input.position,
+        recurrence: recurrence.recurrence ?? null,
+        anchor,
+        reminders: reminders.reminders ?? [],
       };
       const quotaExceeded = new Error('quota exceeded');
       // Alone inside the idempotent create's transaction; otherwise beside the user's other creates.
@@ -302,55 +563,84 @@ export function createTaskService(db: Database, { tasksPerUser, changesRetention
         const outcome = await createOnce(db, userId, opts.idempotencyKey, requestHash(input), create);
         if (outcome.kind === 'conflict') return { kind: 'key_reused' };
         const { response } = outcome;
-        if (outcome.kind !== 'replayed') changed?.(userId);
-        return {
-          kind: 'created',
+        const created = {
+          kind: 'created' as const,
           task: response.body as Task,
           etag: response.etag,
           location: response.location,
           replayed: outcome.kind === 'replayed',
         };
+        return created.replayed ? created : told(userId, created);
       } catch (err) {
         if (err === quotaExceeded) return { kind: 'quota_exceeded', max: tasksPerUser };
         throw err;
       }
     },
 
-    replace(userId: string, taskId: number, input: ReplaceInput, ifMatch?: string): Promise<WriteOutcome> {
-      return update(
+    /** PUT: a new title and description (an absent description clears it); other fields when given. */
+    replace(userId: string, taskId: number, input: ReplaceInput, opts: WriteOptions = {}): Promise<WriteOutcome> {
+      return write(
         userId,
         taskId,
-        { ...laterFields(input), title: input.title.trim(), description: input.description ?? null, completed: input.completed },
-        ifMatch,
+        {
+          ...laterFields(input),
+          title: input.title.trim(),
+          description: input.description ?? null,
+          completed: input.completed,
+          recurrence: input.recurrence,
+        },
+        input.reminders,
+        { ...opts, request: { op: 'replace', taskId, input, ifMatch: opts.ifMatch } },
       );
     },
 
-    update(userId: string, taskId: number, input: UpdateInput, ifMatch?: string): Promise<WriteOutcome> {
-      return update(
+    /** PATCH: the fields given. */
+    update(userId: string, taskId: number, input: UpdateInput, opts: WriteOptions = {}): Promise<WriteOutcome> {
+      return write(
         userId,
         taskId,
-        { ...laterFields(input), title: input.title?.trim(), description: input.description, completed: input.completed },
-        ifMatch,
+        {
+          ...laterFields(input),
+          title: input.title?.trim(),
+          description: input.description,
+          completed: input.completed,
+          recurrence: input.recurrence,
+        },
+        input.reminders,
+        { ...opts, request: { op: 'update', taskId, input, ifMatch: opts.ifMatch } },
       );
     },
 
-    /** Sets completion, or flips it when `completed` is undefined; atomic, so concurrent toggles all count. */
-    async setCompletion(userId: string, taskId: number, completed: boolean | undefined, ifMatch?: string): Promise<WriteOutcome> {
-      const expected = ifMatchVersions(ifMatch);
-      return told(userId, await written(userId, taskId, await queries.setCompletion(db, userId, taskId, completed, expected), expected));
+    /**
+     * Sets completion, or flips it when `completed` is undefined; atomic, so concurrent toggles all
+     * count. Completing a recurring task moves it to its next occurrence.
+     */
+    setCompletion(userId: string, taskId: number, completed: boolean | undefined, opts: WriteOptions = {}): Promise<WriteOutcome> {
+      return write(userId, taskId, { completed: completed ?? 'toggle' }, undefined, {
+        ...opts,
+        request: { op: 'complete', taskId, completed, ifMatch: opts.ifMatch },
+      });
     },
 
     async remove(userId: string, taskId: number, ifMatch?: string): Promise<DeleteOutcome> {
       const expected = ifMatchVersions(ifMatch);
       if (await queries.deleteTask(db, userId, taskId, expected)) return told(userId, { kind: 'deleted' as const });
-      return unwritten(userId, taskId, expected);
+      if (expected !== undefined) {
+        const current = await queries.taskVersion(db, userId, taskId);
+        if (current !== undefined) return { kind: 'precondition_failed', taskId, currentEtag: etagOf(current) };
+      }
+      return { kind: 'not_found', taskId };
     },
 
     /**
      * One change to several of the user's tasks, in one transaction: every task changes, or
      * (when an id is not the user's, or a task would get too many tags) none does.
      */
-    async updateMany(userId: string, input: BatchUpdateInput): Promise<BatchUpdateOutcome> {
+    async updateMany(
+      userId: string,
+      input: BatchUpdateInput,
+      opts: { idempotencyKey?: string | undefined } = {},
+    ): Promise<BatchUpdateOutcome> {
       const addTags = storedTags(input.add_tags);
       const removeTags = storedTags(input.remove_tags);
       const both = addTags?.filter((t) => removeTags?.includes(t)) ?? [];
@@ -362,21 +652,62 @@ export function createTaskService(db: Database, { tasksPerUser, changesRetention
         addTags,
         removeTags,
       };
+      const run = async (tx: Queryable): Promise<BatchUpdateOutcome> => {
+        const locked = await queries.lockForBatch(tx, userId, input.ids, changes);
+        const found = new Set(locked.map((t) => t.id));
+        const missing = input.ids.filter((id) => !found.has(id));
+        if (missing.length) return { kind: 'not_found', ids: missing };
+        const crowded = locked.filter((t) => t.tags > TAGS_PER_TASK).map((t) => t.id);
+        if (crowded.length) return { kind: 'too_many_tags', ids: crowded, max: TAGS_PER_TASK };
+        const recurring = locked.filter((t) => t.recurring).map((t) => t.id);
+        if (changes.dueAt === null && recurring.length) {
+          return {
+            kind: 'invalid',
+            errors: [
+              {
+                path: '/body/due_at',
+                message: `cannot be cleared on recurring tasks (${recurring.join(', ')}); set their recurrence to null first`,
+              },
+            ],
+          };
+        }
+        const plain = locked.filter((t) => !t.recurring).map((t) => t.id);
+        const rows = plain.length ? await queries.updateTasks(tx, userId, plain, changes) : [];
+        const byId = new Map(rows.map((row) => [row.task.id, row.task]));
+        // Recurring tasks one by one, already locked: completing one moves it to its next occurrence.
+        for (const id of recurring) {
+          const done = await applyWrite(
+            tx,
+            userId,
+            id,
+            { completed: changes.completed, dueAt: changes.dueAt, priority: changes.priority, addTags, removeTags },
+            undefined,
+          );
+          if (done.kind !== 'written') throw new Error(`batch: task ${id} locked but not written (${done.kind})`);
+          byId.set(id, done.task);
+        }
+        return { kind: 'written', tasks: input.ids.map((id) => byId.get(id)!) };
+      };
+      if (opts.idempotencyKey !== undefined) {
+        const outcome = await once(userId, opts.idempotencyKey, { op: 'updateTasks', input }, run, (o) =>
+          o.kind === 'written' ? { etag: '', body: o.tasks } : undefined,
+        );
+        if (outcome.kind !== 'done') return outcome as BatchUpdateOutcome;
+        const done = { kind: 'written' as const, tasks: outcome.body as Task[], replayed: outcome.replayed };
+        return outcome.replayed ? done : told(userId, done);
+      }
       try {
-        const written = await db.transaction(async (tx) => {
-          const locked = await queries.lockForBatch(tx, userId, input.ids, changes);
-          const found = new Set(locked.map((t) => t.id));
-          const missing = input.ids.filter((id) => !found.has(id));
-          if (missing.length) throw new BatchRefused({ kind: 'not_found', ids: missing });
-          const crowded = locked.filter((t) => t.tags > TAGS_PER_TASK).map((t) => t.id);
-          if (crowded.length) throw new BatchRefused({ kind: 'too_many_tags', ids: crowded, max: TAGS_PER_TASK });
-          const rows = await queries.updateTasks(tx, userId, input.ids, changes);
-          const byId = new Map(rows.map((row) => [row.task.id, row.task]));
-          return input.ids.map((id) => byId.get(id)!);
-        });
-        return told(userId, { kind: 'written' as const, tasks: written });
+        return told(
+          userId,
+          await db.transaction(async (tx) => {
+            const outcome = await run(tx);
+            // Refused: undone, so none of the batch's tasks changes.
+            if (outcome.kind !== 'written') throw new Refused(outcome);
+            return outcome;
+          }),
+        );
       } catch (err) {
-        if (err instanceof BatchRefused) return err.outcome;
+        if (err instanceof Refused) return err.outcome as BatchUpdateOutcome;
         throw err;
       }
     },
@@ -409,8 +740,8 @@ export function createTaskService(db: Database, { tasksPerUser, changesRetention
       userId: string,
       cursorText: string | undefined,
       limit: number,
-      /** A live stream's own position, read on as it goes: only a purged tombstone can outdate it, never its age. */
-      opts: { live?: boolean } = {},
+      /** live: a live stream's own position, read on as it goes: only a purged tombstone can outdate it, never its age. reminders: fired reminders too. */
+      opts: { live?: boolean; reminders?: boolean } = {},
     ): Promise<ChangesOutcome> {
       let from: FeedCursor | undefined;
       if (cursorText !== undefined) {
@@ -423,7 +754,7 @@ export function createTaskService(db: Database, { tasksPerUser, changesRetention
         if (!opts.live && from.issuedAt < Date.now() / 1000 - retention) return { kind: 'cursor_expired', retentionSeconds: retention };
       }
       const position = from?.position ?? START;
-      const page = await queries.feedPage(db, userId, position, from?.floorXid ?? NO_TOMBSTONES, limit);
+      const page = await queries.feedPage(db, userId, position, from?.floorXid ?? NO_TOMBSTONES, limit, opts.reminders);
       // A tombstone this reader needs (after its position, at or above its floor) may be purged.
       const floor = from?.floorXid ?? page.horizon;
       if (page.purged && !isBefore(page.purged, position) && BigInt(page.purged.xid) >= BigInt(floor)) {
@@ -432,7 +763,11 @@ export function createTaskService(db: Database, { tasksPerUser, changesRetention
       const issuedAt = Math.floor(Date.now() / 1000);
       const cursorAt = (at: FeedPosition) => encodeFeedCursor(userId, { position: at, floorXid: floor, issuedAt });
       const changes = page.changes.map((c) => ({
-        change: (c.op === 'upsert' ? { op: 'upsert', task: c.task } : { op: 'delete', id: c.id, deleted_at: c.deletedAt }) as TaskChange,
+        change: (c.op === 'upsert'
+          ? { op: 'upsert', task: c.task }
+          : c.op === 'delete'
+            ? { op: 'delete', id: c.id, deleted_at: c.deletedAt }
+            : { op: 'reminder', reminder: c.reminder }) as TaskChange,
         cursor: cursorAt({ xid: c.xid, seq: c.seq }),
       }));
       // Read to the end: everything below the horizon has been seen, so the next read starts there.
@@ -481,6 +816,29 @@ export function createTaskService(db: Database, { tasksPerUser, changesRetention
     /** Uses a ticket up: its user and token's end, when it is known, unused and unexpired. */
     redeemTicket(ticket: string): Promise<{ userId: string; tokenValidUntil: number } | undefined> {
       return queries.takeTicket(db, ticketHash(ticket));
+    },
+
+    /**
+     * Fires the reminders that fell due (by the database's clock), each exactly once across every
+     * instance: as events of the feed, waking the users' streams. How many fired.
+     */
+    async fireReminders(batch = 200): Promise<number> {
+      let total = 0;
+      for (;;) {
+        const fired = await queries.fireReminders(db, batch);
+        let n = 0;
+        for (const f of fired) {
+          n += f.fired;
+          changed?.(f.userId);
+        }
+        total += n;
+        if (n < batch) return total;
+      }
+    },
+
+    /** Seconds until the next reminder falls due; undefined when none is scheduled. */
+    nextReminderIn(): Promise<number | undefined> {
+      return queries.nextReminderIn(db);
     },
 
     /** Forgets tombstones past the retention (and expired tickets); how many tombstones went. */

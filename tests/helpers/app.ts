@@ -74,6 +74,7 @@ export function testAppConfig(opts: TestAppOptions = {}): AppConfig {
       pollSeconds: 30,
       streamsPerUser: 5,
       streamsMax: 1000,
+      remindersPollSeconds: 10,
       ...opts.changes,
     },
   };

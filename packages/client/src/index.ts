@@ -5,7 +5,14 @@ import createClient, { type Client } from 'openapi-fetch';
 import { type ChangesPage, type SubscribeOptions, type Subscription, subscribe } from './live.js';
 import type { components, paths } from './openapi.js';
 
-export { applyChanges, type ChangesPage, type SubscribeOptions, type Subscription, type TaskChange } from './live.js';
+export {
+  applyChanges,
+  type ChangesPage,
+  type ReminderDue,
+  type SubscribeOptions,
+  type Subscription,
+  type TaskChange,
+} from './live.js';
 
 export type { components, paths } from './openapi.js';
 export type Task = components['schemas']['Task'];
@@ -26,6 +33,12 @@ export type ProblemCode = Problem['code'];
 export type TodoApiErrorCode = ProblemCode | 'unknown_error';
 
 /** A task with its ETag (`"<version>"`), for writes that must not overwrite someone else's change. */
+/** A write's retry key: a fresh UUID per intended change. */
+export interface WriteOptions {
+  idempotencyKey?: string;
+}
+const keyHeader = (options: WriteOptions) => (options.idempotencyKey === undefined ? {} : { 'Idempotency-Key': options.idempotencyKey });
+
 export interface TaskWithETag {
   task: Task;
   etag: string;
@@ -279,17 +292,22 @@ export function createTodoClient(options: TodoClientOptions) {
       return unwrap(await raw.DELETE('/api/tasks', { params: { query: { status: 'completed' } } })).deleted;
     },
 
-    async replaceTask(taskId: number, body: TaskReplace): Promise<Task> {
-      return unwrap(await raw.PUT('/api/tasks/{taskId}', { params: { path: { taskId } }, body }));
+    /** With `idempotencyKey`, a retry after a network failure changes nothing and gets the first answer. */
+    async replaceTask(taskId: number, body: TaskReplace, options: WriteOptions = {}): Promise<Task> {
+      return unwrap(await raw.PUT('/api/tasks/{taskId}', { params: { path: { taskId }, header: keyHeader(options) }, body }));
     },
 
-    async updateTask(taskId: number, body: TaskUpdate): Promise<Task> {
-      return unwrap(await raw.PATCH('/api/tasks/{taskId}', { params: { path: { taskId } }, body }));
+    /** With `idempotencyKey`, a retry after a network failure changes nothing and gets the first answer. */
+    async updateTask(taskId: number, body: TaskUpdate, options: WriteOptions = {}): Promise<Task> {
+      return unwrap(await raw.PATCH('/api/tasks/{taskId}', { params: { path: { taskId }, header: keyHeader(options) }, body }));
     },
 
-    /** Sets completion to `completed`, or toggles it when omitted. */
-    async setTaskCompletion(taskId: number, completed?: boolean): Promise<Task> {
-      const params = { path: { taskId } };
+    /**
+     * Sets completion to `completed`, or toggles it when omitted. Completing a recurring task moves
+     * it to its next occurrence: send `idempotencyKey` so a retry cannot move it twice.
+     */
+    async setTaskCompletion(taskId: number, completed?: boolean, options: WriteOptions = {}): Promise<Task> {
+      const params = { path: { taskId }, header: keyHeader(options) };
       return unwrap(
         await raw.PATCH('/api/tasks/{taskId}/complete', completed === undefined ? { params } : { params, body: { completed } }),
       );
@@ -304,8 +322,8 @@ export function createTodoClient(options: TodoClientOptions) {
      * remove_tags?}`); resolves to the tasks in the order of `ids`. An id that is not the user's
      * task throws a 404 `task_not_found` naming it, and nothing changes.
      */
-    async updateTasks(body: TaskBatchUpdate): Promise<Task[]> {
-      return unwrap(await raw.PATCH('/api/tasks', { body })).tasks;
+    async updateTasks(body: TaskBatchUpdate, options: WriteOptions = {}): Promise<Task[]> {
+      return unwrap(await raw.PATCH('/api/tasks', { params: { header: keyHeader(options) }, body })).tasks;
     },
 
     /** Deletes 1–100 tasks; resolves to which were deleted and which the user did not have. Safe to retry. */
@@ -313,8 +331,11 @@ export function createTodoClient(options: TodoClientOptions) {
       return unwrap(await raw.POST('/api/tasks/batch-delete', { body: { ids } }));
     },
 
-    /** One page of the change feed after `cursor` (a full sync's first page without one). */
-    async listChanges(query: { cursor?: string; limit?: number } = {}): Promise<ChangesPage> {
+    /**
+     * One page of the change feed after `cursor` (a full sync's first page without one); with
+     * `reminders: true`, the reminders that fell due too (`op: "reminder"`).
+     */
+    async listChanges(query: { cursor?: string; limit?: number; reminders?: boolean } = {}): Promise<ChangesPage> {
       const page = unwrap(await raw.GET('/api/tasks/changes', { params: { query } }));
       return { changes: page.changes, cursor: page.cursor, hasMore: page.has_more };
     },
@@ -343,7 +364,8 @@ export function createTodoClient(options: TodoClientOptions) {
           baseUrl: options.baseUrl.replace(/\/+$/, ''),
           fetch: options.fetch ?? globalThis.fetch.bind(globalThis),
           token: async () => (await getToken()) ?? undefined,
-          page: (cursor) => this.listChanges(cursor === undefined ? {} : { cursor }),
+          page: (cursor) =>
+            this.listChanges({ ...(cursor === undefined ? {} : { cursor }), ...(subscribeOptions.onReminder ? { reminders: true } : {}) }),
         },
         subscribeOptions,
       );

@@ -7,6 +7,7 @@ import type { components } from './openapi.js';
 
 export type Task = components['schemas']['Task'];
 export type TaskChange = components['schemas']['TaskChange'];
+export type ReminderDue = components['schemas']['ReminderDue'];
 
 export interface ChangesPage {
   changes: TaskChange[];
@@ -20,7 +21,8 @@ export interface ChangesPage {
 export function applyChanges(tasks: Map<number, Task>, changes: readonly TaskChange[]): void {
   for (const c of changes) {
     if (c.op === 'upsert') tasks.set(c.task.id, c.task);
-    else tasks.delete(c.id);
+    else if (c.op === 'delete') tasks.delete(c.id);
+    // Anything else (a reminder that fell due) changes no task.
   }
 }
 
@@ -38,6 +40,11 @@ export interface Subscription {
 export interface SubscribeOptions {
   /** Called after each change is applied, with the change and the copy. */
   onChange?: (change: TaskChange, tasks: ReadonlyMap<number, Task>) => void;
+  /**
+   * Called once for each reminder that falls due while subscribed (and, after a drop, for those
+   * that fell due meanwhile); deduplicate on `reminder.id` if you also read them elsewhere.
+   */
+  onReminder?: (reminder: ReminderDue) => void;
   /** Called when the copy was rebuilt by a full sync (at start, or after cursor_expired). */
   onSync?: (tasks: ReadonlyMap<number, Task>) => void;
   /** Told of each failure before the next try (the subscription keeps trying). */
@@ -139,6 +146,10 @@ export function subscribe(deps: LiveDeps, options: SubscribeOptions = {}): Subsc
     for (;;) {
       const page = await deps.page(cursor);
       for (const c of page.changes) {
+        if (c.op === 'reminder') {
+          options.onReminder?.(c.reminder);
+          continue;
+        }
         applyChanges(tasks, [c]);
         options.onChange?.(c, tasks);
       }
@@ -175,6 +186,9 @@ export function subscribe(deps: LiveDeps, options: SubscribeOptions = {}): Subsc
           applyChanges(tasks, [change]);
           cursor = e.id;
           options.onChange?.(change, tasks);
+        } else if (e.event === 'reminder' && e.id) {
+          cursor = e.id;
+          options.onReminder?.(JSON.parse(e.data) as ReminderDue);
         } else if (e.event === 'ready' && e.id && cursor === undefined) cursor = e.id;
         else if (e.event === 'cursor_expired') cursor = undefined;
       },
