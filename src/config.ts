@@ -63,8 +63,8 @@ export interface ChangesConfig {
   /** EVENTS_STREAMS_MAX: open streams per instance; more answer 503. */
   streamsMax: number;
   /**
-   * REMINDERS_POLL_SECONDS: the longest an instance waits before looking for reminders that fell
-   * due (it also wakes at the next one it knows of, and when one of its own writes schedules one).
+   * REMINDERS_POLL_SECONDS: how often an instance looks for reminders other instances scheduled
+   * (it also wakes at the next one it knows of, and when one of its own writes schedules one).
    */
   remindersPollSeconds: number;
 }
@@ -321,7 +321,9 @@ export function loadConfig(env: Env = process.env): Config {
       pollSeconds: int(env, 'EVENTS_POLL_SECONDS', 30, 1, 3600),
       streamsPerUser: int(env, 'EVENTS_STREAMS_PER_USER', 5, 1, 1000),
       streamsMax: int(env, 'EVENTS_STREAMS_MAX', 1000, 1, 1_000_000),
-      remindersPollSeconds: int(env, 'REMINDERS_POLL_SECONDS', 10, 1, 3600),
+      // Long by default: its own writes wake an instance at once, and a database polled more often
+      // than every 5 minutes (Neon's default) could never scale to zero.
+      remindersPollSeconds: int(env, 'REMINDERS_POLL_SECONDS', 600, 1, 86_400),
     },
     mcp: {
       resourceUrl: url(env, 'MCP_RESOURCE_URL', ['https:', 'http:']),

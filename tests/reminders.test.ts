@@ -16,11 +16,13 @@ import { openSse } from './helpers/sse.js';
 let ctx: { app: ReturnType<typeof buildApp>['app']; database: TestDatabase; live: LiveChanges; close(): Promise<void> };
 /** A second connection pool onto the same database, as another instance has (PostgreSQL only). */
 let other: Database | undefined;
+/** What the app's writes that schedule reminders wake (serve.ts: its reminder worker). */
+let poke = () => {};
 beforeAll(async () => {
   const database = await createTestDatabase();
   // The app's live changes, so the workers below wake its event streams as serve.ts wires them.
   const live = createLiveChanges(database.db, { listenUrl: undefined });
-  const { app } = buildApp(database.db, { live });
+  const { app } = buildApp(database.db, { live, remindersScheduled: () => poke() });
   ctx = { app, database, live, close: () => database.drop() };
   if (ctx.database.url) {
     other = createPostgresDatabase({ connectionString: ctx.database.url, poolMax: 4, statementTimeoutMs: 10_000, connectTimeoutMs: 5_000 });
@@ -139,6 +141,28 @@ describe(`reminders (${dbKind})`, () => {
     }
     // What is still to come: the relative reminder one minute away, nothing for the one already past.
     expect(await schedule(tasks[0]!.id)).toEqual([{ reminder_key: 'b59', fire_at: expect.any(String) }]);
+  });
+
+  it("an instance's own write that schedules a reminder wakes its worker, however long it would otherwise sleep", async () => {
+    const auth = await bearer(newUser());
+    const from = await feedNow(auth);
+    // Started with nothing to fire: it would look again only after 600 s.
+    const worker = startReminderWorker(createTaskService(ctx.database.db, { tasksPerUser: 5000 }), { pollSeconds: 600 });
+    poke = worker.poke;
+    try {
+      await new Promise((r) => setTimeout(r, 300));
+      const started = Date.now();
+      await create(auth, { title: 'soon', reminders: [{ at: soon(700) }] });
+      const [event] = await until('the reminder', async () => {
+        const got = await fired(auth, from);
+        return got.length ? got : undefined;
+      });
+      expect(event!.title).toBe('soon');
+      expect(Date.now() - started).toBeLessThan(10_000);
+    } finally {
+      worker.stop();
+      poke = () => {};
+    }
   });
 
   it('a reminder that fell due while no server ran is delivered once when one starts, later than it was due', async () => {

@@ -35,6 +35,8 @@ export interface TestAppOptions {
   changes?: Partial<AppConfig['changes']>;
   /** Live changes (hub and wake-ups); absent: the app's own, in this process. */
   live?: AppDeps['live'];
+  /** Told when a write leaves a task with reminders (a reminder worker's poke). */
+  remindersScheduled?: AppDeps['remindersScheduled'];
   /** The app's own response validation (VALIDATE_RESPONSES); off, as in production, unless a test sets it. */
   validateResponses?: boolean;
 }
@@ -74,7 +76,7 @@ export function testAppConfig(opts: TestAppOptions = {}): AppConfig {
       pollSeconds: 30,
       streamsPerUser: 5,
       streamsMax: 1000,
-      remindersPollSeconds: 10,
+      remindersPollSeconds: 600,
       ...opts.changes,
     },
   };
@@ -112,6 +114,7 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     rateLimitStores: opts.rateLimitStores,
     validation: opts.validation,
     live: opts.live,
+    remindersScheduled: opts.remindersScheduled,
   });
   checkShippedResponses(app);
   // The server production runs the app in; it also makes the app's responses say `Connection:
