@@ -3,6 +3,7 @@
 // purge never holds many row locks or runs into the statement timeout.
 import type { Logger } from 'pino';
 import type { Queryable } from '../db/types.js';
+import { every } from '../system/every.js';
 import { purgeExpiredKeys } from './queries.js';
 
 const BATCH = 1000;
@@ -19,17 +20,16 @@ export async function purgeIdempotencyKeys(db: Queryable): Promise<number> {
 
 /** Purges now and then every `everyMs`; the returned function stops it. Never keeps the process alive. */
 export function schedulePurge(db: Queryable, logger: Logger, everyMs = 15 * 60_000): () => void {
-  const run = () =>
-    purgeIdempotencyKeys(db).then(
-      (n) => n > 0 && logger.info({ deleted: n }, 'expired idempotency keys purged'),
-      (err: unknown) => logger.warn({ err: { message: (err as Error).message } }, 'idempotency key purge failed; next try later'),
-    );
-  const first = setTimeout(run, 1000);
-  const timer = setInterval(run, everyMs);
-  first.unref();
-  timer.unref();
-  return () => {
-    clearTimeout(first);
-    clearInterval(timer);
-  };
+  return every(
+    everyMs,
+    {
+      run: async () => {
+        const deleted = await purgeIdempotencyKeys(db);
+        return deleted > 0 ? { deleted } : undefined;
+      },
+      done: 'expired idempotency keys purged',
+      failed: 'idempotency key purge failed; next try later',
+    },
+    logger,
+  );
 }
