@@ -164,9 +164,9 @@ describe('migrations', () => {
     const second = createPostgresDatabase({ connectionString: t.url!, poolMax: 2, statementTimeoutMs: 10_000, connectTimeoutMs: 5_000 });
     try {
       const [a, b] = await Promise.all([migrate(t.db, { dir }), migrate(second, { dir })]);
-      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do', '5.do']);
+      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do', '5.do', '6.do']);
       const { rows } = await t.db.query('SELECT version FROM schemaversion WHERE version > 0 ORDER BY version');
-      expect(rows).toEqual([{ version: '1' }, { version: '2' }, { version: '3' }, { version: '4' }, { version: '5' }]);
+      expect(rows).toEqual([{ version: '1' }, { version: '2' }, { version: '3' }, { version: '4' }, { version: '5' }, { version: '6' }]);
     } finally {
       await second.close();
     }
