@@ -139,7 +139,7 @@ describe.skipIf(!hasOpenssl)('channel_binding=require against a server that neve
     const db = createPostgresDatabase({
       connectionString: `postgresql://app:secret@localhost:${fake.port}/neondb?${params}`,
       poolMax: 1,
-      statementTimeoutMs: 200,
+      statementTimeoutMs: 5000,
       connectTimeoutMs: 5000,
     });
     try {
