@@ -146,6 +146,11 @@ export interface paths {
          *     - `ready` — sent first; its `id` is the position the stream starts from.
          *     - `change` — `data` is one change as in the feed (`{"op":"upsert","task":{...}}` or
          *       `{"op":"delete","id":41,"deleted_at":"..."}`); its `id` is a feed cursor just after it.
+         *     - `reminder` — `data` is a reminder of one of the user's tasks that fell due (`ReminderDue`:
+         *       `{"id":"rem_…","task_id":42,"title":"…","due_at":"…","remind_at":"…","fired_at":"…","reminder":{…}}`),
+         *       sent once per reminder and occurrence (a replay after a reconnect may repeat one: deduplicate
+         *       on its `id`); its `id` is a feed cursor too. An `EventSource` hears it with
+         *       `addEventListener('reminder', …)`.
          *     - `cursor_expired` — the position asked for is older than the changes kept: `data` is the
          *       problem; its empty `id` makes a browser reconnect without one. Start a full sync.
          *
@@ -255,7 +260,9 @@ export interface paths {
         /**
          * Toggle or set completion
          * @description Without a body (or with `{}`) flips the task between done and not done. With
-         *     `{"completed": true|false}` sets that state, so retrying is safe.
+         *     `{"completed": true|false}` sets that state, so retrying is safe for a task that does not
+         *     recur. Completing a recurring task moves it to its next occurrence, pending (see
+         *     `TaskRecurrenceInput`): send `Idempotency-Key` or `If-Match` to retry that safely.
          */
         patch: operations["toggleTaskCompletion"];
         trace?: never;
@@ -506,7 +513,9 @@ export interface paths {
         /**
          * Toggle or set completion (user in path)
          * @description Without a body (or with `{}`) flips the task between done and not done. With
-         *     `{"completed": true|false}` sets that state, so retrying is safe.
+         *     `{"completed": true|false}` sets that state, so retrying is safe for a task that does not
+         *     recur. Completing a recurring task moves it to its next occurrence, pending (see
+         *     `TaskRecurrenceInput`): send `Idempotency-Key` or `If-Match` to retry that safely.
          */
         patch: operations["toggleTaskCompletionForUser"];
         trace?: never;
@@ -979,8 +988,9 @@ export interface components {
              *       position and start a full sync: read `/api/tasks/changes` without a cursor.
              *     - `invalid_cursor` (422): the cursor is not this API's, or belongs to another query. *What to do:*
              *       start again from the first page, and follow each `Link: rel="next"` URL as given.
-             *     - `idempotency_key_reused` (422): the `Idempotency-Key` was used with another body. *What to do:*
-             *       use a new key for a new task; the same body with the same key gets the original answer.
+             *     - `idempotency_key_reused` (422): the `Idempotency-Key` was used with another request (another
+             *       body, task or operation). *What to do:* use a new key for each new change; the same request
+             *       with the same key gets the original answer.
              *     - `rate_limited` (429): too many requests. *What to do:* wait the `Retry-After` seconds, then send
              *       the request again.
              *     - `internal_error` (500): a fault on the server. *What to do:* try again later; if it persists,
@@ -1037,7 +1047,9 @@ export interface components {
         /**
          * @description Makes the task recur, or `null` to stop it recurring. A recurring task needs a due date: the
          *     request must give `due_at` or the task must have one, and `due_at` cannot be cleared while the
-         *     task recurs. The due date's wall-clock time in `time_zone` is what repeats: 09:30 in
+         *     task recurs. The due date is the first occurrence, even on a day the rule would not choose (due
+         *     on a Wednesday with `BYDAY=MO`: that Wednesday, then Mondays); give it with its local time and
+         *     offset (`2027-03-01T09:00:00+01:00`), since a date alone means 00:00 UTC. The due date's wall-clock time in `time_zone` is what repeats: 09:30 in
          *     `Europe/Berlin` stays 09:30 across the change of clocks. A local time that does not exist on a
          *     day (02:30 when the clocks go forward) is read as RFC 5545 says, with the offset before the gap
          *     (03:30); one that happens twice means the first.

@@ -555,13 +555,13 @@ describe(`MCP tools as a model reads them (${dbKind})`, () => {
   });
 
   // 1.2 listed 9 tools in 8 826 o200k_base tokens; 1.3 listed 12 in 4 314, half of that. 1.5's
-  // recurrence, reminders and retry keys on the writing tools took it to 6 383: the budget is
+  // recurrence, reminders and retry keys on the writing tools took it to 6 491: the budget is
   // that and 2 %, so a description that grows is a decision, not an accident.
-  it('lists the tools within their token budget (6 500 o200k_base tokens for 12 tools)', async () => {
+  it('lists the tools within their token budget (6 620 o200k_base tokens for 12 tools)', async () => {
     const listed = await (await connect(newUser())).listTools();
     // The tools/list result as the client received it, counted with GPT-4o's tokenizer.
     const tokens = encode(JSON.stringify({ tools: listed.tools })).length;
-    expect(tokens).toBeLessThanOrEqual(6500);
+    expect(tokens).toBeLessThanOrEqual(6620);
   });
 
   it('makes a task repeat "every other Monday at 9" with a reminder, completes it once for a retried key, and names a wrong rule part', async () => {

@@ -157,7 +157,8 @@ describe(`recurring tasks (${dbKind})`, () => {
     expect(first.status).toBe(200);
     expect(retry.status).toBe(200);
     expect(retry.headers['idempotent-replayed']).toBe('true');
-    expect(retry.body).toEqual(first.body);
+    // The same bytes: fields in the contract's order, though the kept copy is jsonb.
+    expect(retry.text).toBe(first.text);
     expect(retry.headers.etag).toBe(first.headers.etag);
     expect((await get(auth, task.id)).due_at).toBe('2027-03-01T09:00:00.000000Z');
 

@@ -1,6 +1,8 @@
 // The forgiving input forms the contract accepts beside the canonical ones, turned into the one
 // form the task is stored and compared in: a date alone is the start of that day in UTC (as Google
-// Tasks stores due dates), and a tag is its lower-case self, once.
+// Tasks stores due dates), a tag is its lower-case self, once, and a reminder's instant is written
+// in UTC to the microsecond, as every instant the database returns.
+import { Temporal } from 'temporal-polyfill';
 
 const DATE_ONLY = /^\d{4}-\d{2}-\d{2}$/;
 
@@ -17,4 +19,9 @@ export function storedTags(tags: string[]): string[];
 export function storedTags(tags: string[] | undefined): string[] | undefined;
 export function storedTags(tags: string[] | undefined): string[] | undefined {
   return tags && [...new Set(tags.map((t) => t.toLowerCase()))];
+}
+
+/** An RFC 3339 date-time with any offset, in UTC with six fractional digits (what PostgreSQL keeps). */
+export function utcMicros(value: string): string {
+  return Temporal.Instant.from(value).toString({ smallestUnit: 'microsecond' });
 }

@@ -227,6 +227,27 @@ function toTask(row: RawTask): TaskRow {
   };
 }
 
+/** A task with its fields in the contract's order: a copy kept as jsonb (a replayed response) comes back in jsonb's. */
+export function taskInOrder(t: TaskRow): TaskRow {
+  return {
+    id: t.id,
+    title: t.title,
+    description: t.description,
+    completed: t.completed,
+    due_at: t.due_at,
+    priority: t.priority,
+    tags: t.tags,
+    position: t.position,
+    // A response kept before 1.5 has neither field: the task had none then.
+    recurrence: t.recurrence
+      ? { rule: t.recurrence.rule, time_zone: t.recurrence.time_zone, from: t.recurrence.from, occurrence: t.recurrence.occurrence }
+      : null,
+    reminders: t.reminders ?? [],
+    created_at: t.created_at,
+    updated_at: t.updated_at,
+  };
+}
+
 const versioned = (row: RawTask | undefined): VersionedTask | undefined => row && { task: toTask(row), version: row.version };
 
 export interface TaskPage {

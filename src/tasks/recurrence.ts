@@ -114,10 +114,13 @@ function splitParts(text: string, problems: RuleProblem[]): PartValues | undefin
 
 function addSegment(segment: string, { values, named }: PartValues, problems: RuleProblem[]): void {
   const eq = segment.indexOf('=');
-  const name = (eq < 0 ? segment : segment.slice(0, eq)).trim().toUpperCase();
+  const written = (eq < 0 ? segment : segment.slice(0, eq)).trim();
+  const name = written.toUpperCase();
   named.add(name);
   if (eq < 0) {
-    problems.push({ part: name, message: `${name} has no "=" and value; write each part as NAME=VALUE, e.g. FREQ=DAILY` });
+    // Quoted as written (a sentence such as "every other monday" lands here), cut short.
+    const quoted = JSON.stringify(written.length > 40 ? `${written.slice(0, 40)}…` : written);
+    problems.push({ part: name, message: `${quoted} has no "=" and value; write each part as NAME=VALUE, e.g. FREQ=DAILY` });
     return;
   }
   const value = segment

@@ -19,7 +19,7 @@ import {
   isBefore,
   START,
 } from '../changes/cursor.js';
-import { instantOf, storedTags } from './input-forms.js';
+import { instantOf, storedTags, utcMicros } from './input-forms.js';
 import * as queries from './queries.js';
 
 export type Task = queries.TaskRow;
@@ -231,7 +231,7 @@ function storedReminders(input: ReminderInput[] | undefined): { reminders?: quer
       });
       return;
     }
-    const stored = before ? { before_minutes: r.before_minutes! } : { at: new Date(r.at!).toISOString() };
+    const stored = before ? { before_minutes: r.before_minutes! } : { at: utcMicros(r.at!) };
     const key = JSON.stringify(stored);
     if (!seen.has(key)) reminders.push(stored);
     seen.add(key);
@@ -371,7 +371,7 @@ export function createTaskService(
       }
     }
     if (write.reminders && state.dueAt === null && write.reminders.some((r) => r.before_minutes !== undefined)) {
-      errors.push({ path: '/body/reminders', message: 'a reminder before the due time needs a due date: give due_at as well' });
+      errors.push({ path: '/body/reminders', message: 'with before_minutes need a due date: give due_at as well' });
     }
     if (errors.length) return { kind: 'invalid', errors };
 
@@ -446,7 +446,12 @@ export function createTaskService(
         (o) => (o.kind === 'written' ? { etag: o.etag, body: o.task } : undefined),
       );
       if (outcome.kind !== 'done') return outcome as WriteOutcome;
-      const done = { kind: 'written' as const, task: outcome.body as Task, etag: outcome.etag, replayed: outcome.replayed };
+      const done = {
+        kind: 'written' as const,
+        task: queries.taskInOrder(outcome.body as Task),
+        etag: outcome.etag,
+        replayed: outcome.replayed,
+      };
       return outcome.replayed ? done : told(userId, done);
     }
     // Most writes: one statement, which leaves recurring tasks (and missing ones) alone.
@@ -524,7 +529,7 @@ export function createTaskService(
         }
       }
       if (dueAt === null && reminders.reminders?.some((r) => r.before_minutes !== undefined)) {
-        errors.push({ path: '/body/reminders', message: 'a reminder before the due time needs a due date: give due_at as well' });
+        errors.push({ path: '/body/reminders', message: 'with before_minutes need a due date: give due_at as well' });
       }
       if (errors.length) return { kind: 'invalid', errors };
       const fields: queries.NewTask = {
@@ -565,7 +570,7 @@ export function createTaskService(
         const { response } = outcome;
         const created = {
           kind: 'created' as const,
-          task: response.body as Task,
+          task: queries.taskInOrder(response.body as Task),
           etag: response.etag,
           location: response.location,
           replayed: outcome.kind === 'replayed',
@@ -693,7 +698,7 @@ export function createTaskService(
           o.kind === 'written' ? { etag: '', body: o.tasks } : undefined,
         );
         if (outcome.kind !== 'done') return outcome as BatchUpdateOutcome;
-        const done = { kind: 'written' as const, tasks: outcome.body as Task[], replayed: outcome.replayed };
+        const done = { kind: 'written' as const, tasks: (outcome.body as Task[]).map(queries.taskInOrder), replayed: outcome.replayed };
         return outcome.replayed ? done : told(userId, done);
       }
       try {
