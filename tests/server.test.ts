@@ -224,7 +224,9 @@ describe(`the server process (${dbKind})`, () => {
     });
     try {
       expect(performance.now() - begun).toBeLessThan(20_000);
-      expect(started.output()).toContain('warm-up failed; starting cold');
+      // Failed at once, or cut off by its deadline before an answer (on a loaded machine the
+      // connection attempt can outlast it): either way it starts cold and says so.
+      expect(started.output()).toMatch(/"msg":"(warm-up failed|warm-up answered nothing before its deadline); starting cold"/);
       expect((await fetch(`${started.base}/ready`)).status).toBe(503);
     } finally {
       expect(await stop(started.child)).toBe(0);

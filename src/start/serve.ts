@@ -83,7 +83,9 @@ export async function serve(config: Config): Promise<void> {
   if (config.warmUpRequests > 0) {
     logger.info({ requests: config.warmUpRequests }, 'warming up');
     try {
-      logger.info({ ...(await warmUp(db, config, config.warmUpRequests, validation)) }, 'warmed up');
+      const warmed = await warmUp(db, config, config.warmUpRequests, validation);
+      // Cut off before a single answer (a database too slow to answer, or down): as cold as a failure.
+      logger.info({ ...warmed }, warmed.requests === 0 ? 'warm-up answered nothing before its deadline; starting cold' : 'warmed up');
     } catch (err) {
       // A warm-up that fails costs only speed: the server starts cold, as it would without one.
       logger.warn({ err: { message: (err as Error).message } }, 'warm-up failed; starting cold');

@@ -51,7 +51,8 @@ describe(`the warm-up's deadline (${dbKind === 'postgres' ? 'postgres' : 'skippe
       const lines = logLines(server) as { msg: string; time: number; deadline?: boolean }[];
       const at = (msg: string) => lines.find((l) => l.msg === msg);
       const began = at('warming up');
-      const warmed = at('warmed up');
+      // Cut off with answers or before any (then it says it starts cold).
+      const warmed = lines.find((l) => l.msg === 'warmed up' || l.msg === 'warm-up answered nothing before its deadline; starting cold');
       const listening = at('listening');
       expect(began && listening, server.output()).toBeTruthy();
       expect(listening!.time - began!.time, 'ms from "warming up" to "listening"').toBeLessThan(WARM_UP_BUDGET_MS + SLACK_MS);
