@@ -13,7 +13,10 @@ import {
   TodoApiError,
   type Task,
 } from '../packages/client/src/index.js';
+import { createLiveChanges } from '../src/changes/live.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
+import { startReminderWorker } from '../src/reminders/worker.js';
+import { createTaskService } from '../src/tasks/service.js';
 import { mintToken } from '../src/auth/mint-token.js';
 import { buildApp, newUser, TEST_SECRET } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -153,6 +156,32 @@ describe('createTodoClient', () => {
     await until(() => sub.tasks.get(three.id)?.title === 'three, renamed');
     sub.close();
     expect(seen).toContain('upsert');
+  });
+
+  it('subscribe() calls onReminder for a reminder that falls due, once', async () => {
+    // An app whose event streams the reminder worker wakes, as serve.ts wires them.
+    const live = createLiveChanges(database.db, { listenUrl: undefined });
+    const base = await listen(buildApp(database.db, { live }).server);
+    const userId = newUser();
+    const client = createTodoClient({ baseUrl: base, getToken: async () => mintToken({ secret: TEST_SECRET, userId }) });
+    const reminded: string[] = [];
+    const sub = client.subscribe({ onReminder: (r) => reminded.push(`${r.task_id} ${r.title}`) });
+    await sub.ready;
+    const worker = startReminderWorker(createTaskService(database.db, { tasksPerUser: 5000, changed: live.published }), { pollSeconds: 1 });
+    try {
+      const task = await client.createTask({ title: 'call mum', reminders: [{ at: new Date(Date.now() + 3_600_000).toISOString() }] });
+      // The time comes.
+      await database.db.query('UPDATE reminder_schedule SET fire_at = now() WHERE user_id = $1', [userId]);
+      worker.poke();
+      for (let i = 0; i < 200 && reminded.length === 0; i++) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 500));
+      expect(reminded).toEqual([`${task.id} call mum`]);
+      // A reminder changes no task of the copy.
+      expect([...sub.tasks.values()].map((t) => t.title)).toEqual(['call mum']);
+    } finally {
+      worker.stop();
+      sub.close();
+    }
   });
 
   it('changes, deletes and counts several tasks at once', async () => {
