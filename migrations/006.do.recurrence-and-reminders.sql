@@ -13,14 +13,15 @@ ALTER TABLE tasks
   ADD COLUMN reminders         jsonb   NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(reminders) = 'array' AND jsonb_array_length(reminders) <= 10),
   ADD CONSTRAINT tasks_recurrence_due CHECK (recurrence IS NULL OR (due_at IS NOT NULL AND recurrence_anchor IS NOT NULL));
 
--- Every occurrence completed, with when: the record a retried or raced completion is checked against.
+-- Every occurrence completed (by its due time: a new rule numbers its occurrences from 1 again),
+-- its number in its series, and when it was completed.
 CREATE TABLE task_occurrences (
   task_id      bigint      NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
+  due_at       timestamptz NOT NULL,
   occurrence   integer     NOT NULL,
   user_id      text        NOT NULL,
-  due_at       timestamptz NOT NULL,
   completed_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (task_id, occurrence)
+  PRIMARY KEY (task_id, due_at)
 );
 
 -- A version, updated_at and feed position also for changes of the new fields.
@@ -68,35 +69,40 @@ BEGIN
 END;
 $$;
 
--- When each reminder of a pending task fires next: kept by the triggers below from the task's own
+-- When each reminder of a pending task fires: kept by the triggers below from the task's own
 -- due_at, completed and reminders, so every way a task changes (one task, a batch, a completion
--- that moves it) reschedules it. A reminder whose time has already passed when it is worked out
--- is not scheduled; one that falls due while no server runs stays here until a server fires it.
+-- that moves it) reschedules it. Only what is still to come is rescheduled, by the real clock
+-- (clock_timestamp(), not the time the writing transaction began, which may have waited for a
+-- lock meanwhile): a row already due stays, to be fired as it is, and one already fired is not
+-- scheduled again. A reminder whose time has passed when it is worked out is not scheduled; one
+-- that falls due while no server runs stays here until a server fires it.
 CREATE TABLE reminder_schedule (
   task_id        bigint      NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
   reminder_key   text        NOT NULL,
+  fire_at        timestamptz NOT NULL,
   user_id        text        NOT NULL,
   reminder       jsonb       NOT NULL,
   occurrence_due timestamptz,
-  fire_at        timestamptz NOT NULL,
-  PRIMARY KEY (task_id, reminder_key)
+  PRIMARY KEY (task_id, reminder_key, fire_at)
 );
 CREATE INDEX reminder_schedule_fire_idx ON reminder_schedule (fire_at);
 
 CREATE FUNCTION tasks_schedule_reminders() RETURNS trigger
 LANGUAGE plpgsql AS $$
+DECLARE
+  present timestamptz := clock_timestamp();
 BEGIN
-  DELETE FROM reminder_schedule WHERE task_id = NEW.id;
+  DELETE FROM reminder_schedule WHERE task_id = NEW.id AND fire_at > present;
   IF NOT NEW.completed THEN
-    INSERT INTO reminder_schedule (task_id, reminder_key, user_id, reminder, occurrence_due, fire_at)
-      SELECT NEW.id, k.reminder_key, NEW.user_id, r.value, NEW.due_at, k.fire_at
+    INSERT INTO reminder_schedule (task_id, reminder_key, fire_at, user_id, reminder, occurrence_due)
+      SELECT NEW.id, k.reminder_key, k.fire_at, NEW.user_id, r.value, NEW.due_at
         FROM jsonb_array_elements(NEW.reminders) AS r(value)
         CROSS JOIN LATERAL (SELECT
           CASE WHEN r.value ? 'before_minutes' THEN 'b' || (r.value->>'before_minutes')
                ELSE 'a' || (extract(epoch FROM (r.value->>'at')::timestamptz) * 1000000)::bigint END AS reminder_key,
           CASE WHEN r.value ? 'before_minutes' THEN NEW.due_at - make_interval(mins => (r.value->>'before_minutes')::integer)
                ELSE (r.value->>'at')::timestamptz END AS fire_at) AS k
-       WHERE k.fire_at > now()
+       WHERE k.fire_at > present
       ON CONFLICT DO NOTHING;
   END IF;
   RETURN NULL;

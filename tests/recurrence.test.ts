@@ -306,9 +306,16 @@ describe('checkRule', () => {
 });
 
 describe('hasNext', () => {
-  it('is false for a rule that can never match', () => {
-    expect(hasNext('FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30', 'Europe/Berlin', '2027-01-01T09:00:00')).toBe(false);
+  it('is false for a rule that can never match; February 30th and a BYSETPOS past the period are refused before any expansion', () => {
     expect(hasNext('FREQ=MONTHLY;INTERVAL=12;BYMONTHDAY=31', 'UTC', '2027-04-15T09:00:00')).toBe(false);
+    expect(hasNext('FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;BYSETPOS=2', 'UTC', '2027-04-15T09:00:00')).toBe(false);
+    expect(problemsOf('FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30')).toEqual([
+      { part: 'BYMONTHDAY', message: 'no month in BYMONTH has day 30: the longest has 29 days' },
+    ]);
+    expect(partsOf('FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;BYSETPOS=8')).toEqual(['BYSETPOS']);
+    expect(partsOf('FREQ=MONTHLY;BYDAY=MO;BYSETPOS=32')).toEqual(['BYSETPOS']);
+    expect(partsOf('FREQ=DAILY;BYDAY=MO;BYSETPOS=2')).toEqual(['BYSETPOS']);
+    expect(checkRule('FREQ=YEARLY;BYDAY=MO;BYSETPOS=-366').ok).toBe(true);
   });
 
   it('is false when COUNT or UNTIL leaves nothing after the anchor', () => {
@@ -320,6 +327,8 @@ describe('hasNext', () => {
     expect(hasNext('FREQ=DAILY', 'UTC', '2027-01-01T09:00:00')).toBe(true);
     // 2100 is no leap year: the next 29 February after 2096 is in 2104.
     expect(hasNext('FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29', 'UTC', '2097-03-01T09:00:00')).toBe(true);
+    // The daily form too: its scan reaches 11 years.
+    expect(hasNext('FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29', 'UTC', '2097-03-01T09:00:00')).toBe(true);
   });
 });
 

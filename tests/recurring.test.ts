@@ -97,6 +97,26 @@ describe(`recurring tasks (${dbKind})`, () => {
     expect(local(dayAfter.due_at!, 'Europe/Berlin').toPlainTime().toString()).toBe('02:30:00');
   });
 
+  it('a due date sent back as it is (a PUT of the whole task) does not restart the schedule', async () => {
+    const auth = await bearer(newUser());
+    const task = await create(auth, {
+      title: 'gap',
+      due_at: '2027-03-27T02:30:00+01:00',
+      recurrence: { rule: 'FREQ=DAILY', time_zone: 'europe/berlin' },
+    });
+    // The zone as Temporal names it.
+    expect(task.recurrence?.time_zone).toBe('Europe/Berlin');
+    const moved = await toggle(auth, task.id);
+    expect(moved.body.due_at).toBe('2027-03-28T01:30:00.000000Z'); // 02:30 does not exist: 03:30 CEST
+    const put = await request(ctx.app)
+      .put(`/api/tasks/${task.id}`)
+      .set('Authorization', auth)
+      .send({ title: 'gap', due_at: '2027-03-28T03:30:00+02:00' });
+    expect(put.headers.etag).toBe(moved.headers.etag);
+    // Still 02:30 local the day after, not 03:30.
+    expect((await toggle(auth, task.id)).body.due_at).toBe('2027-03-29T00:30:00.000000Z');
+  });
+
   it('ends after COUNT occurrences; uncompleting reopens the last one without moving it back', async () => {
     const auth = await bearer(newUser());
     const task = await create(auth, {
@@ -128,6 +148,13 @@ describe(`recurring tasks (${dbKind})`, () => {
       recurrence: { rule: 'FREQ=YEARLY;INTERVAL=10', time_zone: 'UTC' },
     });
     expect((await toggle(auth, far.id)).body).toMatchObject({ completed: true, due_at: '9995-06-01T00:00:00.000000Z' });
+    // Also when only its local date would (14 hours ahead of UTC).
+    const east = await create(auth, {
+      title: 'East',
+      due_at: '9999-12-30T11:00:00Z',
+      recurrence: { rule: 'FREQ=DAILY', time_zone: 'Pacific/Kiritimati' },
+    });
+    expect((await toggle(auth, east.id)).body).toMatchObject({ completed: true, due_at: '9999-12-30T11:00:00.000000Z' });
   });
 
   it('"every! 3 days" counts from the day it is completed, at its time of day', async () => {
@@ -214,9 +241,22 @@ describe(`recurring tasks (${dbKind})`, () => {
     expect((await refused({ recurrence: WEEKDAYS })).errors).toEqual([
       { path: '/body/recurrence', message: 'needs a due date: give due_at as well' },
     ]);
+    expect((await refused({ due_at: due, recurrence: { rule: 'FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30', time_zone: 'UTC' } })).errors).toEqual([
+      { path: '/body/recurrence/rule', message: 'no month in BYMONTH has day 30: the longest has 29 days' },
+    ]);
+    // Every twelfth month from an April: never a 31st.
     expect(
-      (await refused({ due_at: due, recurrence: { rule: 'FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30', time_zone: 'UTC' } })).errors[0]!.message,
-    ).toMatch(/never falls on a date/);
+      (await refused({ due_at: '2027-04-15T09:00:00Z', recurrence: { rule: 'FREQ=MONTHLY;INTERVAL=12;BYMONTHDAY=31', time_zone: 'UTC' } }))
+        .errors[0]!.message,
+    ).toMatch(/^never falls on a date after the due date/);
+    // A due date whose local date in the zone is past year 9999, or before year 1: named, not a 500.
+    expect(
+      (await refused({ due_at: '9999-12-31T23:00:00Z', recurrence: { rule: 'FREQ=DAILY', time_zone: 'Pacific/Kiritimati' } })).errors,
+    ).toEqual([{ path: '/body/due_at', message: 'lies on a local date outside the years 0001 to 9999 in Pacific/Kiritimati' }]);
+    expect(
+      (await refused({ due_at: '0001-01-01T00:00:00Z', recurrence: { rule: 'FREQ=DAILY', time_zone: 'America/New_York' } })).errors[0]!
+        .path,
+    ).toBe('/body/due_at');
     expect((await refused({ due_at: due, recurrence: { rule: 'FREQ=DAILY;COUNT=2;UNTIL=20270301', time_zone: 'UTC' } })).detail).toMatch(
       /COUNT/,
     );

@@ -144,8 +144,8 @@ describe(`reminders (${dbKind})`, () => {
     expect(new Set(events.map((e) => e.task_id))).toEqual(new Set(tasks.map((t) => t.id)));
     for (const e of again) {
       expect(e.reminder).toEqual({ at: at.replace('Z', '000Z') });
-      // Per task, occurrence (its due time) and reminder.
-      expect(e.id).toBe(`rem_${e.task_id}_${Date.parse(e.due_at!) * 1000}_a${Date.parse(at) * 1000}`);
+      // Per task and instant: a reminder at an instant fires once, whatever the due date.
+      expect(e.id).toBe(`rem_${e.task_id}_a${Date.parse(at) * 1000}`);
       expect(Date.parse(e.fired_at)).toBeGreaterThanOrEqual(Date.parse(e.remind_at));
       expect(e.title).toMatch(/^t\d+$/);
     }
@@ -195,6 +195,36 @@ describe(`reminders (${dbKind})`, () => {
     expect(await fired(auth, from)).toHaveLength(1);
   });
 
+  it('a write just after a reminder fell due neither drops it nor, once fired, fires it again', async () => {
+    const user = newUser();
+    const auth = await bearer(user);
+    const from = await feedNow(auth);
+    const at = soon(30 * 60_000);
+    const task = await create(auth, { title: 'race', due_at: soon(3_600_000), reminders: [{ at }] });
+    // Due, and not yet fired, when the task is written: it stays, and fires once.
+    await arrive(user);
+    await request(ctx.app)
+      .patch(`/api/tasks/${task.id}`)
+      .set('Authorization', auth)
+      .send({ due_at: soon(7_200_000), reminders: [{ at }, { at: soon(60 * 60_000) }] });
+    instance(ctx.database.db);
+    await until('the reminder', async () => ((await fired(auth, from)).length ? true : undefined));
+    // Fired, then the task written again (the instant is still ahead by the real clock, so it is
+    // scheduled once more) and that copy made due: its id is the same, so nothing new is delivered.
+    await request(ctx.app)
+      .patch(`/api/tasks/${task.id}`)
+      .set('Authorization', auth)
+      .send({ due_at: soon(10_800_000) });
+    await ctx.database.db.query(`UPDATE reminder_schedule SET fire_at = now() WHERE task_id = $1 AND reminder_key = $2`, [
+      task.id,
+      `a${Date.parse(at) * 1000}`,
+    ]);
+    await until('the copy fired', async () => ((await schedule(task.id)).length === 1 ? true : undefined));
+    await new Promise((r) => setTimeout(r, 300));
+    stopWorkers();
+    expect((await fired(auth, from)).map((e) => e.id)).toEqual([`rem_${task.id}_a${Date.parse(at) * 1000}`]);
+  });
+
   it('a relative reminder follows the due date when it changes and when the task recurs; completion and deletion unschedule', async () => {
     const auth = await bearer(newUser());
     const task = await create(auth, {
@@ -227,28 +257,32 @@ describe(`reminders (${dbKind})`, () => {
     expect(await schedule(task.id)).toEqual([]);
   });
 
-  it('refuses a reminder that is neither or both kinds, and one before a due time the task does not have', async () => {
+  it('refuses a reminder that is neither or both kinds, or at an instant out of range; keeps one before a due time the task lacks', async () => {
     const auth = await bearer(newUser());
     const res = await request(ctx.app)
       .post('/api/tasks')
       .set('Authorization', auth)
-      .send({ title: 'x', reminders: [{}, { before_minutes: 5, at: soon(60_000) }, { before_minutes: 5 }] });
+      .send({
+        title: 'x',
+        reminders: [{}, { before_minutes: 5, at: soon(60_000) }, { at: '2027-06-30T23:59:60Z' }, { at: '9999-12-31T23:59:59-15:00' }],
+      });
     expect(res.status).toBe(422);
     expect(res.body.errors).toEqual([
       { path: '/body/reminders/0', message: 'must give before_minutes (minutes before the due time) or at (an instant)' },
       { path: '/body/reminders/1', message: 'must give before_minutes or at, not both' },
-      { path: '/body/reminders', message: 'with before_minutes need a due date: give due_at as well' },
+      { path: '/body/reminders/2/at', message: 'must be an instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z (in UTC)' },
+      { path: '/body/reminders/3/at', message: 'must be an instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z (in UTC)' },
     ]);
     const ok = await request(ctx.app)
       .post('/api/tasks')
       .set('Authorization', auth)
-      .send({ title: 'x', reminders: [{ at: '2027-03-01T08:00:00+01:00' }] });
-    expect(ok.body.reminders).toEqual([{ at: '2027-03-01T07:00:00.000000Z' }]);
-    const noDue = await request(ctx.app)
-      .post('/api/tasks')
-      .set('Authorization', auth)
-      .send({ title: 'x', reminders: [{ before_minutes: 5 }] });
-    expect(noDue.body.errors).toEqual([{ path: '/body/reminders', message: 'with before_minutes need a due date: give due_at as well' }]);
+      .send({ title: 'x', reminders: [{ at: '2027-03-01T08:00:00.1234567+01:00' }] });
+    expect(ok.body.reminders).toEqual([{ at: '2027-03-01T07:00:00.123456Z' }]);
+    // Before a due time the task does not have: kept, and scheduled once it has one.
+    const noDue = await create(auth, { title: 'x', reminders: [{ before_minutes: 5 }] });
+    expect(await schedule(noDue.id)).toEqual([]);
+    await request(ctx.app).patch(`/api/tasks/${noDue.id}`).set('Authorization', auth).send({ due_at: '2027-03-01T08:00:00Z' });
+    expect(await schedule(noDue.id)).toEqual([{ reminder_key: 'b5', fire_at: '2027-03-01T07:55:00Z' }]);
     const tooMany = await request(ctx.app)
       .post('/api/tasks')
       .set('Authorization', auth)

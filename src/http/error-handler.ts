@@ -2,6 +2,7 @@
 // parser's, the database's — leaves as an RFC 9457 problem. Unexpected errors are logged with the
 // request id and answered with a generic 500; no stack trace or internal message reaches a client.
 import type { ErrorRequestHandler, Request, RequestHandler } from 'express';
+import type { Logger } from 'pino';
 import { isDatabaseUnavailable, isRejectedValue } from '../db/errors.js';
 import { humanMessage, mergeByField, schemaAt } from './field-messages.js';
 import { HttpProblem, problems, sendProblem, type FieldError } from './problem.js';
@@ -104,6 +105,27 @@ export const notFoundHandler: RequestHandler = (req, _res, next) => {
   next(problems.notFound(`No resource at ${req.path}.`));
 };
 
+/**
+ * A thrown problem, or a failure while serving (the database's, or a bug), as the problem the
+ * caller gets; REST and the MCP tools alike. Failures are logged; their text never reaches the caller.
+ */
+export function problemOfFailure(err: unknown, log: Pick<Logger, 'warn' | 'error'> | undefined): HttpProblem {
+  if (err instanceof HttpProblem) return err;
+  if (isDatabaseUnavailable(err)) {
+    log?.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'database unavailable');
+    return problems.unavailable('database_unavailable', 'The database is not reachable right now. Try again shortly.');
+  }
+  if (isRejectedValue(err)) {
+    // Every value is checked before it reaches the database (the contract, storable-input.ts), so
+    // this is a gap in those checks: which part of the request held the value is not known here.
+    log?.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'the database refused a value');
+    return problems.validation([{ path: '', message: 'contains a value the database cannot store' }]);
+  }
+  // Includes response-validation failures: a contract bug worth an error log, not a client's fault.
+  log?.error({ err }, 'unhandled error');
+  return problems.internal();
+}
+
 export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) => {
   if (res.headersSent) {
     // Too late for a problem document; let Express close the connection.
@@ -111,26 +133,11 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) 
     return;
   }
   let problem: HttpProblem | undefined;
-  if (err instanceof HttpProblem) problem = err;
-  else if (isBodyParserError(err)) problem = fromBodyParser(err);
+  if (isBodyParserError(err)) problem = fromBodyParser(err);
   else if (isUndecodableBody(err)) {
     problem = problems.invalidJson('The request body could not be decoded with the Content-Encoding it was sent with.');
   } else if (isValidatorError(err)) problem = fromValidator(err, req, (req as { openapi?: { schema?: OperationLike } }).openapi?.schema);
-  else if (isDatabaseUnavailable(err)) {
-    req.log?.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'database unavailable');
-    problem = problems.unavailable('database_unavailable', 'The database is not reachable right now. Try again shortly.');
-  } else if (isRejectedValue(err)) {
-    // Every value is checked before it reaches the database (the contract, storable-input.ts), so
-    // this is a gap in those checks: which part of the request held the value is not known here.
-    req.log?.warn({ err: { message: (err as Error).message, code: (err as { code?: string }).code } }, 'the database refused a value');
-    problem = problems.validation([{ path: '', message: 'contains a value the database cannot store' }]);
-  }
-
-  if (!problem) {
-    // Includes response-validation failures: a contract bug worth an error log, not a client's fault.
-    req.log?.error({ err }, 'unhandled error');
-    problem = problems.internal();
-  }
+  problem ??= problemOfFailure(err, req.log);
   try {
     sendProblem(res, problem);
   } catch (failure) {

@@ -58,7 +58,7 @@ function problemResult(problem: ToolProblem): CallToolResult {
 }
 
 /** The problem REST answers for the same outcome, its field pointers named as arguments. */
-function fromHttp(tool: Tool, problem: HttpProblem): CallToolResult {
+export function fromHttp(tool: Tool, problem: HttpProblem): CallToolResult {
   return problemResult({
     status: problem.status,
     code: problem.code,

@@ -24,7 +24,8 @@ import type { SecurityLog } from '../http/security-log.js';
 import { problems } from '../http/problem.js';
 import type { TaskService } from '../tasks/service.js';
 import { argumentChecker } from './arguments.js';
-import { callTool } from './call-tool.js';
+import { callTool, fromHttp } from './call-tool.js';
+import { problemOfFailure } from '../http/error-handler.js';
 import { MCP_PATH, METADATA_PATH, metadataUrlOf, resourceOf } from './resource.js';
 import { loadTools } from './tools.js';
 
@@ -167,7 +168,12 @@ export function mcpRouter({ config, service, security, version }: McpDeps): Rout
       // The arguments as sent, not as the SDK parsed them: its parse drops an own `__proto__`,
       // which must be refused by name like any other argument the tool does not have.
       const sent = (req.body as { params?: { arguments?: Record<string, unknown> } }).params?.arguments;
-      return callTool({ service, check }, tool, sent ?? params.arguments ?? {}, caller);
+      try {
+        return await callTool({ service, check }, tool, sent ?? params.arguments ?? {}, caller);
+      } catch (err) {
+        // As REST answers it: a result naming the problem's code, never the failure's own text.
+        return fromHttp(tool, problemOfFailure(err, req.log));
+      }
     });
     const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
     res.on('close', () => {

@@ -510,7 +510,7 @@ export async function writeTask(tx: Queryable, userId: string, id: number, state
  */
 export async function recordOccurrence(tx: Queryable, userId: string, taskId: number, occurrence: number, dueAt: string): Promise<boolean> {
   const { rows } = await tx.query(
-    `INSERT INTO task_occurrences (task_id, occurrence, user_id, due_at) VALUES ($1, $2, $3, $4)
+    `INSERT INTO task_occurrences (task_id, due_at, occurrence, user_id) VALUES ($1, $4, $2, $3)
      ON CONFLICT DO NOTHING RETURNING 1`,
     [taskId, occurrence, userId, dueAt],
   );
@@ -773,23 +773,28 @@ export async function purgeTombstones(db: Queryable, retentionSeconds: number, l
 // Reminders that fell due (by the database's clock), each taken by one server only (SKIP LOCKED:
 // several instances, or one through a transaction pooler, never take the same row) and turned into
 // an event of the feed in the same statement, so a reminder fires exactly once or, when the
-// statement does not commit, stays scheduled. The event's id is the receiver's deduplication key:
-// per task, occurrence (its due time) and reminder.
+// statement does not commit, stays scheduled. The event's id is the receiver's deduplication key,
+// unique per user: for a reminder before the due time, per task, occurrence (its due time) and
+// minutes; for one at an instant, per task and instant (it fires once, whatever the due date).
 const FIRE_SQL = `WITH due AS (
-     SELECT task_id, reminder_key FROM reminder_schedule WHERE fire_at <= now()
+     SELECT task_id, reminder_key, fire_at FROM reminder_schedule WHERE fire_at <= now()
       ORDER BY fire_at LIMIT $1 FOR UPDATE SKIP LOCKED),
    gone AS (
-     DELETE FROM reminder_schedule s USING due WHERE s.task_id = due.task_id AND s.reminder_key = due.reminder_key
+     DELETE FROM reminder_schedule s USING due
+      WHERE s.task_id = due.task_id AND s.reminder_key = due.reminder_key AND s.fire_at = due.fire_at
      RETURNING s.*),
+   named AS (
+     SELECT g.*, 'rem_' || g.task_id || '_' || CASE WHEN g.reminder_key LIKE 'a%' THEN g.reminder_key
+       ELSE coalesce((extract(epoch FROM g.occurrence_due) * 1000000)::bigint::text, 'none') || '_' || g.reminder_key END AS event_id
+       FROM gone g),
    fired AS (
      INSERT INTO task_events (user_id, task_id, kind, event_id, payload)
-     SELECT g.user_id, g.task_id, 'reminder',
-            'rem_' || g.task_id || '_' || coalesce((extract(epoch FROM g.occurrence_due) * 1000000)::bigint::text, 'none') || '_' || g.reminder_key,
+     SELECT g.user_id, g.task_id, 'reminder', g.event_id,
             jsonb_build_object(
-              'id', 'rem_' || g.task_id || '_' || coalesce((extract(epoch FROM g.occurrence_due) * 1000000)::bigint::text, 'none') || '_' || g.reminder_key,
+              'id', g.event_id,
               'task_id', g.task_id, 'title', t.title, 'due_at', ${utc('g.occurrence_due')}, 'remind_at', ${utc('g.fire_at')},
               'fired_at', ${utc('clock_timestamp()')}, 'reminder', g.reminder)
-       FROM gone g JOIN tasks t ON t.id = g.task_id
+       FROM named g JOIN tasks t ON t.id = g.task_id
      ON CONFLICT (user_id, event_id) DO NOTHING
      RETURNING user_id)
 SELECT user_id, count(*)::integer AS n FROM fired GROUP BY user_id`;

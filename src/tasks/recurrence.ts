@@ -74,6 +74,12 @@ const REFUSED_PARTS: Record<string, string> = {
 // 107 ms of CPU to say so, 21 ms at 400).
 const MAX_PERIODS = 2000;
 const MAX_YEARS = 400;
+// A daily rule counts days: 4 000 (11 years) reach from one 29 February to the next across a
+// century year that has none (2096 to 2104).
+const MAX_DAYS = 4000;
+// And however the BY parts multiply the days looked at, no more than this many are: a rule that
+// needs more is refused (about 20 ms of CPU at most), not expanded for seconds.
+const MAX_CANDIDATES = 20_000;
 
 // ---------------------------------------------------------------------------------------------
 // Parsing and checking
@@ -158,7 +164,8 @@ function readParts({ values, named }: PartValues, problems: RuleProblem[]): Rule
   readByMonthDay(values.get('BYMONTHDAY'), rule, freq, problems);
   readByDay(values.get('BYDAY'), rule, freq, problems);
   const hasOtherBy = values.has('BYDAY') || values.has('BYMONTHDAY') || values.has('BYMONTH');
-  readBySetPos(values.get('BYSETPOS'), hasOtherBy, rule, problems);
+  readBySetPos(values.get('BYSETPOS'), hasOtherBy, rule, freq, problems);
+  checkMonthDays(rule, problems);
   readWkst(values.get('WKST'), rule, problems);
   readCount(values.get('COUNT'), rule, problems);
   readUntil(values.get('UNTIL'), rule, problems);
@@ -218,7 +225,32 @@ function readByMonthDay(value: string | undefined, rule: Rule, freq: Frequency |
   );
 }
 
-function readBySetPos(value: string | undefined, hasOtherBy: boolean, rule: Rule, problems: RuleProblem[]): void {
+// The longest each month can be (February in a leap year).
+const MONTH_DAYS = [31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31];
+
+/** BYMONTHDAY days that none of the BYMONTH months has (February 30th) are refused without expanding anything. */
+function checkMonthDays(rule: Rule, problems: RuleProblem[]): void {
+  if (!rule.byMonth?.length || !rule.byMonthDay?.length) return;
+  const longest = Math.max(...rule.byMonth.map((m) => MONTH_DAYS[m - 1] ?? 31));
+  if (rule.byMonthDay.every((d) => Math.abs(d) > longest)) {
+    problems.push({
+      part: 'BYMONTHDAY',
+      message: `no month in BYMONTH has day ${rule.byMonthDay.map(Math.abs).join(' or ')}: the longest has ${longest} days`,
+    });
+  }
+}
+
+// The most days one period of each frequency holds: a BYSETPOS past it can never pick a day, and
+// finding that out by expanding the rule took half a second of CPU (BYSETPOS=8 in a weekly rule).
+const DAYS_PER_PERIOD: Record<Frequency, number> = { DAILY: 1, WEEKLY: 7, MONTHLY: 31, YEARLY: 366 };
+
+function readBySetPos(
+  value: string | undefined,
+  hasOtherBy: boolean,
+  rule: Rule,
+  freq: Frequency | undefined,
+  problems: RuleProblem[],
+): void {
   if (value === undefined) return;
   if (!hasOtherBy) {
     problems.push({
@@ -228,12 +260,15 @@ function readBySetPos(value: string | undefined, hasOtherBy: boolean, rule: Rule
     });
     return;
   }
+  const most = DAYS_PER_PERIOD[freq ?? 'YEARLY'];
   rule.bySetPos = readNumberList(
     'BYSETPOS',
     value,
     problems,
-    (n) => n !== 0 && n >= -366 && n <= 366,
-    'a position from 1 to 366 or -1 (the last) to -366',
+    (n) => n !== 0 && n >= -most && n <= most,
+    most === 1
+      ? 'only 1 or -1 in a daily rule, whose period is one day'
+      : `a position from 1 to ${most} or -1 (the last) to -${most}: a ${freq === 'WEEKLY' ? 'week' : freq === 'MONTHLY' ? 'month' : 'year'} has no more days`,
   );
 }
 
@@ -375,6 +410,11 @@ export function isTimeZone(tz: string): boolean {
   }
 }
 
+/** The zone's name as Temporal writes it (`europe/berlin` is `Europe/Berlin`), or undefined for no IANA zone. */
+export function canonicalZone(tz: string): string | undefined {
+  return isTimeZone(tz) ? Temporal.Instant.fromEpochMilliseconds(0).toZonedDateTimeISO(tz).timeZoneId : undefined;
+}
+
 /** The local wall-clock date-time of an instant (RFC 3339 with Z or offset) in `tz`: 'YYYY-MM-DDTHH:MM:SS'. */
 export function wallClockOf(instant: string, tz: string): string {
   return wallClockText(toInstant(instant).toZonedDateTimeISO(zone(tz)).toPlainDateTime());
@@ -488,7 +528,8 @@ function wallClockAfter(rule: Rule, start: Temporal.PlainDateTime): Temporal.Pla
     dtstart,
     tzid: 'UTC',
     temporal: Temporal,
-    maxIterations: rule.freq === 'YEARLY' ? MAX_YEARS : MAX_PERIODS,
+    maxIterations: rule.freq === 'YEARLY' ? MAX_YEARS : rule.freq === 'DAILY' ? MAX_DAYS : MAX_PERIODS,
+    maxCandidateEvaluations: MAX_CANDIDATES,
     cache: false,
   });
   try {

@@ -6,10 +6,11 @@ import { createHash, randomBytes } from 'node:crypto';
 import { isRejectedValue } from '../db/errors.js';
 import type { Database, Queryable } from '../db/types.js';
 import { loadContract } from '../http/contract.js';
+import { INSTANT_MESSAGE, isStorableInstant } from '../http/storable-input.js';
 import { etagOf, ifMatchVersions } from '../http/etag.js';
 import { type CursorScope, decodeCursor, encodeCursor, InvalidCursorError } from './cursor.js';
 import { createOnce, requestHash } from './idempotency.js';
-import { checkRule, hasNext, isTimeZone, nextOccurrence, wallClockOf } from './recurrence.js';
+import { canonicalZone, checkRule, hasNext, nextOccurrence, wallClockOf } from './recurrence.js';
 import {
   decodeFeedCursor,
   encodeFeedCursor,
@@ -231,6 +232,10 @@ function storedReminders(input: ReminderInput[] | undefined): { reminders?: quer
       });
       return;
     }
+    if (!before && !isStorableInstant(r.at!)) {
+      errors.push({ path: `/body/reminders/${i}/at`, message: INSTANT_MESSAGE });
+      return;
+    }
     const stored = before ? { before_minutes: r.before_minutes! } : { at: utcMicros(r.at!) };
     const key = JSON.stringify(stored);
     if (!seen.has(key)) reminders.push(stored);
@@ -244,11 +249,65 @@ function storedRecurrence(input: NonNullable<RecurrenceInput>): { recurrence?: q
   const errors: FieldProblem[] = [];
   const rule = checkRule(input.rule);
   if (!rule.ok) for (const p of rule.problems) errors.push({ path: '/body/recurrence/rule', message: p.message });
-  if (!isTimeZone(input.time_zone)) {
+  const zone = canonicalZone(input.time_zone);
+  if (!zone)
     errors.push({ path: '/body/recurrence/time_zone', message: 'is not an IANA time zone this server knows, such as Europe/Berlin' });
+  if (!rule.ok || !zone || errors.length) return { errors };
+  return { recurrence: { rule: rule.rule, time_zone: zone, from: input.from ?? 'due' }, errors };
+}
+
+/** The last instant a due date may hold (the contract's `9999-12-31T23:59:59.999999Z`). */
+const LAST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
+
+const NEVER =
+  'never falls on a date after the due date (looking 400 years, 2 000 months or weeks, or 11 years of days ahead); check BYMONTH, BYMONTHDAY and BYSETPOS';
+
+/** A wall clock the database can keep: years 0001 to 9999. */
+const storableWallClock = (wall: string) => /^\d{4}-/.test(wall) && !wall.startsWith('0000');
+
+/**
+ * Where a schedule starts: the due date's wall clock in the rule's zone; or why it cannot (a local
+ * date outside the years 1 to 9999, or, for a new rule, one that never recurs). `duePath` names
+ * the field that put the due date there.
+ */
+function scheduleStart(
+  r: queries.StoredRecurrence,
+  dueAt: string,
+  newRule: boolean,
+  duePath: string,
+): { anchor?: string; errors: FieldProblem[] } {
+  const anchor = wallClockOf(dueAt, r.time_zone);
+  if (!storableWallClock(anchor)) {
+    return { errors: [{ path: duePath, message: `lies on a local date outside the years 0001 to 9999 in ${r.time_zone}` }] };
   }
-  if (!rule.ok || errors.length) return { errors };
-  return { recurrence: { rule: rule.rule, time_zone: input.time_zone, from: input.from ?? 'due' }, errors };
+  if (newRule && !recurs(r, anchor)) return { errors: [{ path: '/body/recurrence/rule', message: NEVER }] };
+  return { anchor, errors: [] };
+}
+
+/**
+ * The occurrence after the current one, strictly later (a day a zone skipped can map two dates to
+ * one instant) and within what a due date can hold; undefined when the series has ended there.
+ */
+function following(r: queries.StoredRecurrence, anchor: string, dueAt: string, completedAt: string, occurrence: number) {
+  const current = Date.parse(dueAt);
+  let from = anchor;
+  let basis = r.from;
+  for (let step = 0; step < 5; step++) {
+    let next: ReturnType<typeof nextOccurrence>;
+    try {
+      next = nextOccurrence({ rule: r.rule, timeZone: r.time_zone, basis, anchor: from, completedAt, occurrence });
+    } catch (err) {
+      // A wall clock past what Temporal or the database can hold: the series cannot go on.
+      if (err instanceof RangeError) return undefined;
+      throw err;
+    }
+    if (!next || Date.parse(next.due) > LAST_INSTANT || !storableWallClock(next.anchor)) return undefined;
+    // Counted from a completion, the next may come before the current due date (completed early).
+    if (r.from === 'completion' || Date.parse(next.due) > current) return next;
+    from = next.anchor;
+    basis = 'due';
+  }
+  return undefined;
 }
 
 /**
@@ -256,9 +315,6 @@ function storedRecurrence(input: NonNullable<RecurrenceInput>): { recurrence?: q
  * UNTIL already past, is a series that ends at its first completion, not a mistake.
  */
 const recurs = (r: queries.StoredRecurrence, anchor: string) => hasNext(r.rule.replace(/;(COUNT|UNTIL)=[^;]*/g, ''), r.time_zone, anchor);
-
-/** The last instant a due date may hold (the contract's `9999-12-31T23:59:59.999999Z`). */
-const LAST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 /** A task's tags after a batch: its own, then the added ones, each once, less the removed ones (as queries.updateTasks). */
 const batchTags = (own: string[], add: string[] = [], remove: string[] = []) =>
@@ -355,6 +411,9 @@ export function createTaskService(
         state.occurrence = 1;
       }
     }
+    // The same due date sent back (a PUT of the whole task, say) is no new due date.
+    const dueMoved =
+      write.dueAt !== undefined && (state.dueAt === null || t.due_at === null || utcMicros(state.dueAt) !== utcMicros(t.due_at));
     if (state.recurrence) {
       if (state.dueAt === null) {
         errors.push(
@@ -362,16 +421,17 @@ export function createTaskService(
             ? { path: '/body/due_at', message: 'cannot be cleared while the task recurs; set recurrence to null as well' }
             : { path: '/body/recurrence', message: 'needs a due date: give due_at as well' },
         );
-      } else if (write.recurrence || write.dueAt !== undefined) {
+      } else if (write.recurrence || dueMoved) {
         // A new rule or a new due date starts the schedule again from the due date.
-        state.anchor = wallClockOf(state.dueAt, state.recurrence.time_zone);
-        if (write.recurrence && !recurs(state.recurrence, state.anchor)) {
-          errors.push({ path: '/body/recurrence/rule', message: 'never falls on a date after the due date; check BYMONTH and BYMONTHDAY' });
-        }
+        const start = scheduleStart(
+          state.recurrence,
+          state.dueAt,
+          Boolean(write.recurrence),
+          dueMoved ? '/body/due_at' : '/body/recurrence/time_zone',
+        );
+        errors.push(...start.errors);
+        state.anchor = start.anchor ?? state.anchor;
       }
-    }
-    if (write.reminders && state.dueAt === null && write.reminders.some((r) => r.before_minutes !== undefined)) {
-      errors.push({ path: '/body/reminders', message: 'with before_minutes need a due date: give due_at as well' });
     }
     if (errors.length) return { kind: 'invalid', errors };
 
@@ -379,16 +439,8 @@ export function createTaskService(
     if (completing === true && !t.completed && state.recurrence && state.anchor && state.dueAt) {
       // An occurrence completed: recorded, and the task moves to the next one (or is done for good).
       await queries.recordOccurrence(tx, userId, taskId, state.occurrence, state.dueAt);
-      const next = nextOccurrence({
-        rule: state.recurrence.rule,
-        timeZone: state.recurrence.time_zone,
-        basis: state.recurrence.from,
-        anchor: state.anchor,
-        completedAt: row.now,
-        occurrence: state.occurrence,
-      });
-      // A due date must stay within what RFC 3339 writes (year 9999): a series that would pass it ends.
-      if (next && Date.parse(next.due) <= LAST_INSTANT) {
+      const next = following(state.recurrence, state.anchor, state.dueAt, row.now, state.occurrence);
+      if (next) {
         state.dueAt = next.due;
         state.anchor = next.anchor;
         state.occurrence += 1;
@@ -519,17 +571,10 @@ export function createTaskService(
       if (recurrence.recurrence) {
         if (dueAt === null) errors.push({ path: '/body/recurrence', message: 'needs a due date: give due_at as well' });
         else {
-          anchor = wallClockOf(dueAt, recurrence.recurrence.time_zone);
-          if (!recurs(recurrence.recurrence, anchor)) {
-            errors.push({
-              path: '/body/recurrence/rule',
-              message: 'never falls on a date after the due date; check BYMONTH and BYMONTHDAY',
-            });
-          }
+          const start = scheduleStart(recurrence.recurrence, dueAt, true, '/body/due_at');
+          errors.push(...start.errors);
+          anchor = start.anchor ?? null;
         }
-      }
-      if (dueAt === null && reminders.reminders?.some((r) => r.before_minutes !== undefined)) {
-        errors.push({ path: '/body/reminders', message: 'with before_minutes need a due date: give due_at as well' });
       }
       if (errors.length) return { kind: 'invalid', errors };
       const fields: queries.NewTask = {

@@ -1089,7 +1089,8 @@ export interface components {
             from?: components["schemas"]["TaskRecurrenceBasis"];
         } | null;
         /**
-         * @description Exactly one of `before_minutes` (minutes before the due time; needs a due date) or `at` (an
+         * @description Exactly one of `before_minutes` (minutes before the due time; it fires only while the task has a
+         *     due date) or `at` (an
          *     instant). A reminder whose time has already passed when it is set, or when the due date moves,
          *     does not fire.
          * @example {
