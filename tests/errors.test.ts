@@ -175,6 +175,18 @@ describe('server errors', () => {
       const logged = logLines.map((l) => JSON.parse(l)).find((l) => l.msg === 'unhandled error');
       expect(logged?.err?.message).toMatch(/tasks/);
       expect(logged?.req?.id ?? logged?.reqId).toBe(res.headers['x-request-id']);
+
+      // An MCP tool call that fails the same way: a problem result, never the failure's own text.
+      const mcp = await request(app)
+        .post('/mcp')
+        .set('Authorization', await bearer(newUser()))
+        .set('Accept', 'application/json, text/event-stream')
+        .send({ jsonrpc: '2.0', id: 7, method: 'tools/call', params: { name: 'list_tasks', arguments: {} } });
+      expect(mcp.status).toBe(200);
+      expect(mcp.body.error).toBeUndefined();
+      expect(mcp.body.result.isError).toBe(true);
+      expect(JSON.parse(mcp.body.result.content[1].text)).toMatchObject({ status: 500, code: 'internal_error' });
+      expect(JSON.stringify(mcp.body)).not.toMatch(/relation|does not exist/i);
     } finally {
       await broken.drop();
     }

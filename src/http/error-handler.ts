@@ -133,7 +133,9 @@ export const errorHandler: ErrorRequestHandler = (err: unknown, req, res, next) 
     return;
   }
   let problem: HttpProblem | undefined;
-  if (isBodyParserError(err)) problem = fromBodyParser(err);
+  // A problem first: it has a status and a type, as a body parser's error has.
+  if (err instanceof HttpProblem) problem = err;
+  else if (isBodyParserError(err)) problem = fromBodyParser(err);
   else if (isUndecodableBody(err)) {
     problem = problems.invalidJson('The request body could not be decoded with the Content-Encoding it was sent with.');
   } else if (isValidatorError(err)) problem = fromValidator(err, req, (req as { openapi?: { schema?: OperationLike } }).openapi?.schema);
