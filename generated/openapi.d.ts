@@ -1074,8 +1074,9 @@ export interface components {
              * @description An RFC 5545 `RRULE` value (with or without the `RRULE:` prefix, any case) from this subset:
              *     `FREQ` (`DAILY`, `WEEKLY`, `MONTHLY`, `YEARLY`; required), `INTERVAL` (1–1000), `BYDAY`
              *     (`MO`…`SU`, with a signed number before it in a monthly or yearly rule: `-1FR` is the last
-             *     Friday), `BYMONTHDAY` (1–31 or -31…-1; a month without the day is skipped), `BYMONTH`
-             *     (1–12), `BYSETPOS`, `WKST`, and one of `COUNT` (1–10000 occurrences in all) or `UNTIL`
+             *     Friday), `BYMONTHDAY` (1–31 or -31…-1, in a monthly or yearly rule; a month without the
+             *     day is skipped), `BYMONTH` (1–12), `BYSETPOS` (at most the days the other parts select in
+             *     one period), `WKST`, and one of `COUNT` (1–10000 occurrences in all) or `UNTIL`
              *     (`YYYYMMDD`, through that local day, or `YYYYMMDDTHHMMSSZ`). Anything else is refused with
              *     `422`, naming the part.
              * @example FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR

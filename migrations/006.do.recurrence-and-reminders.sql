@@ -13,16 +13,18 @@ ALTER TABLE tasks
   ADD COLUMN reminders         jsonb   NOT NULL DEFAULT '[]' CHECK (jsonb_typeof(reminders) = 'array' AND jsonb_array_length(reminders) <= 10),
   ADD CONSTRAINT tasks_recurrence_due CHECK (recurrence IS NULL OR (due_at IS NOT NULL AND recurrence_anchor IS NOT NULL));
 
--- Every occurrence completed (by its due time: a new rule numbers its occurrences from 1 again),
--- its number in its series, and when it was completed.
+-- Every completion of an occurrence: its due time, its number in its series (a new rule numbers
+-- from 1 again) and when it was completed. A history, not a guard: retries are kept from
+-- completing twice by Idempotency-Key and If-Match.
 CREATE TABLE task_occurrences (
+  id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
   task_id      bigint      NOT NULL REFERENCES tasks (id) ON DELETE CASCADE,
   due_at       timestamptz NOT NULL,
   occurrence   integer     NOT NULL,
   user_id      text        NOT NULL,
-  completed_at timestamptz NOT NULL DEFAULT now(),
-  PRIMARY KEY (task_id, due_at)
+  completed_at timestamptz NOT NULL DEFAULT now()
 );
+CREATE INDEX task_occurrences_task_idx ON task_occurrences (task_id, completed_at);
 
 -- A version, updated_at and feed position also for changes of the new fields.
 CREATE OR REPLACE FUNCTION tasks_touch_updated_at() RETURNS trigger

@@ -308,14 +308,22 @@ describe('checkRule', () => {
 describe('hasNext', () => {
   it('is false for a rule that can never match; February 30th and a BYSETPOS past the period are refused before any expansion', () => {
     expect(hasNext('FREQ=MONTHLY;INTERVAL=12;BYMONTHDAY=31', 'UTC', '2027-04-15T09:00:00')).toBe(false);
-    expect(hasNext('FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;BYSETPOS=2', 'UTC', '2027-04-15T09:00:00')).toBe(false);
+    expect(partsOf('FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO;BYSETPOS=2')).toEqual(['BYSETPOS']);
+    // Beyond the days the other parts select in a week, not only beyond seven.
+    expect(problemsOf('FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA;BYSETPOS=7')).toEqual([
+      { part: 'BYSETPOS', message: 'BYSETPOS 7 can never pick a day: the other parts select at most 6 in a week' },
+    ]);
+    expect(partsOf('FREQ=WEEKLY;BYDAY=MO;BYSETPOS=2')).toEqual(['BYSETPOS']);
+    expect(checkRule('FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1').ok).toBe(true);
+    expect(checkRule('FREQ=MONTHLY;BYDAY=MO,TU,WE,TH,FR;BYSETPOS=-1').ok).toBe(true);
     expect(problemsOf('FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=30')).toEqual([
       { part: 'BYMONTHDAY', message: 'no month in BYMONTH has day 30: the longest has 29 days' },
     ]);
     expect(partsOf('FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA,SU;BYSETPOS=8')).toEqual(['BYSETPOS']);
     expect(partsOf('FREQ=MONTHLY;BYDAY=MO;BYSETPOS=32')).toEqual(['BYSETPOS']);
     expect(partsOf('FREQ=DAILY;BYDAY=MO;BYSETPOS=2')).toEqual(['BYSETPOS']);
-    expect(checkRule('FREQ=YEARLY;BYDAY=MO;BYSETPOS=-366').ok).toBe(true);
+    expect(checkRule('FREQ=YEARLY;BYDAY=MO;BYSETPOS=-53').ok).toBe(true);
+    expect(partsOf('FREQ=YEARLY;BYDAY=MO;BYSETPOS=-54')).toEqual(['BYSETPOS']);
   });
 
   it('is false when COUNT or UNTIL leaves nothing after the anchor', () => {
@@ -327,8 +335,10 @@ describe('hasNext', () => {
     expect(hasNext('FREQ=DAILY', 'UTC', '2027-01-01T09:00:00')).toBe(true);
     // 2100 is no leap year: the next 29 February after 2096 is in 2104.
     expect(hasNext('FREQ=YEARLY;BYMONTH=2;BYMONTHDAY=29', 'UTC', '2097-03-01T09:00:00')).toBe(true);
-    // The daily form too: its scan reaches 11 years.
-    expect(hasNext('FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29', 'UTC', '2097-03-01T09:00:00')).toBe(true);
+    // The daily form names days of the month, which is refused: it would be searched day by day.
+    expect(partsOf('FREQ=DAILY;BYMONTH=2;BYMONTHDAY=29')).toEqual(['BYMONTHDAY']);
+    // A monthly rule's rarest date: 29 February on a Monday (2044, then 2072).
+    expect(hasNext('FREQ=MONTHLY;BYMONTH=2;BYMONTHDAY=29;BYDAY=MO', 'UTC', '2044-03-01T09:00:00')).toBe(true);
   });
 });
 

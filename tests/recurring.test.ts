@@ -117,6 +117,59 @@ describe(`recurring tasks (${dbKind})`, () => {
     expect((await toggle(auth, task.id)).body.due_at).toBe('2027-03-29T00:30:00.000000Z');
   });
 
+  it('edge inputs from the attacks: a completion-based restart that misses BYMONTH goes on by the schedule; early completions each count; digits past the microsecond round as stored', async () => {
+    const auth = await bearer(newUser());
+    // Restarted on today's date, every third month from now misses January/April/July/October.
+    const quarterly = await create(auth, {
+      title: 'Quarterly',
+      due_at: '2027-01-04T09:00:00Z',
+      recurrence: { rule: 'FREQ=MONTHLY;INTERVAL=3;BYMONTH=1,4,7,10;BYMONTHDAY=4', time_zone: 'UTC', from: 'completion' },
+    });
+    const moved = (await toggle(auth, quarterly.id)).body as Task;
+    expect(moved.completed).toBe(false);
+    expect(moved.due_at).toBe('2027-04-04T09:00:00.000000Z');
+
+    // every! day, due tomorrow, completed three times today: each completion recorded, COUNT spent.
+    const tomorrow = new Date(Date.now() + 86_400_000).toISOString().slice(0, 10);
+    const daily = await create(auth, {
+      title: 'Early',
+      due_at: `${tomorrow}T12:00:00Z`,
+      recurrence: { rule: 'FREQ=DAILY;COUNT=3', time_zone: 'UTC', from: 'completion' },
+    });
+    for (let i = 0; i < 3; i++) await toggle(auth, daily.id);
+    expect((await get(auth, daily.id)).completed).toBe(true);
+    expect(await completions(daily.id)).toEqual([1, 2, 3]);
+
+    // Ten fractional digits: read, and rounded to the microsecond as the database keeps it, for the rule too.
+    const sub = await create(auth, {
+      title: 'Sub',
+      due_at: '2027-01-04T08:59:59.9999999999Z',
+      recurrence: { rule: 'FREQ=DAILY', time_zone: 'UTC' },
+    });
+    expect(sub.due_at).toBe('2027-01-04T09:00:00.000000Z');
+    expect((await toggle(auth, sub.id)).body.due_at).toBe('2027-01-05T09:00:00.000000Z');
+
+    // A batch that would give a recurring task a due date its zone cannot hold: refused, named, not a 500.
+    const east = await create(auth, {
+      title: 'East',
+      due_at: '2027-01-04T09:00:00Z',
+      recurrence: { rule: 'FREQ=DAILY', time_zone: 'Pacific/Kiritimati' },
+    });
+    const batch = await request(ctx.app)
+      .patch('/api/tasks')
+      .set('Authorization', auth)
+      .send({ ids: [east.id], due_at: '9999-12-31T20:00:00Z' });
+    expect(batch.status).toBe(422);
+    expect(batch.body.errors).toEqual([
+      { path: '/body/due_at', message: `lies on a local date outside the years 0001 to 9999 in Pacific/Kiritimati (task ${east.id})` },
+    ]);
+    // A leap second is refused as one.
+    const leap = await patch(auth, sub.id, { due_at: '2026-12-31T23:59:60Z' });
+    expect(leap.body.errors).toEqual([
+      { path: '/body/due_at', message: 'must not be a leap second (:60), which this API does not keep; use :59 or the next minute' },
+    ]);
+  });
+
   it('ends after COUNT occurrences; uncompleting reopens the last one without moving it back', async () => {
     const auth = await bearer(newUser());
     const task = await create(auth, {

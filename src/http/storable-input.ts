@@ -15,6 +15,14 @@ export const INSTANT_FIELDS = { body: ['due_at'], query: ['due_before', 'due_aft
 export const UNICODE_MESSAGE = 'must be well-formed Unicode text (it contains an unpaired surrogate)';
 export const INSTANT_MESSAGE = 'must be an instant from 0001-01-01T00:00:00Z to 9999-12-31T23:59:59.999999Z (in UTC)';
 
+export const LEAP_SECOND_MESSAGE = 'must not be a leap second (:60), which this API does not keep; use :59 or the next minute';
+
+/** What is wrong with an RFC 3339 date-time the validator accepted, or undefined when it can be stored. */
+export function instantProblem(value: string): string | undefined {
+  if (/T\d{2}:\d{2}:60/.test(value)) return LEAP_SECOND_MESSAGE;
+  return isStorableInstant(value) ? undefined : INSTANT_MESSAGE;
+}
+
 /** Whether an RFC 3339 date-time the validator accepted falls within the storable years. */
 export function isStorableInstant(value: string): boolean {
   // Microseconds are beyond a JavaScript Date; the whole millisecond is what decides the range.
@@ -48,11 +56,13 @@ export const storableInput: RequestHandler = (req, _res, next) => {
   const body = req.body as Record<string, unknown> | undefined;
   for (const field of INSTANT_FIELDS.body) {
     const v = body && typeof body === 'object' ? body[field] : undefined;
-    if (typeof v === 'string' && !isStorableInstant(v)) errors.push({ path: `/body/${field}`, message: INSTANT_MESSAGE });
+    const problem = typeof v === 'string' ? instantProblem(v) : undefined;
+    if (problem) errors.push({ path: `/body/${field}`, message: problem });
   }
   for (const field of INSTANT_FIELDS.query) {
     const v = req.query[field];
-    if (typeof v === 'string' && !isStorableInstant(v)) errors.push({ path: `/query/${field}`, message: INSTANT_MESSAGE });
+    const problem = typeof v === 'string' ? instantProblem(v) : undefined;
+    if (problem) errors.push({ path: `/query/${field}`, message: problem });
   }
   next(errors.length ? problems.validation(errors) : undefined);
 };

@@ -7,7 +7,7 @@ import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.
 import addFormats from 'ajv-formats';
 import { loadContract } from '../http/contract.js';
 import { humanMessage, mergeByField } from '../http/field-messages.js';
-import { INSTANT_FIELDS, INSTANT_MESSAGE, isStorableInstant, malformedStrings } from '../http/storable-input.js';
+import { INSTANT_FIELDS, instantProblem, malformedStrings } from '../http/storable-input.js';
 import type { Tool } from './tools.js';
 
 export interface ArgumentError {
@@ -76,7 +76,8 @@ export function argumentChecker(tools: readonly Tool[]): (tool: Tool, args: Reco
     for (const [name, value] of Object.entries(args)) malformedStrings(value, name, errors);
     for (const name of INSTANT_ARGUMENTS) {
       const value = args[name];
-      if (typeof value === 'string' && !isStorableInstant(value)) errors.push({ path: name, message: INSTANT_MESSAGE });
+      const problem = typeof value === 'string' ? instantProblem(value) : undefined;
+      if (problem) errors.push({ path: name, message: problem });
     }
     return errors.length ? { ok: false, errors: mergeByField(errors) } : { ok: true, args };
   };

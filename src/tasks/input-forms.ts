@@ -21,7 +21,21 @@ export function storedTags(tags: string[] | undefined): string[] | undefined {
   return tags && [...new Set(tags.map((t) => t.toLowerCase()))];
 }
 
-/** An RFC 3339 date-time with any offset, in UTC with six fractional digits (what PostgreSQL keeps). */
+/**
+ * An RFC 3339 date-time with any offset, in UTC rounded to the microsecond, as PostgreSQL keeps it
+ * (so what the rules compute from is what is stored). Digits past the ninth, which RFC 3339 allows
+ * and Temporal does not read, are dropped first.
+ */
 export function utcMicros(value: string): string {
-  return Temporal.Instant.from(value).toString({ smallestUnit: 'microsecond' });
+  return Temporal.Instant.from(value.replace(/(\.\d{9})\d+/, '$1'))
+    .round({ smallestUnit: 'microsecond', roundingMode: 'halfExpand' })
+    .toString({ smallestUnit: 'microsecond' });
+}
+
+/** A due date or instant as the contract takes it (a date alone included), as it is stored; null and absent kept. */
+export function storedInstant(value: string): string;
+export function storedInstant(value: string | undefined): string | undefined;
+export function storedInstant(value: string | null | undefined): string | null | undefined;
+export function storedInstant(value: string | null | undefined): string | null | undefined {
+  return typeof value === 'string' ? utcMicros(instantOf(value)) : value;
 }

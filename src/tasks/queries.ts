@@ -518,17 +518,14 @@ export async function writeTask(tx: Queryable, userId: string, id: number, state
   return versioned(rows[0])!;
 }
 
-/**
- * Records that occurrence `occurrence` (due `dueAt`) of a recurring task was completed; false when
- * it already was (the completion is not made twice).
- */
-export async function recordOccurrence(tx: Queryable, userId: string, taskId: number, occurrence: number, dueAt: string): Promise<boolean> {
-  const { rows } = await tx.query(
-    `INSERT INTO task_occurrences (task_id, due_at, occurrence, user_id) VALUES ($1, $4, $2, $3)
-     ON CONFLICT DO NOTHING RETURNING 1`,
-    [taskId, occurrence, userId, dueAt],
-  );
-  return rows.length > 0;
+/** Records that occurrence `occurrence` (due `dueAt`) of a recurring task was completed. */
+export async function recordOccurrence(tx: Queryable, userId: string, taskId: number, occurrence: number, dueAt: string): Promise<void> {
+  await tx.query('INSERT INTO task_occurrences (task_id, due_at, occurrence, user_id) VALUES ($1, $4, $2, $3)', [
+    taskId,
+    occurrence,
+    userId,
+    dueAt,
+  ]);
 }
 
 export async function deleteTask(db: Queryable, userId: string, id: number, expected?: ExpectedVersions): Promise<boolean> {
@@ -647,6 +644,17 @@ export async function tagCounts(db: Queryable, userId: string): Promise<TagCount
 
 export type ReminderDue = components['schemas']['ReminderDue'];
 
+/** A fired reminder with its fields in the contract's order (it is kept as jsonb, which has its own). */
+const reminderInOrder = (r: ReminderDue): ReminderDue => ({
+  id: r.id,
+  task_id: r.task_id,
+  title: r.title,
+  due_at: r.due_at,
+  remind_at: r.remind_at,
+  fired_at: r.fired_at,
+  reminder: r.reminder,
+});
+
 /** One change in a user's feed: a task as it is now, the tombstone of a deleted one, or a reminder that fell due. */
 export type FeedChange =
   | { op: 'upsert'; xid: string; seq: string; task: TaskRow }
@@ -742,7 +750,7 @@ export async function feedPage(
     if (row.op === 'upsert') changes.push({ op: 'upsert', xid: row.xid!, seq: row.seq!, task: toTask(row as RawTask) });
     else if (row.op === 'delete')
       changes.push({ op: 'delete', xid: row.xid!, seq: row.seq!, id: Number(row.id), deletedAt: row.deleted_at! });
-    else if (row.op === 'reminder') changes.push({ op: 'reminder', xid: row.xid!, seq: row.seq!, reminder: row.payload! });
+    else if (row.op === 'reminder') changes.push({ op: 'reminder', xid: row.xid!, seq: row.seq!, reminder: reminderInOrder(row.payload!) });
   }
   const more = changes.length > limit;
   return {

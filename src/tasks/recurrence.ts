@@ -67,16 +67,18 @@ const REFUSED_PARTS: Record<string, string> = {
   SKIP: 'not supported: a date a month lacks (e.g. the 31st) is left out; remove SKIP',
 };
 
-// The library gives up after this many periods (days, weeks, months or years) without a match, so a
-// rule that can never match (February 30th) costs milliseconds, not a scan of ten thousand years.
+// The library gives up after a number of periods (days, weeks, months or years) without a match,
+// so a rule that can never match costs milliseconds, not a scan of ten thousand years.
 // A yearly rule needs no more than 400: the Gregorian calendar repeats itself every 400 years, so
 // one that has not matched by then never will (and 2 000 years of a rule with every BYDAY took
 // 107 ms of CPU to say so, 21 ms at 400).
-const MAX_PERIODS = 2000;
 const MAX_YEARS = 400;
-// A daily rule counts days: 4 000 (11 years) reach from one 29 February to the next across a
-// century year that has none (2096 to 2104).
-const MAX_DAYS = 4000;
+// A daily or weekly rule, which names no day of the month, falls on a date at least once a year
+// (BYMONTH and BYDAY are the most it can narrow to): a little over a year of periods is enough.
+const MAX_DAYS = 400;
+const MAX_WEEKS = 60;
+// A monthly rule's rarest date, 29 February on a Monday, comes every 28 years, or 40 across 2100.
+const MAX_MONTHS = 600;
 // And however the BY parts multiply the days looked at, no more than this many are: a rule that
 // needs more is refused (about 20 ms of CPU at most), not expanded for seconds.
 const MAX_CANDIDATES = 20_000;
@@ -166,6 +168,7 @@ function readParts({ values, named }: PartValues, problems: RuleProblem[]): Rule
   const hasOtherBy = values.has('BYDAY') || values.has('BYMONTHDAY') || values.has('BYMONTH');
   readBySetPos(values.get('BYSETPOS'), hasOtherBy, rule, freq, problems);
   checkMonthDays(rule, problems);
+  checkSetPositions(rule, problems);
   readWkst(values.get('WKST'), rule, problems);
   readCount(values.get('COUNT'), rule, problems);
   readUntil(values.get('UNTIL'), rule, problems);
@@ -216,6 +219,16 @@ function readByMonthDay(value: string | undefined, rule: Rule, freq: Frequency |
     });
     return;
   }
+  // A daily rule that names days of the month is a monthly or yearly rule written the costly way:
+  // it is searched day by day, and "29 February" that way means scanning years of days.
+  if (freq === 'DAILY') {
+    problems.push({
+      part: 'BYMONTHDAY',
+      message:
+        'BYMONTHDAY cannot be used with FREQ=DAILY; use FREQ=MONTHLY;BYMONTHDAY=… (or FREQ=YEARLY;BYMONTH=…;BYMONTHDAY=… for a date of the year)',
+    });
+    return;
+  }
   rule.byMonthDay = readNumberList(
     'BYMONTHDAY',
     value,
@@ -236,6 +249,47 @@ function checkMonthDays(rule: Rule, problems: RuleProblem[]): void {
     problems.push({
       part: 'BYMONTHDAY',
       message: `no month in BYMONTH has day ${rule.byMonthDay.map(Math.abs).join(' or ')}: the longest has ${longest} days`,
+    });
+  }
+}
+
+/**
+ * The most days the BY parts can select in one period: a BYSETPOS beyond it never picks a day, and
+ * the library would only find that out by scanning every period it may (0.4 s for
+ * FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR,SA;BYSETPOS=7). An upper bound, never too small.
+ */
+function mostSelected(rule: Rule): number {
+  const ordinal = (d: string) => /^[+-]?\d/.test(d);
+  const months = rule.byMonth?.length ?? 12;
+  switch (rule.freq) {
+    case 'DAILY':
+      return 1;
+    case 'WEEKLY':
+      return rule.byDay ? new Set(rule.byDay.map((d) => d.slice(-2))).size : 1;
+    case 'MONTHLY': {
+      const byDays = rule.byDay && rule.byDay.reduce((n, d) => n + (ordinal(d) ? 1 : 5), 0);
+      const byMonthDays = rule.byMonthDay?.length;
+      return Math.min(byDays ?? 31, byMonthDays ?? 31, byDays === undefined && byMonthDays === undefined ? 1 : 31);
+    }
+    case 'YEARLY': {
+      const perMonth = rule.byMonth !== undefined;
+      const byDays = rule.byDay && rule.byDay.reduce((n, d) => n + (ordinal(d) ? (perMonth ? months : 1) : perMonth ? 5 * months : 53), 0);
+      const byMonthDays = rule.byMonthDay && rule.byMonthDay.length * months;
+      if (byDays === undefined && byMonthDays === undefined) return perMonth ? months : 1;
+      return Math.min(byDays ?? 366, byMonthDays ?? 366, 366);
+    }
+  }
+}
+
+function checkSetPositions(rule: Rule, problems: RuleProblem[]): void {
+  if (!rule.bySetPos) return;
+  const most = mostSelected(rule);
+  const beyond = rule.bySetPos.filter((n) => Math.abs(n) > most);
+  if (beyond.length) {
+    const period = { DAILY: 'day', WEEKLY: 'week', MONTHLY: 'month', YEARLY: 'year' }[rule.freq];
+    problems.push({
+      part: 'BYSETPOS',
+      message: `BYSETPOS ${beyond.join(', ')} can never pick a day: the other parts select at most ${most} in a ${period}`,
     });
   }
 }
@@ -267,7 +321,7 @@ function readBySetPos(
     problems,
     (n) => n !== 0 && n >= -most && n <= most,
     most === 1
-      ? 'only 1 or -1 in a daily rule, whose period is one day'
+      ? "1 or -1 (a daily rule's period is one day)"
       : `a position from 1 to ${most} or -1 (the last) to -${most}: a ${freq === 'WEEKLY' ? 'week' : freq === 'MONTHLY' ? 'month' : 'year'} has no more days`,
   );
 }
@@ -427,7 +481,8 @@ function zone(tz: string): string {
 
 function toInstant(text: string): Temporal.Instant {
   try {
-    return Temporal.Instant.from(text);
+    // RFC 3339 allows more fractional digits than the nine Temporal reads.
+    return Temporal.Instant.from(text.replace(/(\.\d{9})\d+/, '$1'));
   } catch {
     throw new RangeError(`"${text}" is not an RFC 3339 instant with Z or an offset, e.g. 2027-03-01T08:30:00Z`);
   }
@@ -528,7 +583,7 @@ function wallClockAfter(rule: Rule, start: Temporal.PlainDateTime): Temporal.Pla
     dtstart,
     tzid: 'UTC',
     temporal: Temporal,
-    maxIterations: rule.freq === 'YEARLY' ? MAX_YEARS : rule.freq === 'DAILY' ? MAX_DAYS : MAX_PERIODS,
+    maxIterations: { YEARLY: MAX_YEARS, DAILY: MAX_DAYS, WEEKLY: MAX_WEEKS, MONTHLY: MAX_MONTHS }[rule.freq],
     maxCandidateEvaluations: MAX_CANDIDATES,
     cache: false,
   });

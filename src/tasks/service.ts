@@ -6,7 +6,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { isRejectedValue } from '../db/errors.js';
 import type { Database, Queryable } from '../db/types.js';
 import { loadContract } from '../http/contract.js';
-import { INSTANT_MESSAGE, isStorableInstant } from '../http/storable-input.js';
+import { instantProblem } from '../http/storable-input.js';
 import { etagOf, ifMatchVersions } from '../http/etag.js';
 import { type CursorScope, decodeCursor, encodeCursor, InvalidCursorError } from './cursor.js';
 import { createOnce, requestHash } from './idempotency.js';
@@ -20,7 +20,7 @@ import {
   isBefore,
   START,
 } from '../changes/cursor.js';
-import { instantOf, storedTags, utcMicros } from './input-forms.js';
+import { instantOf, storedInstant, storedTags, utcMicros } from './input-forms.js';
 import * as queries from './queries.js';
 
 export type Task = queries.TaskRow;
@@ -188,7 +188,7 @@ function isKnownTimeZone(tz: string): boolean {
 
 /** The fields added in 1.1, as PUT and PATCH take them alike: absent ones are left as they are. */
 const laterFields = (input: UpdateInput): queries.TaskChanges => ({
-  dueAt: instantOf(input.due_at),
+  dueAt: storedInstant(input.due_at),
   priority: input.priority,
   tags: storedTags(input.tags),
   position: input.position,
@@ -232,8 +232,9 @@ function storedReminders(input: ReminderInput[] | undefined): { reminders?: quer
       });
       return;
     }
-    if (!before && !isStorableInstant(r.at!)) {
-      errors.push({ path: `/body/reminders/${i}/at`, message: INSTANT_MESSAGE });
+    const problem = before ? undefined : instantProblem(r.at!);
+    if (problem) {
+      errors.push({ path: `/body/reminders/${i}/at`, message: problem });
       return;
     }
     const stored = before ? { before_minutes: r.before_minutes! } : { at: utcMicros(r.at!) };
@@ -278,7 +279,10 @@ function scheduleStart(
 ): { anchor?: string; errors: FieldProblem[] } {
   const anchor = wallClockOf(dueAt, r.time_zone);
   if (!storableWallClock(anchor)) {
-    return { errors: [{ path: duePath, message: `lies on a local date outside the years 0001 to 9999 in ${r.time_zone}` }] };
+    const message = duePath.endsWith('time_zone')
+      ? `puts the due date on a local date outside the years 0001 to 9999`
+      : `lies on a local date outside the years 0001 to 9999 in ${r.time_zone}`;
+    return { errors: [{ path: duePath, message }] };
   }
   if (newRule && !recurs(r, anchor)) return { errors: [{ path: '/body/recurrence/rule', message: NEVER }] };
   return { anchor, errors: [] };
@@ -292,7 +296,7 @@ function following(r: queries.StoredRecurrence, anchor: string, dueAt: string, c
   const current = Date.parse(dueAt);
   let from = anchor;
   let basis = r.from;
-  for (let step = 0; step < 5; step++) {
+  for (let step = 0; step < 6; step++) {
     let next: ReturnType<typeof nextOccurrence>;
     try {
       next = nextOccurrence({ rule: r.rule, timeZone: r.time_zone, basis, anchor: from, completedAt, occurrence });
@@ -300,6 +304,12 @@ function following(r: queries.StoredRecurrence, anchor: string, dueAt: string, c
       // A wall clock past what Temporal or the database can hold: the series cannot go on.
       if (err instanceof RangeError) return undefined;
       throw err;
+    }
+    if (!next && basis === 'completion') {
+      // Restarted on the completion's date, the rule may land on none (INTERVAL=3 with BYMONTH
+      // months the restart misses, say); then the schedule itself goes on rather than end.
+      basis = 'due';
+      continue;
     }
     if (!next || Date.parse(next.due) > LAST_INSTANT || !storableWallClock(next.anchor)) return undefined;
     // Counted from a completion, the next may come before the current due date (completed early).
@@ -418,17 +428,14 @@ export function createTaskService(
       if (state.dueAt === null) {
         errors.push(
           write.dueAt === null
-            ? { path: '/body/due_at', message: 'cannot be cleared while the task recurs; set recurrence to null as well' }
+            ? write.recurrence
+              ? { path: '/body/due_at', message: 'cannot be null with a recurrence: a recurring task needs a due date' }
+              : { path: '/body/due_at', message: 'cannot be cleared while the task recurs; set recurrence to null as well' }
             : { path: '/body/recurrence', message: 'needs a due date: give due_at as well' },
         );
       } else if (write.recurrence || dueMoved) {
-        // A new rule or a new due date starts the schedule again from the due date.
-        const start = scheduleStart(
-          state.recurrence,
-          state.dueAt,
-          Boolean(write.recurrence),
-          dueMoved ? '/body/due_at' : '/body/recurrence/time_zone',
-        );
+        // A new rule or a new due date starts the schedule again from the due date, and must lead somewhere.
+        const start = scheduleStart(state.recurrence, state.dueAt, true, dueMoved ? '/body/due_at' : '/body/recurrence/time_zone');
         errors.push(...start.errors);
         state.anchor = start.anchor ?? state.anchor;
       }
@@ -563,7 +570,7 @@ export function createTaskService(
       input: CreateInput,
       opts: { idempotencyKey?: string | undefined; locationOf: (id: number) => string },
     ): Promise<CreateOutcome> {
-      const dueAt = instantOf(input.due_at) ?? null;
+      const dueAt = storedInstant(input.due_at) ?? null;
       const reminders = storedReminders(input.reminders);
       const recurrence = input.recurrence ? storedRecurrence(input.recurrence) : { errors: [] };
       const errors = [...recurrence.errors, ...reminders.errors];
@@ -697,7 +704,7 @@ export function createTaskService(
       if (both.length) return { kind: 'tags_conflict', tags: both };
       const changes: queries.BatchChanges = {
         completed: input.completed,
-        dueAt: instantOf(input.due_at),
+        dueAt: storedInstant(input.due_at),
         priority: input.priority,
         addTags,
         removeTags,
@@ -733,6 +740,10 @@ export function createTaskService(
             { completed: changes.completed, dueAt: changes.dueAt, priority: changes.priority, addTags, removeTags },
             undefined,
           );
+          // Locked, so only the rules can refuse it (a due date its zone cannot hold, say): the batch is refused.
+          if (done.kind === 'invalid') {
+            return { kind: 'invalid', errors: done.errors.map((e) => ({ ...e, message: `${e.message} (task ${id})` })) };
+          }
           if (done.kind !== 'written') throw new Error(`batch: task ${id} locked but not written (${done.kind})`);
           byId.set(id, done.task);
         }
