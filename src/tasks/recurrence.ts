@@ -267,14 +267,14 @@ function mostSelected(rule: Rule): number {
     case 'WEEKLY':
       return rule.byDay ? new Set(rule.byDay.map((d) => d.slice(-2))).size : 1;
     case 'MONTHLY': {
-      const byDays = rule.byDay && rule.byDay.reduce((n, d) => n + (ordinal(d) ? 1 : 5), 0);
+      const byDays = rule.byDay?.reduce((n, d) => n + (ordinal(d) ? 1 : 5), 0);
       const byMonthDays = rule.byMonthDay?.length;
       return Math.min(byDays ?? 31, byMonthDays ?? 31, byDays === undefined && byMonthDays === undefined ? 1 : 31);
     }
     case 'YEARLY': {
       const perMonth = rule.byMonth !== undefined;
-      const byDays = rule.byDay && rule.byDay.reduce((n, d) => n + (ordinal(d) ? (perMonth ? months : 1) : perMonth ? 5 * months : 53), 0);
-      const byMonthDays = rule.byMonthDay && rule.byMonthDay.length * months;
+      const byDays = rule.byDay?.reduce((n, d) => n + (ordinal(d) ? (perMonth ? months : 1) : perMonth ? 5 * months : 53), 0);
+      const byMonthDays = rule.byMonthDay ? rule.byMonthDay.length * months : undefined;
       if (byDays === undefined && byMonthDays === undefined) return perMonth ? months : 1;
       return Math.min(byDays ?? 366, byMonthDays ?? 366, 366);
     }
