@@ -14,7 +14,7 @@ const PRIORITIES = ['none', 'low', 'medium', 'high'];
 const prepared = process.env.PHYSICAL_PREPARED === 'true';
 const statement = (name: string, text: string, values: unknown[]) => (prepared ? { name, text, values } : { text, values });
 const utc = (c: string) => `to_char(${c} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') AS ${c}`;
-const COLUMNS = `id, title, description, completed, ${utc('due_at')}, priority, tags, position, ${utc('created_at')}, ${utc('updated_at')}`;
+const COLUMNS = `id, title, description, completed, ${utc('due_at')}, priority, tags, position, recurrence, occurrence, reminders, ${utc('created_at')}, ${utc('updated_at')}`;
 
 interface Row {
   id: string;
@@ -25,6 +25,9 @@ interface Row {
   priority: number;
   tags: string[];
   position: string;
+  recurrence: { rule: string; time_zone: string; from: string } | null;
+  occurrence: number;
+  reminders: unknown[];
   created_at: string;
   updated_at: string;
   version?: number;
@@ -39,6 +42,13 @@ const task = (r: Row) => ({
   priority: PRIORITIES[r.priority],
   tags: r.tags,
   position: Number(r.position),
+  recurrence: r.recurrence && {
+    rule: r.recurrence.rule,
+    time_zone: r.recurrence.time_zone,
+    from: r.recurrence.from,
+    occurrence: r.occurrence,
+  },
+  reminders: r.reminders,
   created_at: r.created_at,
   updated_at: r.updated_at,
 });
