@@ -554,8 +554,23 @@ function completionStart(completedAt: Temporal.Instant, tz: string, anchor: Temp
   return completionDate.toPlainDateTime(anchor.toPlainTime());
 }
 
+// The scans' results, by rule and start: a scan is pure, and the same one asked for again (a batch
+// of tasks with one rule, a task toggled back and forth) costs a lookup, not up to 7 ms of CPU.
+const SCANS_KEPT = 2000;
+const scans = new Map<string, Temporal.PlainDateTime | null>();
+
+function cachedWallClockAfter(rule: Rule, start: Temporal.PlainDateTime): Temporal.PlainDateTime | undefined {
+  const key = `${canonical({ ...rule, count: undefined, until: undefined })}|${wallClockText(start)}`;
+  const known = scans.get(key);
+  if (known !== undefined) return known ?? undefined;
+  const found = wallClockAfter(rule, start);
+  if (scans.size >= SCANS_KEPT) scans.delete(scans.keys().next().value!);
+  scans.set(key, found ?? null);
+  return found;
+}
+
 function occurrenceAfter(rule: Rule, tz: string, start: Temporal.PlainDateTime): Occurrence | undefined {
-  const wallClock = wallClockAfter(rule, start);
+  const wallClock = cachedWallClockAfter(rule, start);
   if (!wallClock) return undefined;
   const due = wallClock.toZonedDateTime(tz, { disambiguation: 'compatible' }).toInstant();
   if (rule.until && Temporal.Instant.compare(due, untilInstant(rule.until, tz)) > 0) return undefined;
