@@ -1,6 +1,15 @@
 import { Temporal } from 'temporal-polyfill';
 import { describe, expect, it } from 'vitest';
-import { checkRule, hasNext, isTimeZone, nextOccurrence, type Occurrence, type RuleProblem, wallClockOf } from '../src/tasks/recurrence.js';
+import {
+  checkRule,
+  hasNext,
+  isTimeZone,
+  nextOccurrence,
+  type Occurrence,
+  type RuleProblem,
+  recursAfter,
+  wallClockOf,
+} from '../src/tasks/recurrence.js';
 
 /** The next `n` occurrences after `anchor` on basis 'due', each anchored at the one before. */
 function series(rule: string, timeZone: string, anchor: string, n: number): Occurrence[] {
@@ -329,6 +338,10 @@ describe('hasNext', () => {
   it('is false when COUNT or UNTIL leaves nothing after the anchor', () => {
     expect(hasNext('FREQ=DAILY;COUNT=1', 'UTC', '2027-01-01T09:00:00')).toBe(false);
     expect(hasNext('FREQ=DAILY;UNTIL=20270101', 'UTC', '2027-01-01T09:00:00')).toBe(false);
+    // Whether it recurs at all leaves the end aside: such a series is no mistake.
+    expect(recursAfter('FREQ=DAILY;COUNT=1', 'UTC', '2027-01-01T09:00:00')).toBe(true);
+    expect(recursAfter('FREQ=DAILY;UNTIL=20270101', 'UTC', '2027-01-01T09:00:00')).toBe(true);
+    expect(recursAfter('FREQ=MONTHLY;INTERVAL=12;BYMONTHDAY=31;COUNT=5', 'UTC', '2027-04-15T09:00:00')).toBe(false);
   });
 
   it('is true for rare but real dates', () => {

@@ -209,6 +209,10 @@ interface RawTask extends Omit<TaskRow, 'id' | 'position' | 'priority' | 'remind
   version: number;
 }
 
+/** A recurrence with its fields in the contract's order (jsonb keeps keys in an order of its own). */
+const recurrenceInOrder = (r: TaskRow['recurrence']): TaskRow['recurrence'] =>
+  r && { rule: r.rule, time_zone: r.time_zone, from: r.from, occurrence: r.occurrence };
+
 // pg returns bigint as a string; ids stay far below 2^53, so a JSON number is exact.
 function toTask(row: RawTask): TaskRow {
   return {
@@ -220,13 +224,7 @@ function toTask(row: RawTask): TaskRow {
     priority: PRIORITY_STORED_AS[row.priority]!,
     tags: row.tags,
     position: Number(row.position),
-    // In the contract's order (jsonb keeps keys in an order of its own).
-    recurrence: row.recurrence && {
-      rule: row.recurrence.rule,
-      time_zone: row.recurrence.time_zone,
-      from: row.recurrence.from,
-      occurrence: row.recurrence.occurrence,
-    },
+    recurrence: recurrenceInOrder(row.recurrence),
     reminders: row.reminders ?? NO_REMINDERS,
     created_at: row.created_at,
     updated_at: row.updated_at,
@@ -245,9 +243,7 @@ export function taskInOrder(t: TaskRow): TaskRow {
     tags: t.tags,
     position: t.position,
     // A response kept before 1.5 has neither field: the task had none then.
-    recurrence: t.recurrence
-      ? { rule: t.recurrence.rule, time_zone: t.recurrence.time_zone, from: t.recurrence.from, occurrence: t.recurrence.occurrence }
-      : null,
+    recurrence: recurrenceInOrder(t.recurrence ?? null),
     reminders: t.reminders ?? [],
     created_at: t.created_at,
     updated_at: t.updated_at,

@@ -541,6 +541,15 @@ export function hasNext(rule: string, timeZone: string, anchor: string): boolean
   return occurrenceAfter(parsed, zone(timeZone), toWallClock(anchor)) !== undefined;
 }
 
+/**
+ * Whether the rule falls on a date after the anchor at all, its end (COUNT, UNTIL) left aside: a
+ * series that ends at its first completion is no mistake, a rule that never recurs is.
+ */
+export function recursAfter(rule: string, timeZone: string, anchor: string): boolean {
+  const parsed = ruleOrThrow(rule);
+  return occurrenceAfter({ ...parsed, count: undefined, until: undefined }, zone(timeZone), toWallClock(anchor)) !== undefined;
+}
+
 function ruleOrThrow(text: string): Rule {
   const parsed = parseRule(text);
   if ('rule' in parsed) return parsed.rule;

@@ -10,7 +10,7 @@ import { instantProblem } from '../http/storable-input.js';
 import { etagOf, ifMatchVersions } from '../http/etag.js';
 import { type CursorScope, decodeCursor, encodeCursor, InvalidCursorError } from './cursor.js';
 import { createOnce, requestHash } from './idempotency.js';
-import { canonicalZone, checkRule, hasNext, nextOccurrence, wallClockOf } from './recurrence.js';
+import { canonicalZone, checkRule, nextOccurrence, recursAfter, wallClockOf } from './recurrence.js';
 import {
   decodeFeedCursor,
   encodeFeedCursor,
@@ -261,7 +261,7 @@ function storedRecurrence(input: NonNullable<RecurrenceInput>): { recurrence?: q
 const LAST_INSTANT = Date.UTC(9999, 11, 31, 23, 59, 59, 999);
 
 const NEVER =
-  'never falls on a date after the due date (looking 400 years, 2 000 months or weeks, or 11 years of days ahead); check BYMONTH, BYMONTHDAY and BYSETPOS';
+  'never falls on a date after the due date (looking 400 years, 600 months, 60 weeks or 400 days ahead); check BYMONTH, BYMONTHDAY and BYSETPOS';
 
 /** A wall clock the database can keep: years 0001 to 9999. */
 const storableWallClock = (wall: string) => /^\d{4}-/.test(wall) && !wall.startsWith('0000');
@@ -284,7 +284,7 @@ function scheduleStart(
       : `lies on a local date outside the years 0001 to 9999 in ${r.time_zone}`;
     return { errors: [{ path: duePath, message }] };
   }
-  if (newRule && !recurs(r, anchor)) return { errors: [{ path: '/body/recurrence/rule', message: NEVER }] };
+  if (newRule && !recursAfter(r.rule, r.time_zone, anchor)) return { errors: [{ path: '/body/recurrence/rule', message: NEVER }] };
   return { anchor, errors: [] };
 }
 
@@ -319,12 +319,6 @@ function following(r: queries.StoredRecurrence, anchor: string, dueAt: string, c
   }
   return undefined;
 }
-
-/**
- * Whether the rule ever falls on a date after the anchor, leaving its end aside: COUNT=1, or an
- * UNTIL already past, is a series that ends at its first completion, not a mistake.
- */
-const recurs = (r: queries.StoredRecurrence, anchor: string) => hasNext(r.rule.replace(/;(COUNT|UNTIL)=[^;]*/g, ''), r.time_zone, anchor);
 
 /** A task's tags after a batch: its own, then the added ones, each once, less the removed ones (as queries.updateTasks). */
 const batchTags = (own: string[], add: string[] = [], remove: string[] = []) =>
