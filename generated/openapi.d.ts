@@ -267,6 +267,161 @@ export interface paths {
         patch: operations["toggleTaskCompletion"];
         trace?: never;
     };
+    "/api/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List webhook endpoints
+         * @description The user's webhook endpoints, oldest first (at most `WEBHOOK_ENDPOINTS_PER_USER`, 10 by
+         *     default). Secrets are never listed.
+         */
+        get: operations["listWebhooks"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description Registers a URL to receive the user's events, signed by the Standard Webhooks spec. The
+         *     answer holds the signing `secret` (`whsec_...`): it is shown this once, so keep it; verify each
+         *     delivery with it (for example with the `standardwebhooks` package). In production the URL
+         *     must be `https`, and it may not point at a loopback, private, link-local, unique-local or
+         *     unspecified address (nor at a name that resolves to one, checked again at every delivery).
+         */
+        post: operations["createWebhook"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{webhookId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a webhook endpoint
+         * @description One of the user's endpoints, without its secret.
+         */
+        get: operations["getWebhook"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description Deletes the endpoint, its pending messages and its attempts.
+         */
+        delete: operations["deleteWebhook"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a webhook endpoint
+         * @description Changes the fields sent. `enabled: true` turns a disabled endpoint back on (whatever disabled
+         *     it) and starts delivering what is still pending; `enabled: false` stops deliveries (messages
+         *     queued meanwhile wait; events that happen while it is disabled are not queued for it).
+         */
+        patch: operations["updateWebhook"];
+        trace?: never;
+    };
+    "/api/webhooks/{webhookId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook endpoint's secret
+         * @description Issues a new signing secret (shown this once). Until `previous_secret_expires_at`
+         *     (`WEBHOOK_SECRET_OVERLAP_SECONDS`, 24 hours by default) every delivery carries two signatures
+         *     in `webhook-signature`, one per secret, so a receiver can switch to the new secret whenever it
+         *     likes in that time. Rotating again within the overlap drops the oldest secret.
+         */
+        post: operations["rotateWebhookSecret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{webhookId}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a webhook endpoint's recent delivery attempts
+         * @description The endpoint's latest attempts, newest first: when, the receiver's status (or `null` when it
+         *     did not answer), what went wrong, and where its message stands now. Kept
+         *     `WEBHOOK_RETENTION_SECONDS` (7 days by default) after their message was delivered or given up.
+         */
+        get: operations["listWebhookAttempts"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/webhooks/{webhookId}/messages/{messageId}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's `webhook-id`, as the attempts list it (`msg_` and 32 hex digits).
+                 * @example msg_2f1c9a4e8b7d4c0f9e3a5b6d7c8e9f01
+                 */
+                messageId: components["parameters"]["WebhookMessageId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver a webhook message again
+         * @description Queues the message (its `webhook-id`, from the attempts) for delivery now, with a fresh retry
+         *     schedule: the same id and payload, signed anew. A receiver that already has it sees the same
+         *     `webhook-id` and can ignore it. A disabled endpoint gets it once it is enabled again.
+         */
+        post: operations["redeliverWebhookMessage"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/api/{userId}/tasks": {
         parameters: {
             query?: never;
@@ -518,6 +673,197 @@ export interface paths {
          *     `TaskRecurrenceInput`): send `Idempotency-Key` or `If-Match` to retry that safely.
          */
         patch: operations["toggleTaskCompletionForUser"];
+        trace?: never;
+    };
+    "/api/{userId}/webhooks": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List webhook endpoints (user in path)
+         * @description The user's webhook endpoints, oldest first (at most `WEBHOOK_ENDPOINTS_PER_USER`, 10 by
+         *     default). Secrets are never listed.
+         */
+        get: operations["listWebhooksForUser"];
+        put?: never;
+        /**
+         * Register a webhook endpoint (user in path)
+         * @description Registers a URL to receive the user's events, signed by the Standard Webhooks spec. The
+         *     answer holds the signing `secret` (`whsec_...`): it is shown this once, so keep it; verify each
+         *     delivery with it (for example with the `standardwebhooks` package). In production the URL
+         *     must be `https`, and it may not point at a loopback, private, link-local, unique-local or
+         *     unspecified address (nor at a name that resolves to one, checked again at every delivery).
+         */
+        post: operations["createWebhookForUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{userId}/webhooks/{webhookId}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * Get a webhook endpoint (user in path)
+         * @description One of the user's endpoints, without its secret.
+         */
+        get: operations["getWebhookForUser"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint (user in path)
+         * @description Deletes the endpoint, its pending messages and its attempts.
+         */
+        delete: operations["deleteWebhookForUser"];
+        options?: never;
+        head?: never;
+        /**
+         * Update a webhook endpoint (user in path)
+         * @description Changes the fields sent. `enabled: true` turns a disabled endpoint back on (whatever disabled
+         *     it) and starts delivering what is still pending; `enabled: false` stops deliveries (messages
+         *     queued meanwhile wait; events that happen while it is disabled are not queued for it).
+         */
+        patch: operations["updateWebhookForUser"];
+        trace?: never;
+    };
+    "/api/{userId}/webhooks/{webhookId}/rotate-secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook endpoint's secret (user in path)
+         * @description Issues a new signing secret (shown this once). Until `previous_secret_expires_at`
+         *     (`WEBHOOK_SECRET_OVERLAP_SECONDS`, 24 hours by default) every delivery carries two signatures
+         *     in `webhook-signature`, one per secret, so a receiver can switch to the new secret whenever it
+         *     likes in that time. Rotating again within the overlap drops the oldest secret.
+         */
+        post: operations["rotateWebhookSecretForUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{userId}/webhooks/{webhookId}/attempts": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        /**
+         * List a webhook endpoint's recent delivery attempts (user in path)
+         * @description The endpoint's latest attempts, newest first: when, the receiver's status (or `null` when it
+         *     did not answer), what went wrong, and where its message stands now. Kept
+         *     `WEBHOOK_RETENTION_SECONDS` (7 days by default) after their message was delivered or given up.
+         */
+        get: operations["listWebhookAttemptsForUser"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/{userId}/webhooks/{webhookId}/messages/{messageId}/redeliver": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's `webhook-id`, as the attempts list it (`msg_` and 32 hex digits).
+                 * @example msg_2f1c9a4e8b7d4c0f9e3a5b6d7c8e9f01
+                 */
+                messageId: components["parameters"]["WebhookMessageId"];
+            };
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver a webhook message again (user in path)
+         * @description Queues the message (its `webhook-id`, from the attempts) for delivery now, with a fresh retry
+         *     schedule: the same id and payload, signed anew. A receiver that already has it sees the same
+         *     `webhook-id` and can ignore it. A disabled endpoint gets it once it is enabled again.
+         */
+        post: operations["redeliverWebhookMessageForUser"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/health": {
@@ -972,6 +1318,13 @@ export interface components {
              *       never was this user's: refresh the list of tasks.
              *     - `method_not_allowed` (405): the path exists, the method does not (`Allow` names those that do).
              *       *What to do:* use one of the methods in `Allow`.
+             *     - `webhook_not_found` (404): no webhook endpoint with this id for this user. *What to do:* list
+             *       the endpoints (`GET /api/webhooks`) and use one of their ids.
+             *     - `webhook_message_not_found` (404): the endpoint has no message with this `webhook-id` (or
+             *       it is no longer kept). *What to do:* take the id from the endpoint's attempts
+             *       (`GET /api/webhooks/{webhookId}/attempts`).
+             *     - `webhook_limit_reached` (409): the user has as many webhook endpoints as the server keeps
+             *       for one user. *What to do:* delete an endpoint (or point one at a new URL) instead.
              *     - `quota_exceeded` (409): the user has as many tasks as the server keeps for one user.
              *       *What to do:* delete tasks, or clear completed ones, before creating more.
              *     - `precondition_failed` (412): `If-Match` names a version the task no longer has; nothing was
@@ -1005,7 +1358,7 @@ export interface components {
              * @example task_not_found
              * @enum {string}
              */
-            code: "invalid_json" | "token_missing" | "token_invalid" | "token_expired" | "user_mismatch" | "not_found" | "task_not_found" | "method_not_allowed" | "quota_exceeded" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "cursor_expired" | "invalid_cursor" | "idempotency_key_reused" | "rate_limited" | "internal_error" | "database_unavailable" | "server_busy" | "auth_unavailable";
+            code: "invalid_json" | "token_missing" | "token_invalid" | "token_expired" | "user_mismatch" | "not_found" | "task_not_found" | "webhook_not_found" | "webhook_message_not_found" | "webhook_limit_reached" | "method_not_allowed" | "quota_exceeded" | "precondition_failed" | "payload_too_large" | "unsupported_media_type" | "validation_failed" | "cursor_expired" | "invalid_cursor" | "idempotency_key_reused" | "rate_limited" | "internal_error" | "database_unavailable" | "server_busy" | "auth_unavailable";
             /**
              * @description The id of the request, also sent as `X-Request-Id`; quote it when reporting a problem.
              * @example 5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b
@@ -1456,6 +1809,234 @@ export interface components {
             completed?: boolean;
         };
         /**
+         * @description Where deliveries are POSTed: an absolute `http` or `https` URL (in production `https` only)
+         *     without credentials or a fragment, at a public address (see `createWebhook`). Redirects are not
+         *     followed.
+         * @example https://hooks.example.com/todo
+         */
+        WebhookUrl: string;
+        /**
+         * @description A note for people, e.g. what receives the deliveries.
+         * @example Calendar bridge
+         */
+        WebhookDescription: string;
+        /**
+         * @description An event a webhook endpoint can receive:
+         *     - `task.created`: a task was created (also by a batch or an MCP tool).
+         *     - `task.updated`: a task changed, other than a completion (an uncompletion is an update).
+         *     - `task.completed`: a task was completed, or a recurring task's occurrence was (it moved on to
+         *       its next one).
+         *     - `task.deleted`: a task was deleted (also by a batch delete or clearing completed tasks).
+         *     - `reminder.due`: a reminder of a task fell due (once per reminder and occurrence).
+         * @example task.completed
+         * @enum {string}
+         */
+        WebhookEventType: "task.created" | "task.updated" | "task.completed" | "task.deleted" | "reminder.due";
+        /**
+         * @description The events the endpoint receives, each once.
+         * @example [
+         *       "task.created",
+         *       "task.completed"
+         *     ]
+         */
+        WebhookEvents: components["schemas"]["WebhookEventType"][];
+        /**
+         * @description A webhook endpoint, without its secret.
+         * @example {
+         *       "id": 7,
+         *       "url": "https://hooks.example.com/todo",
+         *       "description": "Calendar bridge",
+         *       "events": [
+         *         "task.created",
+         *         "task.completed"
+         *       ],
+         *       "enabled": true,
+         *       "disabled_reason": null,
+         *       "disabled_at": null,
+         *       "failing_since": null,
+         *       "previous_secret_expires_at": null,
+         *       "created_at": "2026-12-07T16:30:00.000Z",
+         *       "updated_at": "2026-12-07T16:30:00.000Z"
+         *     }
+         */
+        WebhookEndpoint: {
+            /**
+             * Format: int64
+             * @description The endpoint's id.
+             */
+            id: number;
+            url: components["schemas"]["WebhookUrl"];
+            description: components["schemas"]["WebhookDescription"];
+            events: components["schemas"]["WebhookEvents"];
+            /** @description Whether deliveries are made. */
+            enabled: boolean;
+            /**
+             * @description Why it is disabled: `user` (turned off with `enabled: false`), `gone` (the receiver answered
+             *     `410 Gone`) or `failing` (every attempt failed for the whole retry schedule, about three
+             *     days); `null` while enabled. `PATCH` with `enabled: true` to turn it back on.
+             * @enum {string|null}
+             */
+            disabled_reason: "user" | "gone" | "failing" | null;
+            /**
+             * Format: date-time
+             * @description When it was disabled; `null` while enabled.
+             */
+            disabled_at: string | null;
+            /**
+             * Format: date-time
+             * @description The first failed attempt since the last delivered one; `null` while deliveries succeed.
+             */
+            failing_since: string | null;
+            /**
+             * Format: date-time
+             * @description After a rotation, until when the previous secret still signs too; `null` otherwise.
+             */
+            previous_secret_expires_at: string | null;
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            updated_at: string;
+        };
+        /** @description The user's webhook endpoints, oldest first. */
+        WebhookEndpointList: components["schemas"]["WebhookEndpoint"][];
+        /**
+         * @description A URL and the events it wants.
+         * @example {
+         *       "url": "https://hooks.example.com/todo",
+         *       "events": [
+         *         "task.created",
+         *         "task.completed"
+         *       ],
+         *       "description": "Calendar bridge"
+         *     }
+         */
+        WebhookEndpointCreate: {
+            url: components["schemas"]["WebhookUrl"];
+            /** @description The events to receive; every event when absent. */
+            events?: components["schemas"]["WebhookEvents"];
+            description?: components["schemas"]["WebhookDescription"];
+        };
+        /**
+         * @description The signing secret, as Standard Webhooks writes it: `whsec_` and 32 random bytes in base64.
+         *     Give it to `new Webhook(secret)` of the `standardwebhooks` package to verify deliveries.
+         * @example whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1Xp8gWsyCqA=
+         */
+        WebhookSigningSecret: string;
+        /**
+         * @description The new endpoint and its signing secret, which is shown only in this answer.
+         * @example {
+         *       "id": 7,
+         *       "url": "https://hooks.example.com/todo",
+         *       "description": "Calendar bridge",
+         *       "events": [
+         *         "task.created",
+         *         "task.completed"
+         *       ],
+         *       "enabled": true,
+         *       "disabled_reason": null,
+         *       "disabled_at": null,
+         *       "failing_since": null,
+         *       "previous_secret_expires_at": null,
+         *       "created_at": "2026-12-07T16:30:00.000Z",
+         *       "updated_at": "2026-12-07T16:30:00.000Z",
+         *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1Xp8gWsyCqA="
+         *     }
+         */
+        WebhookEndpointCreated: components["schemas"]["WebhookEndpoint"] & {
+            secret: components["schemas"]["WebhookSigningSecret"];
+        };
+        /**
+         * @description Any of an endpoint's fields; absent ones are left as they are. Unknown properties are rejected.
+         * @example {
+         *       "enabled": true
+         *     }
+         */
+        WebhookEndpointUpdate: {
+            url?: components["schemas"]["WebhookUrl"];
+            events?: components["schemas"]["WebhookEvents"];
+            description?: components["schemas"]["WebhookDescription"];
+            /** @description `true` turns the endpoint (back) on, `false` stops its deliveries. */
+            enabled?: boolean;
+        };
+        /**
+         * @description A new signing secret, shown only in this answer.
+         * @example {
+         *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw1Xp8gWsyCqA=",
+         *       "previous_secret_expires_at": "2026-12-08T16:30:00.000Z"
+         *     }
+         */
+        WebhookSecret: {
+            secret: components["schemas"]["WebhookSigningSecret"];
+            /**
+             * Format: date-time
+             * @description Until when the previous secret still signs deliveries too.
+             */
+            previous_secret_expires_at: string;
+        };
+        /**
+         * @description Where a message stands: `pending` (to be attempted, at `next_attempt_at`), `delivered` (a
+         *     `2xx` answer) or `failed` (given up: the retry schedule ran out, or the endpoint answered
+         *     `410`).
+         * @enum {string}
+         */
+        WebhookMessageState: "pending" | "delivered" | "failed";
+        /**
+         * @description One attempt to deliver one message to the endpoint.
+         * @example {
+         *       "id": 311,
+         *       "message_id": "msg_2f1c9a4e8b7d4c0f9e3a5b6d7c8e9f01",
+         *       "event_type": "task.completed",
+         *       "attempted_at": "2026-12-07T16:30:01.120Z",
+         *       "status": 503,
+         *       "error": "the receiver answered 503",
+         *       "duration_ms": 84,
+         *       "message_state": "pending",
+         *       "next_attempt_at": "2026-12-07T16:30:06.000Z"
+         *     }
+         */
+        WebhookAttempt: {
+            /**
+             * Format: int64
+             * @description The attempt's id.
+             */
+            id: number;
+            /** @description The message's `webhook-id` (the same on every attempt; pass it to redeliver). */
+            message_id: string;
+            event_type: components["schemas"]["WebhookEventType"];
+            /** Format: date-time */
+            attempted_at: string;
+            /** @description The receiver's HTTP status; `null` when it did not answer (refused address, connection failed, timeout). */
+            status: number | null;
+            /** @description What went wrong, for people; `null` for a delivered attempt. Never the receiver's answer body. */
+            error: string | null;
+            /** @description How long the attempt took. */
+            duration_ms: number;
+            message_state: components["schemas"]["WebhookMessageState"];
+            /**
+             * Format: date-time
+             * @description When the message is attempted next, while it is `pending`; `null` otherwise.
+             */
+            next_attempt_at: string | null;
+        };
+        /** @description Attempts, newest first. */
+        WebhookAttemptList: components["schemas"]["WebhookAttempt"][];
+        /**
+         * @description A message queued again.
+         * @example {
+         *       "message_id": "msg_2f1c9a4e8b7d4c0f9e3a5b6d7c8e9f01",
+         *       "state": "pending",
+         *       "next_attempt_at": "2026-12-07T16:31:00.000Z"
+         *     }
+         */
+        WebhookRedelivery: {
+            /** @description Its `webhook-id`, unchanged. */
+            message_id: string;
+            /** @enum {string} */
+            state: "pending";
+            /** Format: date-time */
+            next_attempt_at: string;
+        };
+        /**
          * @example {
          *       "status": "ok"
          *     }
@@ -1831,6 +2412,63 @@ export interface components {
                 "application/problem+json": components["schemas"]["Problem"];
             };
         };
+        /** @description The user already has as many webhook endpoints as this server keeps for one user (`WEBHOOK_ENDPOINTS_PER_USER`, 10 by default). Nothing was created. */
+        WebhookLimitReached: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/webhook_limit_reached",
+                 *       "title": "Webhook endpoint limit reached",
+                 *       "status": 409,
+                 *       "detail": "This user already has 10 webhook endpoints, the most this server keeps for one user. Delete one to register another.",
+                 *       "code": "webhook_limit_reached",
+                 *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description No webhook endpoint with this id belongs to the authenticated user. */
+        WebhookNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/webhook_not_found",
+                 *       "title": "Webhook endpoint not found",
+                 *       "status": 404,
+                 *       "detail": "No webhook endpoint with id 7 exists for this user.",
+                 *       "code": "webhook_not_found",
+                 *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
+        /** @description The user has no such webhook endpoint, or the endpoint has no message with this id (delivered and given-up messages are kept `WEBHOOK_RETENTION_SECONDS`). */
+        WebhookMessageNotFound: {
+            headers: {
+                [name: string]: unknown;
+            };
+            content: {
+                /**
+                 * @example {
+                 *       "type": "/problems/webhook_message_not_found",
+                 *       "title": "Webhook message not found",
+                 *       "status": 404,
+                 *       "detail": "Webhook endpoint 7 has no message msg_2f1c9a4e8b7d4c0f9e3a5b6d7c8e9f01.",
+                 *       "code": "webhook_message_not_found",
+                 *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
+                 *     }
+                 */
+                "application/problem+json": components["schemas"]["Problem"];
+            };
+        };
         /** @description The `userId` in the path is not the token's `sub`. */
         Forbidden: {
             headers: {
@@ -1944,6 +2582,18 @@ export interface components {
          *     separated by commas. Weak ETags (`W/"..."`) never match.
          */
         IfMatch: string;
+        /**
+         * @description The webhook endpoint's id, in plain decimal digits.
+         * @example 7
+         */
+        WebhookId: number;
+        /** @description The most attempts to return, newest first. */
+        AttemptsLimit: number;
+        /**
+         * @description The message's `webhook-id`, as the attempts list it (`msg_` and 32 hex digits).
+         * @example msg_2f1c9a4e8b7d4c0f9e3a5b6d7c8e9f01
+         */
+        WebhookMessageId: string;
         /**
          * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
          *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
@@ -2668,6 +3318,276 @@ export interface operations {
             503: components["responses"]["ServiceUnavailable"];
         };
     };
+    listWebhooks: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointCreate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret (shown only here). */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            409: components["responses"]["WebhookLimitReached"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookNotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint was deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookNotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateWebhook: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointUpdate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as stored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rotateWebhookSecret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhookAttempts: {
+        parameters: {
+            query?: {
+                /** @description The most attempts to return, newest first. */
+                limit?: components["parameters"]["AttemptsLimit"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAttemptList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookNotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    redeliverWebhookMessage: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's `webhook-id`, as the attempts list it (`msg_` and 32 hex digits).
+                 * @example msg_2f1c9a4e8b7d4c0f9e3a5b6d7c8e9f01
+                 */
+                messageId: components["parameters"]["WebhookMessageId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRedelivery"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            404: components["responses"]["WebhookMessageNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
     listTasksForUser: {
         parameters: {
             query?: {
@@ -3381,6 +4301,342 @@ export interface operations {
             403: components["responses"]["Forbidden"];
             404: components["responses"]["TaskNotFound"];
             412: components["responses"]["PreconditionFailed"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhooksForUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoints. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    createWebhookForUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointCreate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint, with its secret (shown only here). */
+            201: {
+                headers: {
+                    Location: components["headers"]["Location"];
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointCreated"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            409: components["responses"]["WebhookLimitReached"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    getWebhookForUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["WebhookNotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    deleteWebhookForUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The endpoint was deleted. */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["WebhookNotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    updateWebhookForUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["WebhookEndpointUpdate"];
+            };
+        };
+        responses: {
+            /** @description The endpoint as stored. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpoint"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["WebhookNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    rotateWebhookSecretForUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The new secret. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookSecret"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["WebhookNotFound"];
+            413: components["responses"]["PayloadTooLarge"];
+            415: components["responses"]["UnsupportedMediaType"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    listWebhookAttemptsForUser: {
+        parameters: {
+            query?: {
+                /** @description The most attempts to return, newest first. */
+                limit?: components["parameters"]["AttemptsLimit"];
+            };
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The attempts. */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookAttemptList"];
+                };
+            };
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["WebhookNotFound"];
+            422: components["responses"]["ValidationFailed"];
+            429: components["responses"]["TooManyRequests"];
+            500: components["responses"]["InternalError"];
+            503: components["responses"]["ServiceUnavailable"];
+        };
+    };
+    redeliverWebhookMessageForUser: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /**
+                 * @description The authenticated user's id (the token's `sub`). Any other value is answered with `403`. A user
+                 *     whose id is `tasks` cannot use this family (`/api/tasks/tasks` is the task with id `tasks` in the
+                 *     token-scoped family, answered `422`): use `/api/tasks`, which needs no id in the path.
+                 * @example 7xQ2kD9mZ4pL0sV8bN3cR6tY1wE5uA0h
+                 */
+                userId: components["parameters"]["UserId"];
+                /**
+                 * @description The webhook endpoint's id, in plain decimal digits.
+                 * @example 7
+                 */
+                webhookId: components["parameters"]["WebhookId"];
+                /**
+                 * @description The message's `webhook-id`, as the attempts list it (`msg_` and 32 hex digits).
+                 * @example msg_2f1c9a4e8b7d4c0f9e3a5b6d7c8e9f01
+                 */
+                messageId: components["parameters"]["WebhookMessageId"];
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Queued. */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookRedelivery"];
+                };
+            };
+            400: components["responses"]["BadRequest"];
+            401: components["responses"]["Unauthorized"];
+            403: components["responses"]["Forbidden"];
+            404: components["responses"]["WebhookMessageNotFound"];
             413: components["responses"]["PayloadTooLarge"];
             415: components["responses"]["UnsupportedMediaType"];
             422: components["responses"]["ValidationFailed"];

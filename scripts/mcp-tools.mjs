@@ -5,6 +5,11 @@
 // its output schema from the success response, its annotations from the HTTP method. Beside each
 // tool, `http` names its REST operation and which arguments are its parameters and body fields.
 
+// Only /api/tasks… operations become tools. The webhook operations (/api/webhooks…) are not tools:
+// registering one points this server's deliveries at a URL and answers with a signing secret shown
+// once, which a model would carry into its context and transcript; an agent that wants changes
+// pushed is better served by a person setting up the receiver, and reads tasks with list_tasks.
+
 /** Operations of /api/tasks… that are not tools, and why (checked: each must exist). */
 export const EXCLUDED = {
   listTaskChanges:

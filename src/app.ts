@@ -30,10 +30,22 @@ import { apiAuthentication, eventsRouter } from './changes/events.js';
 import { createLiveChanges, type LiveChanges } from './changes/live.js';
 import { tasksRouter } from './tasks/routes.js';
 import { createTaskService } from './tasks/service.js';
+import { type AddressPolicy, systemResolve } from './webhooks/address-policy.js';
+import { webhooksRouter } from './webhooks/routes.js';
+import { createWebhookService } from './webhooks/service.js';
 
 export type AppConfig = Pick<
   Config,
-  'corsOrigins' | 'bodyLimitBytes' | 'validateResponses' | 'rateLimit' | 'trustProxy' | 'metrics' | 'tasksPerUser' | 'mcp' | 'changes'
+  | 'corsOrigins'
+  | 'bodyLimitBytes'
+  | 'validateResponses'
+  | 'rateLimit'
+  | 'trustProxy'
+  | 'metrics'
+  | 'tasksPerUser'
+  | 'mcp'
+  | 'changes'
+  | 'webhooks'
 >;
 
 export interface AppDeps {
@@ -56,6 +68,10 @@ export interface AppDeps {
   live?: LiveChanges | undefined;
   /** Told when a write leaves a task with reminders (the reminder worker's poke); absent: nothing is told. */
   remindersScheduled?: (() => void) | undefined;
+  /** Told after every committed write of a task (the webhook dispatcher's poke); absent: nothing is told. */
+  written?: (() => void) | undefined;
+  /** Resolves webhook hosts when they are registered (tests pass their own); absent: the system resolver. */
+  resolve?: AddressPolicy['resolve'] | undefined;
 }
 
 const MAX_QUERY_PARAMETERS = 32;
@@ -72,14 +88,22 @@ export function createApp({
   validation,
   live = createLiveChanges(db, { listenUrl: undefined }),
   remindersScheduled,
+  written,
+  resolve = systemResolve,
 }: AppDeps): Express {
   const contract = loadContract();
   const service = createTaskService(db, {
     tasksPerUser: config.tasksPerUser,
     changesRetentionSeconds: config.changes.retentionSeconds,
-    changed: live.published,
+    changed: written
+      ? (userId) => {
+          live.published(userId);
+          written();
+        }
+      : live.published,
     remindersScheduled,
   });
+  const webhooks = createWebhookService(db, config.webhooks, webhookPolicy(config.webhooks, resolve));
   const security = createSecurityLog(logger);
   const limits = createRateLimiters(config.rateLimit, security, rateLimitStores);
   const app = express();
@@ -136,6 +160,9 @@ export function createApp({
   );
 
   app.use('/api/events', eventsRouter({ service, live, config: config.changes }));
+  const webhookRoutes = webhooksRouter(webhooks);
+  app.use('/api/webhooks', composeMiddleware([mountedAt('/api/webhooks'), webhookRoutes]));
+  app.use('/api/:userId/webhooks', composeMiddleware([mountedAt('/api/:userId/webhooks'), requireSameUser(security), webhookRoutes]));
   const tasks = tasksRouter(service, security);
   app.use('/api/tasks', composeMiddleware([mountedAt('/api/tasks'), tasks]));
   app.use('/api/:userId/tasks', composeMiddleware([mountedAt('/api/:userId/tasks'), requireSameUser(security), tasks]));
@@ -154,4 +181,9 @@ export function createApp({
   app.use(notFoundHandler);
   app.use(errorHandler);
   return app;
+}
+
+/** Where webhooks may be sent, from the configuration. */
+export function webhookPolicy(config: AppConfig['webhooks'], resolve: AddressPolicy['resolve'] = systemResolve): AddressPolicy {
+  return { httpsOnly: config.httpsOnly, allowedHosts: new Set(config.allowedHosts), resolve };
 }

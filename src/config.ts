@@ -44,6 +44,63 @@ export interface Config {
   metrics: { enabled: boolean; token: string | undefined };
   mcp: McpConfig;
   changes: ChangesConfig;
+  webhooks: WebhooksConfig;
+}
+
+export interface WebhooksConfig {
+  /** WEBHOOK_ENDPOINTS_PER_USER: endpoints a user may register; more answer 409. */
+  endpointsPerUser: number;
+  /** WEBHOOK_TIMEOUT_MS: how long one attempt may take, connection included. */
+  timeoutMs: number;
+  /** WEBHOOK_RETRY_SCHEDULE: seconds before each retry (jittered ±20 %); an endpoint failing for their sum is disabled. */
+  retrySchedule: number[];
+  /** WEBHOOK_CONCURRENCY_PER_ENDPOINT: attempts in flight to one endpoint, across instances. */
+  concurrencyPerEndpoint: number;
+  /** WEBHOOK_CONCURRENCY: attempts in flight from one instance. */
+  concurrency: number;
+  /** WEBHOOK_SECRET_OVERLAP_SECONDS: how long a rotated-out secret still signs. */
+  secretOverlapSeconds: number;
+  /** WEBHOOK_POLL_SECONDS: how often an instance looks for messages other instances queued. */
+  pollSeconds: number;
+  /** WEBHOOK_RETENTION_SECONDS: how long delivered and given-up messages (and their attempts) are kept. */
+  retentionSeconds: number;
+  /** The largest body sent (thin payloads stay far below it). */
+  payloadMaxBytes: number;
+  /** Production: https URLs only. */
+  httpsOnly: boolean;
+  /** WEBHOOK_ALLOWED_HOSTS: hosts that may be local (loopback, private), development and tests only. */
+  allowedHosts: string[];
+}
+
+/** About three days: 5 s, 30 s, 2 min, 10 min, 30 min, 1 h, 3 h, 6 h, 12 h, 24 h, 24 h. */
+const WEBHOOK_RETRY_SCHEDULE = [5, 30, 120, 600, 1800, 3600, 10_800, 21_600, 43_200, 86_400, 86_400];
+
+function retrySchedule(env: Env): number[] {
+  const raw = read(env, 'WEBHOOK_RETRY_SCHEDULE');
+  if (raw === undefined) return WEBHOOK_RETRY_SCHEDULE;
+  const parts = raw.split(',').map((p) => p.trim());
+  if (parts.length > 30 || parts.some((p) => !/^\d+$/.test(p) || Number(p) < 1 || Number(p) > 7 * 86_400)) {
+    throw new ConfigError(
+      `WEBHOOK_RETRY_SCHEDULE must be up to 30 comma-separated whole numbers of seconds, each from 1 to 604800, got "${raw}"`,
+    );
+  }
+  return parts.map(Number);
+}
+
+function webhookHosts(env: Env, production: boolean): string[] {
+  const hosts = (read(env, 'WEBHOOK_ALLOWED_HOSTS') ?? '')
+    .split(',')
+    .map((h) =>
+      h
+        .trim()
+        .toLowerCase()
+        .replace(/^\[|\]$/g, ''),
+    )
+    .filter(Boolean);
+  if (production && hosts.length > 0) {
+    throw new ConfigError('WEBHOOK_ALLOWED_HOSTS is for development and tests: in production webhooks call public addresses only');
+  }
+  return hosts;
 }
 
 export interface ChangesConfig {
@@ -324,6 +381,20 @@ export function loadConfig(env: Env = process.env): Config {
       // Long by default: its own writes wake an instance at once, and a database polled more often
       // than every 5 minutes (Neon's default) could never scale to zero.
       remindersPollSeconds: int(env, 'REMINDERS_POLL_SECONDS', 600, 1, 86_400),
+    },
+    webhooks: {
+      endpointsPerUser: int(env, 'WEBHOOK_ENDPOINTS_PER_USER', 10, 1, 1000),
+      timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
+      retrySchedule: retrySchedule(env),
+      concurrencyPerEndpoint: int(env, 'WEBHOOK_CONCURRENCY_PER_ENDPOINT', 4, 1, 100),
+      concurrency: int(env, 'WEBHOOK_CONCURRENCY', 32, 1, 1000),
+      secretOverlapSeconds: int(env, 'WEBHOOK_SECRET_OVERLAP_SECONDS', 24 * 3600, 0, 30 * 24 * 3600),
+      // Its own writes wake an instance at once; this catches what an instance that died queued.
+      pollSeconds: int(env, 'WEBHOOK_POLL_SECONDS', 60, 1, 3600),
+      retentionSeconds: int(env, 'WEBHOOK_RETENTION_SECONDS', 7 * 24 * 3600, 60, 365 * 24 * 3600),
+      payloadMaxBytes: 64 * 1024,
+      httpsOnly: production,
+      allowedHosts: webhookHosts(env, production),
     },
     mcp: {
       resourceUrl: url(env, 'MCP_RESOURCE_URL', ['https:', 'http:']),

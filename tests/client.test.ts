@@ -17,6 +17,10 @@ import { createLiveChanges } from '../src/changes/live.js';
 import { createPostgresDatabase } from '../src/db/postgres.js';
 import { startReminderWorker } from '../src/reminders/worker.js';
 import { createTaskService } from '../src/tasks/service.js';
+import { webhookPolicy } from '../src/app.js';
+import { loadConfig } from '../src/config.js';
+import { startWebhookDispatcher } from '../src/webhooks/dispatcher.js';
+import { startReceiver, verified } from './helpers/receiver.js';
 import { mintToken } from '../src/auth/mint-token.js';
 import { buildApp, newUser, TEST_SECRET } from './helpers/app.js';
 import { createTestDatabase, type TestDatabase } from './helpers/db.js';
@@ -218,6 +222,39 @@ describe('createTodoClient', () => {
     const all: Task[] = [];
     for await (const t of client.listAllTasks({ limit: 2, sort: 'created_at', order: 'asc' })) all.push(t);
     expect(all.map((t) => t.id)).toEqual(created.map((t) => t.id));
+  });
+
+  it('manages webhook endpoints: register, verify a delivery with the secret, rotate, read attempts, redeliver', async () => {
+    const receiver = await startReceiver();
+    const webhooks = { ...loadConfig({ NODE_ENV: 'test' }).webhooks, allowedHosts: ['127.0.0.1'] };
+    const dispatcher = startWebhookDispatcher(database.db, webhooks, { policy: webhookPolicy(webhooks), userAgent: 'test' });
+    try {
+      const url = await listen(buildApp(database.db, { webhooks, written: () => dispatcher.poke() }).server);
+      const user = newUser();
+      const client = createTodoClient({ baseUrl: url, getToken: async () => mintToken({ secret: TEST_SECRET, userId: user }) });
+      const endpoint = await client.createWebhook({ url: receiver.url, events: ['task.created'] });
+      expect(endpoint.secret).toMatch(/^whsec_/);
+      expect(await client.listWebhooks()).toEqual([expect.objectContaining({ id: endpoint.id, url: receiver.url })]);
+      const task = await client.createTask({ title: 'pushed' });
+      await receiver.until(1);
+      expect(verified(endpoint.secret, receiver.received[0]!)).toMatchObject({ type: 'task.created', data: { task_id: task.id } });
+      const rotated = await client.rotateWebhookSecret(endpoint.id);
+      expect(rotated.secret).not.toBe(endpoint.secret);
+      const [attempt] = await client.listWebhookAttempts(endpoint.id, { limit: 5 });
+      expect(attempt).toMatchObject({ event_type: 'task.created', status: 204 });
+      expect(await client.redeliverWebhookMessage(endpoint.id, attempt!.message_id)).toMatchObject({ state: 'pending' });
+      await receiver.until(2);
+      // Redelivered with the same id, signed with both secrets now.
+      expect(receiver.received[1]!.headers['webhook-id']).toBe(receiver.received[0]!.headers['webhook-id']);
+      expect(verified(rotated.secret, receiver.received[1]!).type).toBe('task.created');
+      expect((await client.updateWebhook(endpoint.id, { enabled: false })).disabled_reason).toBe('user');
+      expect((await client.getWebhook(endpoint.id)).enabled).toBe(false);
+      await client.deleteWebhook(endpoint.id);
+      expect((await caught(client.getWebhook(endpoint.id))).code).toBe('webhook_not_found');
+    } finally {
+      await dispatcher.stop();
+      await receiver.close();
+    }
   });
 
   it('reaches the user-scoped paths through raw', async () => {

@@ -40,6 +40,7 @@ beforeAll(async () => {
   [healthy, broken] = await Promise.all([createTestDatabase(), createTestDatabase()]);
   await broken.db.query('DROP TABLE tasks CASCADE');
   await broken.db.query('DROP TABLE event_tickets');
+  await broken.db.query('DROP TABLE webhook_endpoints CASCADE');
   unreachable = createPostgresDatabase({
     connectionString: 'postgres://x@127.0.0.1:1/x',
     poolMax: 1,
@@ -48,14 +49,15 @@ beforeAll(async () => {
   });
   const docsFile = inject('docsFile');
   apps = {
-    main: buildApp(healthy.db, { docsFile, bodyLimitBytes: 8192 }).app,
+    // Room for the endpoints each webhook operation's requests register.
+    main: buildApp(healthy.db, { docsFile, bodyLimitBytes: 8192, webhooks: { endpointsPerUser: 1000 } }).app,
     noDocs: buildApp(healthy.db).app,
     broken: buildApp(broken.db).app,
     down: buildApp(unreachable).app,
     limited: buildApp(healthy.db, { rateLimit: { perUser: 1, perIpFailures: 1 } }).app,
     metrics: buildApp(healthy.db, { metrics: { enabled: true, token: METRICS_TOKEN } }).app,
     // One task per user: the conformance user, who has tasks by then, is over it.
-    full: buildApp(healthy.db, { tasksPerUser: 1 }).app,
+    full: buildApp(healthy.db, { tasksPerUser: 1, webhooks: { endpointsPerUser: 1 } }).app,
     // Its JWKS cannot be fetched: a token signed with a key of it answers 503 auth_unavailable.
     noKeys: buildApp(healthy.db, { jwks: remoteJwks('http://127.0.0.1:1/jwks') }).app,
     // As in production without MCP_RESOURCE_URL: the MCP resource is never named from Host.
@@ -88,8 +90,32 @@ async function newTaskId(): Promise<number> {
 // Operations with a required query parameter: the query every valid request of theirs carries.
 const REQUIRED_QUERY: Record<string, string> = { clearCompletedTasks: 'status=completed' };
 
-function url(o: Operation, ids: { taskId?: number | string; userId?: string } = {}, withQuery = true): string {
-  const path = o.path.replace('{userId}', encodeURIComponent(ids.userId ?? user)).replace('{taskId}', String(ids.taskId ?? 1));
+/**
+ * A new webhook endpoint of the conformance user (at a literal public address: nothing to resolve,
+ * nothing ever delivered, as no dispatcher runs here), and the id of a message queued for it.
+ */
+async function newWebhook(): Promise<{ webhookId: number; messageId: string }> {
+  const res = await request(apps.main).post('/api/webhooks').set('Authorization', auth).send(VALID_BODY.createWebhook!);
+  await newTaskId();
+  const { rows } = await healthy.db.query<{ message_id: string }>('SELECT message_id FROM webhook_messages WHERE endpoint_id = $1', [
+    res.body.id,
+  ]);
+  return { webhookId: res.body.id as number, messageId: rows[0]!.message_id };
+}
+
+interface Ids {
+  taskId?: number | string;
+  userId?: string;
+  webhookId?: number | string;
+  messageId?: string;
+}
+
+function url(o: Operation, ids: Ids = {}, withQuery = true): string {
+  const path = o.path
+    .replace('{userId}', encodeURIComponent(ids.userId ?? user))
+    .replace('{taskId}', String(ids.taskId ?? 1))
+    .replace('{webhookId}', String(ids.webhookId ?? 1))
+    .replace('{messageId}', ids.messageId ?? 'msg_00000000000000000000000000000000');
   const query = withQuery ? REQUIRED_QUERY[baseId(o)] : undefined;
   return query ? `${path}?${query}` : path;
 }
@@ -104,6 +130,8 @@ const VALID_BODY: Record<string, object> = {
   // Ids no one has: deleting them is a 200 (each under not_found); updating them the 404.
   updateTasks: { ids: [987_654_321], completed: true },
   deleteTasks: { ids: [987_654_321] },
+  createWebhook: { url: 'https://93.184.216.34/hooks', events: ['task.created'] },
+  updateWebhook: { description: 'conformance' },
 };
 
 /** A request that must produce `status` for operation `o`. */
@@ -130,6 +158,7 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
     return send('main', `${url(o)}?cursor=${old}`);
   }
   const needsTask = o.path.includes('{taskId}');
+  const needsWebhook = o.path.includes('{webhookId}');
   if (o.path === '/metrics') {
     if (status === '200') return send('metrics', o.path, { token: `Bearer ${METRICS_TOKEN}` });
     if (status === '401') return send('metrics', o.path, { token: null });
@@ -142,10 +171,11 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
   switch (status) {
     case '200':
     case '201':
+    case '202':
     case '204':
       if (o.path === '/ready' || o.path === '/health' || !o.path.startsWith('/api')) return send('main', o.path, { token: null });
       if (baseId(o) === 'updateTasks') return send('main', url(o), { body: { ids: [await newTaskId()], completed: true } });
-      return send('main', url(o, needsTask ? { taskId: await newTaskId() } : {}));
+      return send('main', url(o, needsTask ? { taskId: await newTaskId() } : needsWebhook ? await newWebhook() : {}));
     case '304': {
       const target = url(o, { taskId: await newTaskId() });
       const etag = (await request(apps.main).get(target).set('Authorization', auth)).headers.etag as string;
@@ -155,6 +185,7 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
       return send('main', url(o, { taskId: await newTaskId() }), { headers: { 'If-Match': '"999999"' } });
     case '409':
       await newTaskId();
+      if (baseId(o) === 'createWebhook') await newWebhook();
       return send('full', url(o));
     case '400':
       return send('main', url(o), { raw: '{"title": ' });
@@ -165,7 +196,9 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
     case '404':
       if (o.path === '/docs') return send('noDocs', o.path, { token: null });
       if (o.path.startsWith('/.well-known/')) return send('unnamedResource', o.path, { token: null });
-      return send('main', url(o, { taskId: 987_654_321 }));
+      // An endpoint no one has; for a message, one of the user's endpoints without it.
+      if (o.path.includes('{messageId}')) return send('main', url(o, { webhookId: (await newWebhook()).webhookId }));
+      return send('main', url(o, { taskId: 987_654_321, webhookId: 987_654_321 }));
     case '413':
       return send('main', url(o), { body: { title: 'x', description: 'y'.repeat(9000) } });
     case '415':
@@ -173,6 +206,7 @@ async function produce(o: Operation, status: string): Promise<request.Response> 
       if (!o.hasBody) return send('main', url(o), { raw: '{}', type: 'application/json; charset=iso-8859-1' });
       return send('main', url(o), { raw: 'title=x', type: 'text/plain' });
     case '422':
+      if (needsWebhook) return send('main', url(o, { webhookId: 'abc' }));
       return needsTask ? send('main', url(o, { taskId: 'abc' })) : send('main', `${url(o, {}, false)}?limit=0`);
     case '429':
       return send('limited', o.path.startsWith('/api') ? url(o) : o.path, o.path.startsWith('/api') ? {} : { token: null });
@@ -273,6 +307,8 @@ interface Violation {
   body?: unknown;
   query?: string;
   taskId?: string;
+  webhookId?: string;
+  messageId?: string;
 }
 
 function schemaViolations(schema: Json, valid: Json): Violation[] {
@@ -323,6 +359,13 @@ function parameterViolations(o: Operation): Violation[] {
       for (const v of ['0', '-1', 'abc', '1.5', '9007199254740992', '1e3', '99999999999999999999999'])
         out.push({ label: `taskId ${v}`, taskId: v });
     }
+    if (p.in === 'path' && p.name === 'webhookId') {
+      for (const v of ['0', '-1', 'abc', '1.5', '9007199254740992', '1e3']) out.push({ label: `webhookId ${v}`, webhookId: v });
+    }
+    if (p.in === 'path' && p.name === 'messageId') {
+      for (const v of ['msg_', 'msg_XYZ', 'msg_0000000000000000000000000000000G', 'evt_00000000000000000000000000000000'])
+        out.push({ label: `messageId ${v}`, messageId: v });
+    }
   }
   out.push({ label: 'unknown query parameter', query: 'unexpected=1' });
   return out;
@@ -372,9 +415,12 @@ describe('negative pass: every constraint violated gives a documented 4xx proble
     ];
     it(`${o.id}: ${violations.length} violations`, async () => {
       const taskId = o.path.includes('{taskId}') ? await newTaskId() : undefined;
+      const hook = o.path.includes('{webhookId}') ? await newWebhook() : undefined;
       for (const v of violations) {
         let req = request(apps.main)
-          [o.method](`${url(o, { taskId: v.taskId ?? taskId }, false)}${v.query ? `?${v.query}` : ''}`)
+          [o.method](
+            `${url(o, { taskId: v.taskId ?? taskId, webhookId: v.webhookId ?? hook?.webhookId, messageId: v.messageId ?? hook?.messageId }, false)}${v.query ? `?${v.query}` : ''}`,
+          )
           .set('Authorization', auth);
         if (v.body !== undefined) req = req.send(v.body as object);
         else if (o.hasBody && o.op.requestBody.required) req = req.send(VALID_BODY[baseId(o)]!);

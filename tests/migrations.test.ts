@@ -37,8 +37,33 @@ async function tables(): Promise<string[]> {
 
 describe('migrations', () => {
   it('go up, down and up again', async () => {
-    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 6, pending: [1, 2, 3, 4, 5, 6] });
-    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do', '5.do', '6.do']);
+    expect(await migrationStatus(t.db, { dir })).toEqual({ current: 0, latest: 7, pending: [1, 2, 3, 4, 5, 6, 7] });
+    expect((await migrate(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual([
+      '1.do',
+      '2.do',
+      '3.do',
+      '4.do',
+      '5.do',
+      '6.do',
+      '7.do',
+    ]);
+    expect(await tables()).toEqual([
+      'change_horizons',
+      'event_tickets',
+      'idempotency_keys',
+      'reminder_schedule',
+      'schemaversion',
+      'task_counts',
+      'task_events',
+      'task_occurrences',
+      'tasks',
+      'webhook_attempts',
+      'webhook_endpoints',
+      'webhook_messages',
+    ]);
+    expect(await migrate(t.db, { dir })).toEqual([]); // idempotent
+
+    expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['7.undo']);
     expect(await tables()).toEqual([
       'change_horizons',
       'event_tickets',
@@ -50,7 +75,9 @@ describe('migrations', () => {
       'task_occurrences',
       'tasks',
     ]);
-    expect(await migrate(t.db, { dir })).toEqual([]); // idempotent
+    // The tasks' own triggers are back to what 1.5 had: a write works without the webhook tables.
+    await t.db.query("INSERT INTO tasks (user_id, title) VALUES ('u', 'after 7.undo')");
+    await t.db.query("DELETE FROM tasks WHERE user_id = 'u'");
 
     expect((await migrateDown(t.db, { dir })).map((m) => `${m.version}.${m.action}`)).toEqual(['6.undo']);
     expect(await tables()).toEqual([
@@ -87,6 +114,9 @@ describe('migrations', () => {
       'task_events',
       'task_occurrences',
       'tasks',
+      'webhook_attempts',
+      'webhook_endpoints',
+      'webhook_messages',
     ]);
     await t.db.query("INSERT INTO tasks (user_id, title) VALUES ('u', 'works')");
   });
@@ -137,12 +167,12 @@ describe('migrations', () => {
   it('roll a failing migration back whole, leaving the previous version', async () => {
     await migrate(t.db, { dir });
     writeFileSync(
-      path.join(dir, '007.do.half-broken.sql'),
+      path.join(dir, '008.do.half-broken.sql'),
       'CREATE TABLE half_done (id int);\nALTER TABLE tasks ADD COLUMN extra text;\nSELECT no_such_function();\n',
     );
-    writeFileSync(path.join(dir, '007.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
+    writeFileSync(path.join(dir, '008.undo.half-broken.sql'), 'DROP TABLE half_done;\n');
     await expect(migrate(t.db, { dir })).rejects.toThrow(/no_such_function/);
-    expect((await migrationStatus(t.db, { dir })).current).toBe(6);
+    expect((await migrationStatus(t.db, { dir })).current).toBe(7);
     expect(await tables()).toEqual([
       'change_horizons',
       'event_tickets',
@@ -153,6 +183,9 @@ describe('migrations', () => {
       'task_events',
       'task_occurrences',
       'tasks',
+      'webhook_attempts',
+      'webhook_endpoints',
+      'webhook_messages',
     ]);
     const { rows } = await t.db.query("SELECT 1 FROM information_schema.columns WHERE table_name = 'tasks' AND column_name = 'extra'");
     expect(rows).toHaveLength(0);
@@ -164,9 +197,17 @@ describe('migrations', () => {
     const second = createPostgresDatabase({ connectionString: t.url!, poolMax: 2, statementTimeoutMs: 10_000, connectTimeoutMs: 5_000 });
     try {
       const [a, b] = await Promise.all([migrate(t.db, { dir }), migrate(second, { dir })]);
-      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do', '5.do', '6.do']);
+      expect([...a, ...b].map((m) => `${m.version}.${m.action}`)).toEqual(['1.do', '2.do', '3.do', '4.do', '5.do', '6.do', '7.do']);
       const { rows } = await t.db.query('SELECT version FROM schemaversion WHERE version > 0 ORDER BY version');
-      expect(rows).toEqual([{ version: '1' }, { version: '2' }, { version: '3' }, { version: '4' }, { version: '5' }, { version: '6' }]);
+      expect(rows).toEqual([
+        { version: '1' },
+        { version: '2' },
+        { version: '3' },
+        { version: '4' },
+        { version: '5' },
+        { version: '6' },
+        { version: '7' },
+      ]);
     } finally {
       await second.close();
     }

@@ -101,6 +101,27 @@ export const problems = {
       title: 'Task not found',
       detail: `No task with id ${id} exists for this user.`,
     }),
+  webhookNotFound: (id: string) =>
+    new HttpProblem({
+      status: 404,
+      code: 'webhook_not_found',
+      title: 'Webhook endpoint not found',
+      detail: `No webhook endpoint with id ${id} exists for this user.`,
+    }),
+  webhookMessageNotFound: (id: string, messageId: string) =>
+    new HttpProblem({
+      status: 404,
+      code: 'webhook_message_not_found',
+      title: 'Webhook message not found',
+      detail: `This user has no webhook endpoint ${id} with a message ${messageId} (delivered and given-up messages are kept for a while, then forgotten).`,
+    }),
+  webhookLimitReached: (max: number) =>
+    new HttpProblem({
+      status: 409,
+      code: 'webhook_limit_reached',
+      title: 'Webhook endpoint limit reached',
+      detail: `This user already has ${max} webhook endpoint${max === 1 ? '' : 's'}, the most this server keeps for one user. Delete one to register another.`,
+    }),
   /** Some ids of a batch name no task of the user's (`given`: the batch's ids, to point at each). */
   tasksNotFound: (missing: number[], given: number[]) =>
     new HttpProblem({

@@ -4,7 +4,7 @@ import cluster from 'node:cluster';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import closeWithGrace from 'close-with-grace';
-import { createApp } from '../app.js';
+import { createApp, webhookPolicy } from '../app.js';
 import { cachedVerifier } from '../auth/token-cache.js';
 import { createTokenVerifier, remoteJwks } from '../auth/verify-token.js';
 import type { Config } from '../config.js';
@@ -17,6 +17,8 @@ import { connectRedis, redisRateLimitStores } from '../redis.js';
 import { createLiveChanges } from '../changes/live.js';
 import { scheduleChangesPurge } from '../changes/purge.js';
 import { startReminderWorker } from '../reminders/worker.js';
+import { startWebhookDispatcher } from '../webhooks/dispatcher.js';
+import { scheduleWebhookPurge } from '../webhooks/purge.js';
 import { createTaskService } from '../tasks/service.js';
 import { schedulePurge } from '../tasks/idempotency-purge.js';
 import { warmUp } from '../warm-up.js';
@@ -59,11 +61,19 @@ export async function serve(config: Config): Promise<void> {
   const requestLogger = createRequestLogger(logger, config.logFormat, config.env === 'production');
   const validation = createValidator(loadContract().document, config.validateResponses);
   const live = createLiveChanges(db, config.changes, logger);
+  const webhooks = startWebhookDispatcher(db, config.webhooks, {
+    policy: webhookPolicy(config.webhooks),
+    logger,
+    userAgent: `todo-api-webhooks/${(loadContract().document.info as { version: string }).version}`,
+  });
   const reminders = startReminderWorker(
     createTaskService(db, {
       tasksPerUser: config.tasksPerUser,
       changesRetentionSeconds: config.changes.retentionSeconds,
-      changed: live.published,
+      changed: (userId) => {
+        live.published(userId);
+        webhooks.poke();
+      },
     }),
     { pollSeconds: config.changes.remindersPollSeconds, logger },
   );
@@ -79,6 +89,7 @@ export async function serve(config: Config): Promise<void> {
     validation,
     live,
     remindersScheduled: reminders.poke,
+    written: webhooks.poke,
   });
   if (config.warmUpRequests > 0) {
     logger.info({ requests: config.warmUpRequests }, 'warming up');
@@ -93,6 +104,7 @@ export async function serve(config: Config): Promise<void> {
   }
   const stopPurge = schedulePurge(db, logger);
   const stopChangesPurge = scheduleChangesPurge(db, config, logger);
+  const stopWebhookPurge = scheduleWebhookPurge(db, config.webhooks, logger);
   const server = createHttpServer(app, config.timeouts);
   // Signals are handled from here on, before the port opens: a SIGTERM that arrives while the
   // start-up message is still being printed must stop the server gracefully, not kill it.
@@ -106,7 +118,9 @@ export async function serve(config: Config): Promise<void> {
     await closing;
     stopPurge();
     stopChangesPurge();
+    stopWebhookPurge();
     reminders.stop();
+    await webhooks.stop();
     await live.close();
     await db.close();
     await redis?.quit();

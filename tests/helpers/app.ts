@@ -7,6 +7,7 @@ import { Writable } from 'node:stream';
 import { pino } from 'pino';
 import type { JWTVerifyGetKey } from 'jose';
 import { createApp, type AppConfig, type AppDeps } from '../../src/app.js';
+import { loadConfig } from '../../src/config.js';
 import type { RateLimitStores } from '../../src/http/rate-limit.js';
 import { mintToken } from '../../src/auth/mint-token.js';
 import { createTokenVerifier } from '../../src/auth/verify-token.js';
@@ -37,6 +38,12 @@ export interface TestAppOptions {
   live?: AppDeps['live'];
   /** Told when a write leaves a task with reminders (a reminder worker's poke). */
   remindersScheduled?: AppDeps['remindersScheduled'];
+  /** Webhook settings over the defaults of NODE_ENV=test (http allowed, no local host allowed). */
+  webhooks?: Partial<AppConfig['webhooks']>;
+  /** Told after every committed write of a task (a webhook dispatcher's poke). */
+  written?: AppDeps['written'];
+  /** Resolves webhook hosts at registration; absent: the system resolver. */
+  resolve?: AppDeps['resolve'];
   /** The app's own response validation (VALIDATE_RESPONSES); off, as in production, unless a test sets it. */
   validateResponses?: boolean;
 }
@@ -79,6 +86,7 @@ export function testAppConfig(opts: TestAppOptions = {}): AppConfig {
       remindersPollSeconds: 600,
       ...opts.changes,
     },
+    webhooks: { ...loadConfig({ NODE_ENV: 'test' }).webhooks, ...opts.webhooks },
   };
 }
 
@@ -115,6 +123,8 @@ export function buildApp(db: Database, opts: TestAppOptions = {}) {
     validation: opts.validation,
     live: opts.live,
     remindersScheduled: opts.remindersScheduled,
+    written: opts.written,
+    resolve: opts.resolve,
   });
   checkShippedResponses(app);
   // The server production runs the app in; it also makes the app's responses say `Connection:

@@ -26,6 +26,14 @@ export type TaskPriority = components['schemas']['TaskPriority'];
 export type TaskBatchUpdate = components['schemas']['TaskBatchUpdate'];
 export type TasksDeleted = components['schemas']['TasksDeleted'];
 export type TagCount = components['schemas']['TagCounts']['tags'][number];
+export type WebhookEndpoint = components['schemas']['WebhookEndpoint'];
+export type WebhookEndpointCreated = components['schemas']['WebhookEndpointCreated'];
+export type WebhookEndpointCreate = components['schemas']['WebhookEndpointCreate'];
+export type WebhookEndpointUpdate = components['schemas']['WebhookEndpointUpdate'];
+export type WebhookEventType = components['schemas']['WebhookEventType'];
+export type WebhookSecret = components['schemas']['WebhookSecret'];
+export type WebhookAttempt = components['schemas']['WebhookAttempt'];
+export type WebhookRedelivery = components['schemas']['WebhookRedelivery'];
 export type ListTasksQuery = NonNullable<paths['/api/tasks']['get']['parameters']['query']>;
 /** Every code the API can send, from the contract's closed list: a `switch` over it is checked. */
 export type ProblemCode = Problem['code'];
@@ -374,6 +382,49 @@ export function createTodoClient(options: TodoClientOptions) {
     /** The user's tags, most used first, each with how many tasks carry it and how many of those are pending. */
     async listTags(): Promise<TagCount[]> {
       return unwrap(await raw.GET('/api/tasks/tags')).tags;
+    },
+
+    /** The user's webhook endpoints, oldest first (never their secrets). */
+    async listWebhooks(): Promise<WebhookEndpoint[]> {
+      return unwrap(await raw.GET('/api/webhooks'));
+    },
+
+    /**
+     * Registers a URL for the user's events (every event when `events` is absent). The result's
+     * `secret` is shown only here: keep it, and verify deliveries with it (`standardwebhooks`).
+     */
+    async createWebhook(body: WebhookEndpointCreate): Promise<WebhookEndpointCreated> {
+      return unwrap(await raw.POST('/api/webhooks', { body }));
+    },
+
+    async getWebhook(webhookId: number): Promise<WebhookEndpoint> {
+      return unwrap(await raw.GET('/api/webhooks/{webhookId}', { params: { path: { webhookId } } }));
+    },
+
+    /** Changes the fields given; `enabled: true` turns a disabled endpoint back on. */
+    async updateWebhook(webhookId: number, body: WebhookEndpointUpdate): Promise<WebhookEndpoint> {
+      return unwrap(await raw.PATCH('/api/webhooks/{webhookId}', { params: { path: { webhookId } }, body }));
+    },
+
+    async deleteWebhook(webhookId: number): Promise<void> {
+      unwrap(await raw.DELETE('/api/webhooks/{webhookId}', { params: { path: { webhookId } } }));
+    },
+
+    /** A new secret (shown only here); the previous one signs too until `previous_secret_expires_at`. */
+    async rotateWebhookSecret(webhookId: number): Promise<WebhookSecret> {
+      return unwrap(await raw.POST('/api/webhooks/{webhookId}/rotate-secret', { params: { path: { webhookId } } }));
+    },
+
+    /** The endpoint's latest delivery attempts, newest first. */
+    async listWebhookAttempts(webhookId: number, query: { limit?: number } = {}): Promise<WebhookAttempt[]> {
+      return unwrap(await raw.GET('/api/webhooks/{webhookId}/attempts', { params: { path: { webhookId }, query } }));
+    },
+
+    /** Queues a message (its `webhook-id`, from the attempts) for delivery again, with the same id. */
+    async redeliverWebhookMessage(webhookId: number, messageId: string): Promise<WebhookRedelivery> {
+      return unwrap(
+        await raw.POST('/api/webhooks/{webhookId}/messages/{messageId}/redeliver', { params: { path: { webhookId, messageId } } }),
+      );
     },
   };
 }

@@ -1,0 +1,12 @@
+DROP TRIGGER task_events_webhooks ON task_events;
+DROP FUNCTION task_events_webhooks();
+DROP TRIGGER tasks_webhooks_deleted ON tasks;
+DROP FUNCTION tasks_webhooks_deleted();
+DROP TRIGGER tasks_webhooks_updated ON tasks;
+DROP FUNCTION tasks_webhooks_updated();
+DROP TRIGGER tasks_webhooks_inserted ON tasks;
+DROP FUNCTION tasks_webhooks_inserted();
+DROP FUNCTION webhooks_enqueue(jsonb);
+DROP TABLE webhook_attempts;
+DROP TABLE webhook_messages;
+DROP TABLE webhook_endpoints;

@@ -1,0 +1,258 @@
+// The SQL of webhooks, every statement scoped by the user or run by the dispatcher. The messages
+// themselves are written by triggers (migrations/007.do.webhooks.sql), in the transaction of the
+// change they report.
+import type { Database, Queryable } from '../db/types.js';
+
+export interface EndpointRow {
+  id: string;
+  url: string;
+  description: string;
+  events: string[];
+  enabled: boolean;
+  disabled_reason: 'user' | 'gone' | 'failing' | null;
+  disabled_at: Date | null;
+  failing_since: Date | null;
+  previous_secret_until: Date | null;
+  created_at: Date;
+  updated_at: Date;
+}
+
+const ENDPOINT_COLUMNS = `id::text, url, description, events, enabled, disabled_reason, disabled_at, failing_since,
+  CASE WHEN previous_secret_until > now() THEN previous_secret_until END AS previous_secret_until, created_at, updated_at`;
+
+export async function listEndpoints(db: Queryable, userId: string): Promise<EndpointRow[]> {
+  const { rows } = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE user_id = $1 ORDER BY id`, [
+    userId,
+  ]);
+  return rows;
+}
+
+export async function getEndpoint(db: Queryable, userId: string, id: string): Promise<EndpointRow | undefined> {
+  const { rows } = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE user_id = $1 AND id = $2`, [
+    userId,
+    id,
+  ]);
+  return rows[0];
+}
+
+/** Creates an endpoint unless the user has `max` already (counted under a per-user lock); undefined then. */
+export async function createEndpoint(
+  db: Database,
+  userId: string,
+  e: { url: string; description: string; events: string[]; secret: string },
+  max: number,
+): Promise<EndpointRow | undefined> {
+  const { rows } = await db.queryAfter<EndpointRow>(
+    { text: "SELECT pg_advisory_xact_lock(hashtextextended('webhook_endpoints:' || $1, 0))", values: [userId] },
+    `INSERT INTO webhook_endpoints (user_id, url, description, events, secret)
+     SELECT $1, $2, $3, $4, $5 WHERE (SELECT count(*) FROM webhook_endpoints WHERE user_id = $1) < $6
+     RETURNING ${ENDPOINT_COLUMNS}`,
+    [userId, e.url, e.description, e.events, e.secret, max],
+  );
+  return rows[0];
+}
+
+/** Changes what is given; `enabled` true clears the reason and the failure streak, false says the user disabled it. */
+export async function updateEndpoint(
+  db: Queryable,
+  userId: string,
+  id: string,
+  e: { url?: string | undefined; description?: string | undefined; events?: string[] | undefined; enabled?: boolean | undefined },
+): Promise<EndpointRow | undefined> {
+  const { rows } = await db.query<EndpointRow>(
+    `UPDATE webhook_endpoints SET
+       url = coalesce($3, url), description = coalesce($4, description), events = coalesce($5, events),
+       enabled = coalesce($6, enabled),
+       disabled_reason = CASE WHEN $6 IS NULL THEN disabled_reason WHEN $6 THEN NULL ELSE coalesce(disabled_reason, 'user') END,
+       disabled_at = CASE WHEN $6 IS NULL THEN disabled_at WHEN $6 THEN NULL ELSE coalesce(disabled_at, now()) END,
+       failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END,
+       updated_at = now()
+     WHERE user_id = $1 AND id = $2
+     RETURNING ${ENDPOINT_COLUMNS}`,
+    [userId, id, e.url ?? null, e.description ?? null, e.events ?? null, e.enabled ?? null],
+  );
+  return rows[0];
+}
+
+export async function deleteEndpoint(db: Queryable, userId: string, id: string): Promise<boolean> {
+  const { rowCount } = await db.query('DELETE FROM webhook_endpoints WHERE user_id = $1 AND id = $2', [userId, id]);
+  return rowCount > 0;
+}
+
+/** A new secret; the current one keeps signing until `overlapSeconds` from now. */
+export async function rotateSecret(
+  db: Queryable,
+  userId: string,
+  id: string,
+  secret: string,
+  overlapSeconds: number,
+): Promise<{ previous_secret_until: Date } | undefined> {
+  const { rows } = await db.query<{ previous_secret_until: Date }>(
+    `UPDATE webhook_endpoints SET previous_secret = secret, secret = $3,
+       previous_secret_until = now() + make_interval(secs => $4), updated_at = now()
+     WHERE user_id = $1 AND id = $2 RETURNING previous_secret_until`,
+    [userId, id, secret, overlapSeconds],
+  );
+  return rows[0];
+}
+
+export interface AttemptRow {
+  id: string;
+  message_id: string;
+  event_type: string;
+  attempted_at: Date;
+  status: number | null;
+  error: string | null;
+  duration_ms: number;
+  message_state: 'pending' | 'delivered' | 'failed';
+  next_attempt_at: Date | null;
+}
+
+/** The endpoint's latest attempts, newest first; undefined when the user has no such endpoint. */
+export async function listAttempts(db: Queryable, userId: string, id: string, limit: number): Promise<AttemptRow[] | undefined> {
+  const { rows } = await db.query<AttemptRow & { endpoint: boolean }>(
+    `SELECT true AS endpoint, a.id::text, m.message_id, m.event_type, a.attempted_at, a.status, a.error, a.duration_ms,
+            m.state AS message_state, CASE WHEN m.state = 'pending' THEN m.next_attempt_at END AS next_attempt_at
+       FROM webhook_endpoints e
+       LEFT JOIN LATERAL (SELECT * FROM webhook_attempts a WHERE a.endpoint_id = e.id ORDER BY a.id DESC LIMIT $3) a ON true
+       LEFT JOIN webhook_messages m ON m.id = a.message_pk
+      WHERE e.user_id = $1 AND e.id = $2
+      ORDER BY a.id DESC`,
+    [userId, id, limit],
+  );
+  if (rows.length === 0) return undefined;
+  return rows.filter((r) => r.id !== null).map(({ endpoint: _, ...r }) => r);
+}
+
+/** Queues the message for delivery again, now; undefined when the user's endpoint has no such message. */
+export async function redeliver(
+  db: Queryable,
+  userId: string,
+  id: string,
+  messageId: string,
+): Promise<{ message_id: string; state: 'pending'; next_attempt_at: Date } | undefined> {
+  const { rows } = await db.query<{ message_id: string; state: 'pending'; next_attempt_at: Date }>(
+    `UPDATE webhook_messages m SET state = 'pending', attempts = 0, next_attempt_at = now(), leased_until = NULL
+       FROM webhook_endpoints e
+      WHERE e.id = m.endpoint_id AND e.user_id = $1 AND m.endpoint_id = $2 AND m.message_id = $3
+      RETURNING m.message_id, m.state, m.next_attempt_at`,
+    [userId, id, messageId],
+  );
+  return rows[0];
+}
+
+export interface ClaimedMessage {
+  id: string;
+  endpoint_id: string;
+  message_id: string;
+  event_type: string;
+  data: unknown;
+  created_at: Date;
+  attempts: number;
+  url: string;
+  secret: string;
+  previous_secret: string | null;
+}
+
+// Due messages of enabled endpoints, each taken by one instance (SKIP LOCKED) and leased: the
+// lease is also the next attempt's time, so a message whose instance died is due again when its
+// lease runs out. Endpoints are picked first, each with the room it has under `perEndpoint`
+// leased messages (counted across instances; two claims at the same instant may each take its
+// share), so an endpoint with a long backlog costs one index range, not a scan of its backlog.
+const CLAIM_SQL = `WITH busy AS MATERIALIZED (
+  SELECT endpoint_id, count(*)::int AS n FROM webhook_messages WHERE leased_until > now() GROUP BY endpoint_id),
+endpoints AS (
+  SELECT e.id, $2 - coalesce(b.n, 0) AS room
+    FROM (SELECT DISTINCT endpoint_id FROM webhook_messages WHERE state = 'pending' AND next_attempt_at <= now()) d
+    JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+    LEFT JOIN busy b ON b.endpoint_id = e.id
+   WHERE coalesce(b.n, 0) < $2
+   LIMIT $1),
+due AS (
+  SELECT c.id FROM endpoints CROSS JOIN LATERAL (
+    SELECT m.id FROM webhook_messages m
+     WHERE m.endpoint_id = endpoints.id AND m.state = 'pending' AND m.next_attempt_at <= now()
+     ORDER BY m.next_attempt_at, m.id LIMIT endpoints.room FOR UPDATE SKIP LOCKED) c
+  LIMIT $1)
+UPDATE webhook_messages m
+   SET leased_until = now() + make_interval(secs => $3), next_attempt_at = now() + make_interval(secs => $3), attempts = m.attempts + 1
+  FROM due, webhook_endpoints e
+ WHERE m.id = due.id AND e.id = m.endpoint_id
+RETURNING m.id::text, m.endpoint_id::text, m.message_id, m.event_type, m.data, m.created_at, m.attempts, e.url, e.secret,
+  CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret`;
+
+export async function claimMessages(db: Queryable, limit: number, perEndpoint: number, leaseSeconds: number): Promise<ClaimedMessage[]> {
+  const { rows } = await db.query<ClaimedMessage>(CLAIM_SQL, [limit, perEndpoint, leaseSeconds]);
+  return rows;
+}
+
+/**
+ * Records an attempt and what follows: the message delivered, given up, or due again at
+ * `retryInSeconds`; the endpoint's failure streak; the endpoint disabled when it answered 410
+ * (`gone`), or when a message is given up after the endpoint failed every attempt since that
+ * message's first one (`failing`: no delivery at all for the whole retry schedule). Nothing when
+ * the message was redelivered or its endpoint deleted meanwhile (the lease is no longer this
+ * attempt's).
+ */
+export async function recordAttempt(
+  db: Queryable,
+  a: {
+    messagePk: string;
+    endpointId: string;
+    attempts: number;
+    status: number | undefined;
+    error: string | undefined;
+    durationMs: number;
+    state: 'pending' | 'delivered' | 'failed';
+    retryInSeconds: number | undefined;
+    gone: boolean;
+  },
+): Promise<{ disabled: string | null } | undefined> {
+  const { rows } = await db.query<{ disabled: string | null }>(
+    `WITH m AS (
+       UPDATE webhook_messages SET state = $7, leased_until = NULL,
+         next_attempt_at = CASE WHEN $8::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $8::float8) END
+        WHERE id = $1 AND attempts = $3 AND leased_until IS NOT NULL
+        RETURNING id),
+     a AS (
+       INSERT INTO webhook_attempts (endpoint_id, message_pk, status, error, duration_ms)
+       SELECT $2, id, $4, $5, $6 FROM m),
+     verdict AS (
+       SELECT CASE
+         WHEN NOT e.enabled THEN NULL
+         WHEN $9 THEN 'gone'
+         WHEN $7 = 'failed' AND e.failing_since <= coalesce((SELECT min(attempted_at) FROM webhook_attempts WHERE message_pk = $1), now())
+           THEN 'failing'
+       END AS reason
+       FROM webhook_endpoints e WHERE e.id = $2)
+     UPDATE webhook_endpoints e SET
+       failing_since = CASE WHEN $7 = 'delivered' THEN NULL ELSE coalesce(e.failing_since, now()) END,
+       enabled = e.enabled AND v.reason IS NULL,
+       disabled_reason = coalesce(e.disabled_reason, v.reason),
+       disabled_at = CASE WHEN v.reason IS NULL THEN e.disabled_at ELSE now() END
+      FROM m, verdict v WHERE e.id = $2
+      RETURNING v.reason AS disabled`,
+    [a.messagePk, a.endpointId, a.attempts, a.status ?? null, a.error ?? null, a.durationMs, a.state, a.retryInSeconds ?? null, a.gone],
+  );
+  return rows[0];
+}
+
+/** Seconds until the next message of an enabled endpoint falls due (0 if one is due); undefined when none is pending. */
+export async function nextMessageIn(db: Queryable): Promise<number | undefined> {
+  const { rows } = await db.query<{ s: number | null }>(
+    `SELECT greatest(0, extract(epoch FROM min(m.next_attempt_at) - now()))::float8 AS s
+       FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id AND e.enabled
+      WHERE m.state = 'pending'`,
+  );
+  return rows[0]?.s ?? undefined;
+}
+
+/** Forgets delivered and given-up messages (and their attempts) older than the retention; how many. */
+export async function purgeMessages(db: Queryable, retentionSeconds: number, batch: number): Promise<number> {
+  const { rowCount } = await db.query(
+    `DELETE FROM webhook_messages WHERE id IN (
+       SELECT id FROM webhook_messages WHERE state <> 'pending' AND created_at < now() - make_interval(secs => $1) LIMIT $2)`,
+    [retentionSeconds, batch],
+  );
+  return rowCount;
+}
