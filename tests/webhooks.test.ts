@@ -9,6 +9,9 @@ import { webhookPolicy } from '../src/app.js';
 import { loadConfig, type WebhooksConfig } from '../src/config.js';
 import { startWebhookDispatcher, type WebhookDispatcher } from '../src/webhooks/dispatcher.js';
 import { purgeMessages } from '../src/webhooks/queries.js';
+import { createTaskService } from '../src/tasks/service.js';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { bearer, buildApp, newUser } from './helpers/app.js';
 import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
 import { type Receiver, startReceiver, verified } from './helpers/receiver.js';
@@ -430,5 +433,93 @@ describe(`webhook deliveries (${dbKind})`, () => {
       [endpoint.id],
     );
     expect(left.rows.map((r) => r.message_id)).toEqual([rows[2]!.id, rows[3]!.id]);
+  });
+
+  it('carry a recurring completion as task.completed and a reminder as reminder.due, with its id', async () => {
+    const user = newUser();
+    const auth = await bearer(user);
+    const endpoint = await register(auth, { url: `${receiver.url}/time`, events: ['task.completed', 'reminder.due'] });
+    const start = receiver.received.length;
+    const task = (
+      await request(app)
+        .post('/api/tasks')
+        .set('Authorization', auth)
+        .send({
+          title: 'water the plants',
+          due_at: '2030-01-01T09:00:00Z',
+          recurrence: { rule: 'FREQ=DAILY;INTERVAL=3', time_zone: 'Europe/Berlin' },
+          reminders: [{ at: '2029-12-31T08:00:00Z' }],
+        })
+        .expect(201)
+    ).body;
+    // Completing an occurrence moves the task on (it stays pending): a completion all the same.
+    const moved = await request(app)
+      .patch(`/api/tasks/${task.id}/complete`)
+      .set('Authorization', auth)
+      .send({ completed: true })
+      .expect(200);
+    expect(moved.body.completed).toBe(false);
+    await receiver.until(start + 1);
+    expect(verified(endpoint.secret, receiver.received[start]!)).toMatchObject({
+      type: 'task.completed',
+      data: { task_id: task.id, user_id: user, version: moved.body.version ?? expect.any(Number) },
+    });
+    const from = (await request(app).get('/api/tasks/changes').set('Authorization', auth)).body.cursor as string;
+    // The reminder falls due (made due by the database's clock) and a worker fires it.
+    await database.db.query("UPDATE reminder_schedule SET fire_at = now() - interval '1 second' WHERE user_id = $1", [user]);
+    await createTaskService(database.db, { tasksPerUser: 5000, changed: () => dispatcher.poke() }).fireReminders();
+    await receiver.until(start + 2);
+    const reminder = verified(endpoint.secret, receiver.received[start + 1]!);
+    expect(reminder).toMatchObject({
+      type: 'reminder.due',
+      data: { task_id: task.id, user_id: user, remind_at: expect.any(String), due_at: '2030-01-04T09:00:00.000000Z' },
+    });
+    expect(reminder.data.reminder_id).toMatch(new RegExp(`^rem_${task.id}_a`));
+    // The same id the feed gives it.
+    const feed = await request(app).get(`/api/tasks/changes?reminders=true&cursor=${from}`).set('Authorization', auth);
+    const fired = feed.body.changes.find((c: { op: string }) => c.op === 'reminder');
+    expect(fired.reminder.id).toBe(reminder.data.reminder_id);
+  });
+
+  it('give up when the schedule runs out, however often the receiver asks to wait (Retry-After)', async () => {
+    const auth = await bearer(newUser());
+    const endpoint = await register(auth, { url: `${receiver.url}/busy`, events: ['task.created'] });
+    receiver.answer = (r) => (r.body.includes('"task.created"') ? { status: 503, headers: { 'Retry-After': '0' } } : { status: 204 });
+    await request(app).post('/api/tasks').set('Authorization', auth).send({ title: 'never now' }).expect(201);
+    const list = await eventually(async () => {
+      const l = await attempts(auth, endpoint.id);
+      expect(l[0]?.message_state).toBe('failed');
+      return l;
+    });
+    expect(list).toHaveLength(config.retrySchedule.length + 1);
+    expect(list.every((a) => a.status === 503)).toBe(true);
+  });
+
+  it('count the status alone: a receiver that never ends its answer holds nothing', async () => {
+    const endless = http.createServer((_req, res) => {
+      res.writeHead(200, { 'Content-Type': 'text/plain' });
+      const tick = setInterval(() => res.write('x'.repeat(1024)), 5);
+      res.on('close', () => clearInterval(tick));
+    });
+    await new Promise<void>((resolve) => endless.listen(0, '127.0.0.1', resolve));
+    try {
+      const auth = await bearer(newUser());
+      const endpoint = await register(auth, {
+        url: `http://127.0.0.1:${(endless.address() as AddressInfo).port}/`,
+        events: ['task.created'],
+      });
+      await request(app).post('/api/tasks').set('Authorization', auth).send({ title: 'endless' }).expect(201);
+      const [attempt] = await eventually(async () => {
+        const l = await attempts(auth, endpoint.id);
+        expect(l[0]?.message_state).toBe('delivered');
+        return l;
+      });
+      expect(attempt).toMatchObject({ status: 200, error: null });
+      // Well within the attempt's time limit: the body was not waited for.
+      expect((attempt as Attempt & { duration_ms: number }).duration_ms).toBeLessThan(config.timeoutMs);
+    } finally {
+      endless.closeAllConnections();
+      await new Promise((resolve) => endless.close(resolve));
+    }
   });
 });

@@ -65,8 +65,6 @@ export function retryAfterSeconds(value: string | undefined, now: number, cap: n
 }
 
 const RETRY_AFTER_CAP_SECONDS = 24 * 3600;
-/** The most of a receiver's answer read before the connection is closed: its body is never kept. */
-const RESPONSE_READ_MAX = 64 * 1024;
 
 export async function deliver(
   endpoint: { url: string; secrets: readonly string[] },
@@ -121,35 +119,26 @@ export async function deliver(
       req.destroy();
     }, opts.timeoutMs);
     req.on('error', (err: NodeJS.ErrnoException) => settle({ outcome: 'retry', error: `connection failed: ${err.code ?? err.message}` }));
+    // The status is all an attempt needs: the receiver's body is never read (so one that streams
+    // without end, or slowly, holds nothing), and the connection is closed at once.
     req.on('response', (res) => {
       const status = res.statusCode ?? 0;
-      let read = 0;
-      res.on('data', (chunk: Buffer) => {
-        read += chunk.length;
-        if (read > RESPONSE_READ_MAX) res.destroy();
-      });
       res.on('error', () => {});
-      const finish = () => {
-        if (status >= 200 && status < 300) settle({ outcome: 'delivered', status });
-        else if (status === 410) settle({ outcome: 'gone', status, error: 'the receiver answered 410 Gone: endpoint disabled' });
-        else if (status >= 300 && status < 400)
-          settle({ outcome: 'retry', status, error: `redirect (${status}) not followed: register the URL it points to` });
-        else {
-          const retryAfter =
-            status === 429 || status === 503
-              ? retryAfterSeconds(res.headers['retry-after'], Date.now(), RETRY_AFTER_CAP_SECONDS)
-              : undefined;
-          settle({
-            outcome: 'retry',
-            status,
-            error: `the receiver answered ${status}`,
-            ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
-          });
-        }
-        req.destroy();
-      };
-      res.on('end', finish);
-      res.on('close', finish);
+      if (status >= 200 && status < 300) settle({ outcome: 'delivered', status });
+      else if (status === 410) settle({ outcome: 'gone', status, error: 'the receiver answered 410 Gone: endpoint disabled' });
+      else if (status >= 300 && status < 400)
+        settle({ outcome: 'retry', status, error: `redirect (${status}) not followed: register the URL it points to` });
+      else {
+        const retryAfter =
+          status === 429 || status === 503 ? retryAfterSeconds(res.headers['retry-after'], Date.now(), RETRY_AFTER_CAP_SECONDS) : undefined;
+        settle({
+          outcome: 'retry',
+          status,
+          error: `the receiver answered ${status}`,
+          ...(retryAfter !== undefined ? { retryAfterSeconds: retryAfter } : {}),
+        });
+      }
+      req.destroy();
     });
     req.end(body);
   });

@@ -79,8 +79,10 @@ export function startWebhookDispatcher(
     } catch (err) {
       result = { outcome: 'retry', error: `could not send: ${(err as Error).message}`, durationMs: 0 };
     }
-    const retryIn =
-      result.outcome === 'retry' ? (result.retryAfterSeconds ?? retryDelaySeconds(config.retrySchedule, m.attempts)) : undefined;
+    // Retry-After replaces the schedule's next delay, never adds attempts to it: a receiver that
+    // always asks for more time is given up when the schedule runs out, like any other.
+    const scheduled = result.outcome === 'retry' ? retryDelaySeconds(config.retrySchedule, m.attempts) : undefined;
+    const retryIn = scheduled === undefined ? undefined : (result.retryAfterSeconds ?? scheduled);
     const state = result.outcome === 'delivered' ? 'delivered' : result.outcome === 'retry' && retryIn !== undefined ? 'pending' : 'failed';
     try {
       const recorded = await queries.recordAttempt(db, {
