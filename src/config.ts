@@ -389,8 +389,10 @@ export function loadConfig(env: Env = process.env): Config {
       concurrencyPerEndpoint: int(env, 'WEBHOOK_CONCURRENCY_PER_ENDPOINT', 4, 1, 100),
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 32, 1, 1000),
       secretOverlapSeconds: int(env, 'WEBHOOK_SECRET_OVERLAP_SECONDS', 24 * 3600, 0, 30 * 24 * 3600),
-      // Its own writes wake an instance at once; this catches what an instance that died queued.
-      pollSeconds: int(env, 'WEBHOOK_POLL_SECONDS', 60, 1, 3600),
+      // Its own writes (and the next retry it knows of) wake an instance at once; this catches what
+      // an instance that died queued. Long, as REMINDERS_POLL_SECONDS: a database polled more often
+      // than every 5 minutes (Neon's default) could never scale to zero.
+      pollSeconds: int(env, 'WEBHOOK_POLL_SECONDS', 600, 1, 86_400),
       retentionSeconds: int(env, 'WEBHOOK_RETENTION_SECONDS', 7 * 24 * 3600, 60, 365 * 24 * 3600),
       payloadMaxBytes: 64 * 1024,
       httpsOnly: production,
