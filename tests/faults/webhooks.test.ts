@@ -115,4 +115,36 @@ describe(`webhooks survive kill -9 (${dbKind})`, () => {
       `webhooks: ${created.size} acknowledged writes, ${receiver.received.length} deliveries of ${idsPerTask.size} events (${receiver.received.length - idsPerTask.size} repeated after the kill)`,
     );
   });
+
+  it('the shipped server in production refuses loopback, link-local and private URLs, and plain http', { timeout: 60_000 }, async () => {
+    const storage = await storageEnv(cleanups);
+    const server = await startServer(storage);
+    cleanups.push(async () => {
+      server.child.kill('SIGKILL');
+      await server.exited;
+    });
+    const headers = { Authorization: await bearer(newUser()), 'Content-Type': 'application/json' };
+    for (const url of [
+      'http://127.0.0.1/hook',
+      'http://[::1]/hook',
+      'http://169.254.169.254/latest/meta-data/',
+      'http://10.0.0.1/hook',
+      'https://[::ffff:10.0.0.1]/hook',
+      'https://localhost/hook',
+      'http://93.184.216.34/hook',
+    ]) {
+      const res = await fetch(`${server.base}/api/webhooks`, { method: 'POST', headers, body: JSON.stringify({ url }) });
+      expect(res.status, url).toBe(422);
+      const problem = (await res.json()) as { code: string; errors: { path: string }[] };
+      expect(problem.code).toBe('validation_failed');
+      expect(problem.errors.map((e) => e.path)).toEqual(['/body/url']);
+    }
+    // A public https address is accepted (nothing is resolved for an address).
+    const ok = await fetch(`${server.base}/api/webhooks`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ url: 'https://93.184.216.34/hook' }),
+    });
+    expect(ok.status).toBe(201);
+  });
 });
