@@ -71,6 +71,12 @@ describe('the addresses webhooks may call', () => {
       '::ffff:169.254.169.254',
       '64:ff9b::a00:1',
       '2002:a00:1::',
+      '::7f00:1',
+      '::a00:1',
+      '4000::1',
+      '2001:db8::1',
+      'fec0::1',
+      '192.0.2.1',
     ]) {
       expect(refusedAddress(address), address).toBeDefined();
     }

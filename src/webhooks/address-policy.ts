@@ -50,6 +50,8 @@ const RANGE_WORDS: Record<string, string> = {
   reserved: 'a reserved',
 };
 
+const GLOBAL_UNICAST_V6 = ipaddr.parseCIDR('2000::/3');
+
 /** Why this address may not be called, or undefined when it is public unicast. */
 export function refusedAddress(address: string): string | undefined {
   if (!ipaddr.isValid(address)) return `${address} is not an IP address`;
@@ -57,6 +59,11 @@ export function refusedAddress(address: string): string | undefined {
   // ::ffff:10.0.0.1 is 10.0.0.1 to the network stack; judged as that.
   if (ip.kind() === 'ipv6' && (ip as ipaddr.IPv6).isIPv4MappedAddress()) ip = (ip as ipaddr.IPv6).toIPv4Address();
   const range = ip.range();
+  // Public IPv6 unicast is 2000::/3 (RFC 4291, IANA); anything else ipaddr.js calls unicast is
+  // unassigned or, like the IPv4-compatible ::a00:1, a way to name an IPv4 address.
+  if (range === 'unicast' && ip.kind() === 'ipv6' && !ip.match(GLOBAL_UNICAST_V6)) {
+    return `${ip.toString()} is not a global unicast IPv6 address (2000::/3), which webhooks may call only`;
+  }
   if (range === 'unicast') return undefined;
   return `${ip.toString()} is ${RANGE_WORDS[range] ?? `a special-purpose (${range})`} address, which webhooks may not call`;
 }
