@@ -1946,6 +1946,43 @@ export interface components {
             secret: components["schemas"]["WebhookSigningSecret"];
         };
         /**
+         * @description What a webhook delivery carries (Standard Webhooks' envelope around thin data): the event's
+         *     type, when the change was made, and the ids to fetch the rest with.
+         * @example {
+         *       "type": "task.completed",
+         *       "timestamp": "2026-12-07T16:30:00.123456Z",
+         *       "data": {
+         *         "task_id": 42,
+         *         "user_id": "alice",
+         *         "version": 5
+         *       }
+         *     }
+         */
+        WebhookEvent: {
+            type: components["schemas"]["WebhookEventType"];
+            /**
+             * Format: date-time
+             * @description When the change was made (not when it was sent).
+             */
+            timestamp: string;
+            /**
+             * @description `task_id` and `user_id` always; `version` (the number in the task's `ETag`) for
+             *     `task.created`, `task.updated` and `task.completed`; `reminder_id` (the reminder's id on
+             *     the feed and the stream), `due_at` and `remind_at` for `reminder.due`.
+             */
+            data: {
+                /** Format: int64 */
+                task_id: number;
+                user_id: string;
+                version?: number;
+                reminder_id?: string;
+                /** Format: date-time */
+                due_at?: string | null;
+                /** Format: date-time */
+                remind_at?: string;
+            };
+        };
+        /**
          * @description Any of an endpoint's fields; absent ones are left as they are. Unknown properties are rejected.
          * @example {
          *       "enabled": true
@@ -2461,7 +2498,7 @@ export interface components {
                  *       "type": "/problems/webhook_message_not_found",
                  *       "title": "Webhook message not found",
                  *       "status": 404,
-                 *       "detail": "Webhook endpoint 7 has no message msg_2f1c9a4e8b7d4c0f9e3a5b6d7c8e9f01.",
+                 *       "detail": "This user has no webhook endpoint 7 with a message msg_2f1c9a4e8b7d4c0f9e3a5b6d7c8e9f01 (delivered and given-up messages are kept for a while, then forgotten).",
                  *       "code": "webhook_message_not_found",
                  *       "instance": "5f0c3a0e-8d6b-4b8e-9d0f-3c1d2e4f5a6b"
                  *     }
@@ -2626,6 +2663,8 @@ export interface components {
         ETag: string;
         /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
         IdempotentReplayed: "true";
+        /** @description `no-store`: the answer holds a signing secret, which no cache may keep. */
+        CacheControlNoStore: "no-store";
         /** @description The methods the path supports. */
         Allow: string;
     };
@@ -3360,6 +3399,7 @@ export interface operations {
             201: {
                 headers: {
                     Location: components["headers"]["Location"];
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3496,6 +3536,7 @@ export interface operations {
             /** @description The new secret. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4368,6 +4409,7 @@ export interface operations {
             201: {
                 headers: {
                     Location: components["headers"]["Location"];
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4536,6 +4578,7 @@ export interface operations {
             /** @description The new secret. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {

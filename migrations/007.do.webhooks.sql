@@ -42,12 +42,14 @@ CREATE TABLE webhook_messages (
   next_attempt_at timestamptz NOT NULL DEFAULT now(),
   -- Set while an instance delivers it: a claim that outlives this (the instance died) is taken again.
   leased_until    timestamptz,
+  -- When it was delivered or given up: kept WEBHOOK_RETENTION_SECONDS from then.
+  finished_at     timestamptz,
   UNIQUE (endpoint_id, message_id)
 );
 CREATE INDEX webhook_messages_due_idx ON webhook_messages (next_attempt_at) WHERE state = 'pending';
 CREATE INDEX webhook_messages_endpoint_due_idx ON webhook_messages (endpoint_id, next_attempt_at, id) WHERE state = 'pending';
 CREATE INDEX webhook_messages_leased_idx ON webhook_messages (endpoint_id) WHERE leased_until IS NOT NULL;
-CREATE INDEX webhook_messages_created_idx ON webhook_messages (created_at);
+CREATE INDEX webhook_messages_finished_idx ON webhook_messages (finished_at) WHERE state <> 'pending';
 
 CREATE TABLE webhook_attempts (
   id           bigint      GENERATED ALWAYS AS IDENTITY PRIMARY KEY,

@@ -34,7 +34,8 @@ function rewrite(text, pattern, replacement, what) {
 function userScoped(source) {
   let text = readFileSync(path.join(paths, source), 'utf8');
   text = text.startsWith('parameters:\n') ? text.replace('parameters:\n', `parameters:\n${USER_ID}`) : `parameters:\n${USER_ID}${text}`;
-  text = rewrite(text, /^( {2}operationId: )(\w+)$/gm, '$1$2ForUser', 'operationId');
+  // Every operationId, a callback's too (createWebhook's delivery), so each stays unique.
+  text = rewrite(text, /^( +operationId: )(\w+)$/gm, '$1$2ForUser', 'operationId');
   text = rewrite(text, /^( {2}summary: )(.+)$/gm, '$1$2 (user in path)', 'summary');
   const family = { Tasks: 'User-scoped tasks', Webhooks: 'User-scoped webhooks' };
   text = rewrite(text, /^ {2}tags: \[(Tasks|Webhooks)\]$/gm, (_, tag) => `  tags: [${family[tag]}]`, 'tags');

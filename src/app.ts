@@ -68,7 +68,8 @@ export interface AppDeps {
   live?: LiveChanges | undefined;
   /** Told when a write leaves a task with reminders (the reminder worker's poke); absent: nothing is told. */
   remindersScheduled?: (() => void) | undefined;
-  /** Told after every committed write of a task (the webhook dispatcher's poke); absent: nothing is told. */
+  /** Told after every committed write of a task, a redelivery and an endpoint enabled again (the
+   * webhook dispatcher's poke); absent: nothing is told. */
   written?: (() => void) | undefined;
   /** Resolves webhook hosts when they are registered (tests pass their own); absent: the system resolver. */
   resolve?: AddressPolicy['resolve'] | undefined;
@@ -103,7 +104,7 @@ export function createApp({
       : live.published,
     remindersScheduled,
   });
-  const webhooks = createWebhookService(db, config.webhooks, webhookPolicy(config.webhooks, resolve));
+  const webhooks = createWebhookService(db, config.webhooks, webhookPolicy(config.webhooks, resolve), written);
   const security = createSecurityLog(logger);
   const limits = createRateLimiters(config.rateLimit, security, rateLimitStores);
   const app = express();

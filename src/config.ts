@@ -56,6 +56,8 @@ export interface WebhooksConfig {
   retrySchedule: number[];
   /** WEBHOOK_CONCURRENCY_PER_ENDPOINT: attempts in flight to one endpoint, across instances. */
   concurrencyPerEndpoint: number;
+  /** WEBHOOK_CONCURRENCY_PER_USER: attempts in flight to one user's endpoints, across instances. */
+  concurrencyPerUser: number;
   /** WEBHOOK_CONCURRENCY: attempts in flight from one instance. */
   concurrency: number;
   /** WEBHOOK_SECRET_OVERLAP_SECONDS: how long a rotated-out secret still signs. */
@@ -387,6 +389,9 @@ export function loadConfig(env: Env = process.env): Config {
       timeoutMs: int(env, 'WEBHOOK_TIMEOUT_MS', 10_000, 100, 60_000),
       retrySchedule: retrySchedule(env),
       concurrencyPerEndpoint: int(env, 'WEBHOOK_CONCURRENCY_PER_ENDPOINT', 4, 1, 100),
+      // A quarter of an instance's attempts: one user's endpoints that never answer hold 8 of its
+      // 32 slots for a timeout each, never all of them.
+      concurrencyPerUser: int(env, 'WEBHOOK_CONCURRENCY_PER_USER', 8, 1, 1000),
       concurrency: int(env, 'WEBHOOK_CONCURRENCY', 32, 1, 1000),
       secretOverlapSeconds: int(env, 'WEBHOOK_SECRET_OVERLAP_SECONDS', 24 * 3600, 0, 30 * 24 * 3600),
       // Its own writes (and the next retry it knows of) wake an instance at once; this catches what

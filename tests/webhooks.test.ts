@@ -10,10 +10,13 @@ import { loadConfig, type WebhooksConfig } from '../src/config.js';
 import { startWebhookDispatcher, type WebhookDispatcher } from '../src/webhooks/dispatcher.js';
 import { purgeMessages } from '../src/webhooks/queries.js';
 import { createTaskService } from '../src/tasks/service.js';
+import { startReminderWorker } from '../src/reminders/worker.js';
+import type { Database } from '../src/db/types.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { bearer, buildApp, newUser } from './helpers/app.js';
 import { createTestDatabase, dbKind, type TestDatabase } from './helpers/db.js';
+import { validatorFor } from './helpers/contract.js';
 import { type Receiver, startReceiver, verified } from './helpers/receiver.js';
 
 const config: WebhooksConfig = {
@@ -22,7 +25,9 @@ const config: WebhooksConfig = {
   retrySchedule: [1, 1, 1],
   timeoutMs: 2000,
   endpointsPerUser: 3,
-  pollSeconds: 1,
+  // The default: every delivery here must come from a write's, a redelivery's or a retry's own
+  // wake-up, never from a look that happens to come soon.
+  pollSeconds: 600,
 };
 
 let database: TestDatabase;
@@ -116,6 +121,8 @@ describe(`webhook endpoints (${dbKind})`, () => {
       disabled_reason: null,
     });
     const id = created.body.id as number;
+    // Instants as tasks write them: UTC, six fractional digits.
+    expect(created.body.created_at).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
 
     const read = await request(app).get(`/api/webhooks/${id}`).set('Authorization', auth);
     expect(read.status).toBe(200);
@@ -219,12 +226,15 @@ describe(`webhook deliveries (${dbKind})`, () => {
         `task.deleted:${a.id}`,
       ].sort(),
     );
+    // Each as the contract's createWebhook callback describes it.
+    const asContract = validatorFor('#/components/schemas/WebhookEvent');
     for (const { r, e } of mine) {
+      expect(asContract(e), JSON.stringify(asContract.errors)).toBe(true);
       expect(r.headers['webhook-id']).toMatch(/^msg_[0-9a-f]{32}$/);
       expect(r.headers['content-type']).toBe('application/json');
       expect(Math.abs(Number(r.headers['webhook-timestamp']) - Date.now() / 1000)).toBeLessThan(300);
       expect(e.data.user_id).toBe(user);
-      expect(Date.parse(e.timestamp)).not.toBeNaN();
+      expect(e.timestamp).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$/);
     }
     const created = mine.find(({ e }) => e.type === 'task.updated')!.e;
     expect(created.data).toEqual({ task_id: a.id, user_id: user, version: 2 });
@@ -412,17 +422,17 @@ describe(`webhook deliveries (${dbKind})`, () => {
     expect(rows[0]!.n).toBe(0);
   });
 
-  it('are forgotten after the retention once delivered or given up, never while pending', async () => {
+  it('are forgotten a retention after they were delivered or given up (not after they were made), never while pending', async () => {
     const user = newUser();
     const auth = await bearer(user);
     const endpoint = await register(auth, { url: `${receiver.url}/kept`, events: ['task.created'] });
     await request(app).patch(`/api/webhooks/${endpoint.id}`).set('Authorization', auth).send({ enabled: false }).expect(200);
     const { rows } = await database.db.query<{ id: string }>(
-      `INSERT INTO webhook_messages (endpoint_id, message_id, event_type, data, created_at, state)
-       VALUES ($1, 'msg_' || md5('a'), 'task.created', '{}', now() - interval '2 hours', 'delivered'),
-              ($1, 'msg_' || md5('b'), 'task.created', '{}', now() - interval '2 hours', 'failed'),
-              ($1, 'msg_' || md5('c'), 'task.created', '{}', now() - interval '2 hours', 'pending'),
-              ($1, 'msg_' || md5('d'), 'task.created', '{}', now(), 'delivered')
+      `INSERT INTO webhook_messages (endpoint_id, message_id, event_type, data, created_at, state, finished_at)
+       VALUES ($1, 'msg_' || md5('a'), 'task.created', '{}', now() - interval '3 hours', 'delivered', now() - interval '2 hours'),
+              ($1, 'msg_' || md5('b'), 'task.created', '{}', now() - interval '3 hours', 'failed', now() - interval '2 hours'),
+              ($1, 'msg_' || md5('c'), 'task.created', '{}', now() - interval '3 hours', 'pending', NULL),
+              ($1, 'msg_' || md5('d'), 'task.created', '{}', now() - interval '3 hours', 'failed', now())
        RETURNING message_id AS id`,
       [endpoint.id],
     );
@@ -470,6 +480,7 @@ describe(`webhook deliveries (${dbKind})`, () => {
     await createTaskService(database.db, { tasksPerUser: 5000, changed: () => dispatcher.poke() }).fireReminders();
     await receiver.until(start + 2);
     const reminder = verified(endpoint.secret, receiver.received[start + 1]!);
+    expect(validatorFor('#/components/schemas/WebhookEvent')(reminder)).toBe(true);
     expect(reminder).toMatchObject({
       type: 'reminder.due',
       data: { task_id: task.id, user_id: user, remind_at: expect.any(String), due_at: '2030-01-04T09:00:00.000000Z' },
@@ -520,6 +531,176 @@ describe(`webhook deliveries (${dbKind})`, () => {
     } finally {
       endless.closeAllConnections();
       await new Promise((resolve) => endless.close(resolve));
+    }
+  });
+
+  it('list endpoints oldest first, by number (10 after 9)', async () => {
+    const user = newUser();
+    const auth = await bearer(user);
+    // More than the per-user limit lets a request make (a server whose limit was lowered keeps them).
+    const { rows } = await database.db.query<{ id: string }>(
+      `INSERT INTO webhook_endpoints (user_id, url, events, secret)
+       SELECT $1, 'https://93.184.216.34/' || i, '{task.created}', 'whsec_x' FROM generate_series(1, 12) i RETURNING id::text`,
+      [user],
+    );
+    const listed = await request(app).get('/api/webhooks').set('Authorization', auth);
+    expect(listed.body.map((e: Endpoint) => e.id)).toEqual(rows.map((r) => Number(r.id)).sort((a, b) => a - b));
+  });
+
+  it('answer a secret with Cache-Control: no-store, and change updated_at only when something changed', async () => {
+    const auth = await bearer(newUser());
+    const created = await request(app)
+      .post('/api/webhooks')
+      .set('Authorization', auth)
+      .send({ url: `${receiver.url}/x` });
+    expect(created.headers['cache-control']).toBe('no-store');
+    const rotated = await request(app).post(`/api/webhooks/${created.body.id}/rotate-secret`).set('Authorization', auth);
+    expect(rotated.headers['cache-control']).toBe('no-store');
+    const before = (await request(app).get(`/api/webhooks/${created.body.id}`).set('Authorization', auth)).body;
+    const same = await request(app).patch(`/api/webhooks/${created.body.id}`).set('Authorization', auth).send({ enabled: true });
+    expect(same.body.updated_at).toBe(before.updated_at);
+    const nul = await request(app).patch(`/api/webhooks/${created.body.id}`).set('Authorization', auth).send({ description: 'a\u0000b' });
+    expect(nul.status).toBe(422);
+    expect(nul.body.errors).toEqual([{ path: '/body/description', message: 'must not contain NUL characters' }]);
+    const long = await request(app)
+      .post('/api/webhooks')
+      .set('Authorization', auth)
+      .send({ url: `${receiver.url}/${'€'.repeat(1000)}` });
+    expect(long.status).toBe(422);
+    expect(long.body.errors).toEqual([{ path: '/body/url', message: 'must be at most 2048 characters once percent-encoded' }]);
+  });
+
+  it('send what was pending at once when a disabled endpoint is enabled again, not at its next retry', async () => {
+    const auth = await bearer(newUser());
+    const endpoint = await register(auth, { url: `${receiver.url}/later`, events: ['task.created'] });
+    await request(app).patch(`/api/webhooks/${endpoint.id}`).set('Authorization', auth).send({ enabled: false }).expect(200);
+    const user = (await database.db.query<{ user_id: string }>('SELECT user_id FROM webhook_endpoints WHERE id = $1', [endpoint.id]))
+      .rows[0]!.user_id;
+    // A message that failed once and is due again in an hour, as if the endpoint had failed before it was disabled.
+    await database.db.query(
+      `INSERT INTO webhook_messages (endpoint_id, message_id, event_type, data, attempts, next_attempt_at)
+       VALUES ($1, 'msg_' || md5($2), 'task.created', jsonb_build_object('task_id', 1, 'user_id', $2::text, 'version', 1), 1, now() + interval '1 hour')`,
+      [endpoint.id, user],
+    );
+    const start = receiver.received.length;
+    await request(app).patch(`/api/webhooks/${endpoint.id}`).set('Authorization', auth).send({ enabled: true }).expect(200);
+    await receiver.until(start + 1);
+    expect(verified(endpoint.secret, receiver.received[start]!).type).toBe('task.created');
+  });
+
+  it('leave a message being delivered to its attempt when it is redelivered: never two at once', async () => {
+    let open = 0;
+    let most = 0;
+    const releases: (() => void)[] = [];
+    const hanging = http.createServer((req, res) => {
+      open++;
+      most = Math.max(most, open);
+      req.resume();
+      releases.push(() => res.writeHead(204).end());
+      res.on('close', () => open--);
+    });
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    try {
+      const auth = await bearer(newUser());
+      const endpoint = await register(auth, {
+        url: `http://127.0.0.1:${(hanging.address() as AddressInfo).port}/`,
+        events: ['task.created'],
+      });
+      await request(app).post('/api/tasks').set('Authorization', auth).send({ title: 'slow' }).expect(201);
+      await eventually(() => expect(open).toBe(1));
+      const { rows } = await database.db.query<{ message_id: string }>('SELECT message_id FROM webhook_messages WHERE endpoint_id = $1', [
+        endpoint.id,
+      ]);
+      const again = await request(app)
+        .post(`/api/webhooks/${endpoint.id}/messages/${rows[0]!.message_id}/redeliver`)
+        .set('Authorization', auth)
+        .expect(202);
+      // Due when the attempt's lease ends, not now.
+      expect(Date.parse(again.body.next_attempt_at)).toBeGreaterThan(Date.now());
+      await new Promise((r) => setTimeout(r, 300));
+      expect(most).toBe(1);
+      for (const release of releases.splice(0)) release();
+      await eventually(async () => expect((await attempts(auth, endpoint.id))[0]?.message_state).toBe('delivered'));
+    } finally {
+      for (const release of releases.splice(0)) release();
+      hanging.closeAllConnections();
+      await new Promise((resolve) => hanging.close(resolve));
+    }
+  });
+
+  it("do not let one user's endpoints that never answer hold every attempt an instance makes", async () => {
+    // An instance of its own: 4 attempts at once, at most 2 per user.
+    const own = await createTestDatabase();
+    const small: WebhooksConfig = { ...config, concurrency: 4, concurrencyPerUser: 2, concurrencyPerEndpoint: 4, timeoutMs: 5000 };
+    const worker = startWebhookDispatcher(own.db, small, { policy: webhookPolicy(small), userAgent: 'test' });
+    const ownApp = buildApp(own.db, { webhooks: small, written: () => worker.poke() }).app;
+    let hung = 0;
+    const hanging = http.createServer((req) => {
+      hung++;
+      req.resume();
+    });
+    await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
+    try {
+      const greedy = await bearer(newUser());
+      const port = (hanging.address() as AddressInfo).port;
+      for (let i = 0; i < 3; i++) {
+        await request(ownApp)
+          .post('/api/webhooks')
+          .set('Authorization', greedy)
+          .send({ url: `http://127.0.0.1:${port}/${i}` })
+          .expect(201);
+      }
+      for (let i = 0; i < 4; i++)
+        await request(ownApp)
+          .post('/api/tasks')
+          .set('Authorization', greedy)
+          .send({ title: `g${i}` })
+          .expect(201);
+      await eventually(() => expect(hung).toBe(2));
+      const other = await bearer(newUser());
+      const theirs = await request(ownApp)
+        .post('/api/webhooks')
+        .set('Authorization', other)
+        .send({ url: `${receiver.url}/fair` })
+        .expect(201);
+      const start = receiver.received.length;
+      await request(ownApp).post('/api/tasks').set('Authorization', other).send({ title: 'mine' }).expect(201);
+      await receiver.until(start + 1);
+      expect(verified(theirs.body.secret, receiver.received[start]!).type).toBe('task.created');
+      // Delivered while the greedy user's attempts still hang, and those never exceeded their share.
+      expect(hung).toBe(2);
+    } finally {
+      await worker.stop(0);
+      hanging.closeAllConnections();
+      await new Promise((resolve) => hanging.close(resolve));
+      await own.drop();
+    }
+  });
+});
+
+describe(`an idle instance (${dbKind})`, () => {
+  it('looks for webhook messages and reminders when told to, or at its poll, not in a loop', async () => {
+    const own = await createTestDatabase();
+    let statements = 0;
+    const counted: Database = {
+      ...own.db,
+      query: (...args: Parameters<Database['query']>) => {
+        statements++;
+        return own.db.query(...args);
+      },
+    } as Database;
+    const idle = { ...config, pollSeconds: 600 };
+    const worker = startWebhookDispatcher(counted, idle, { policy: webhookPolicy(idle), userAgent: 'test' });
+    const reminders = startReminderWorker(createTaskService(counted, { tasksPerUser: 5000 }), { pollSeconds: 600 });
+    try {
+      await new Promise((r) => setTimeout(r, 1500));
+      // One look each at start: a claim or a firing, then when the next is due (none is).
+      expect(statements).toBeLessThanOrEqual(4);
+      expect(statements).toBeGreaterThanOrEqual(2);
+    } finally {
+      reminders.stop();
+      await worker.stop(0);
+      await own.drop();
     }
   });
 });

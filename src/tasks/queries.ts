@@ -825,10 +825,12 @@ export async function fireReminders(db: Queryable, limit: number): Promise<{ use
 
 /** Seconds until the next scheduled reminder falls due (0 when one already has), or undefined when none is scheduled. */
 export async function nextReminderIn(db: Queryable): Promise<number | undefined> {
+  // Not greatest(0, …) in SQL: greatest ignores a NULL, so "none scheduled" would read as "one due now".
   const { rows } = await db.query<{ s: number | null }>(
-    'SELECT greatest(0, extract(epoch FROM min(fire_at) - now()))::float8 AS s FROM reminder_schedule',
+    'SELECT extract(epoch FROM min(fire_at) - now())::float8 AS s FROM reminder_schedule',
   );
-  return rows[0]?.s ?? undefined;
+  const s = rows[0]?.s;
+  return s === null || s === undefined ? undefined : Math.max(0, s);
 }
 
 /** Keeps a ticket (its hash) for the user until `expiresAt`, and until when its stream may last. */

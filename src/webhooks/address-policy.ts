@@ -19,7 +19,7 @@ export type Resolve = (hostname: string) => Promise<string[]>;
  * local ones, which are refused anyway.)
  */
 export const systemResolve: Resolve = async (hostname) => {
-  const resolver = new Resolver({ timeout: 2000, tries: 2 });
+  const resolver = new Resolver({ timeout: 1000, tries: 2 });
   const answers = await Promise.allSettled([resolver.resolve4(hostname), resolver.resolve6(hostname)]);
   const addresses = answers.flatMap((a) => (a.status === 'fulfilled' ? a.value : []));
   if (addresses.length > 0) return addresses;
@@ -127,7 +127,13 @@ export async function checkedAddress(url: URL, policy: AddressPolicy): Promise<{
   // private one is someone's way in.
   for (const address of addresses) {
     const why = refusedAddress(address);
-    if (why) throw new RefusedUrl(literal ? why : `${host} resolves to ${why.replace(/ is /, ', which is ')}`);
+    if (why && literal) throw new RefusedUrl(why);
+    // Which address, or which kind, is not said for a name: the answer would map the names of the
+    // network this server is in (kubernetes.default.svc → 10.x) for whoever asks.
+    if (why)
+      throw new RefusedUrl(
+        `${host} resolves to an address that is not public (loopback, private, link-local or reserved), which webhooks may not call`,
+      );
   }
   const address = addresses[0]!;
   return { address, family: address.includes(':') ? 6 : 4 };

@@ -12,8 +12,8 @@ export interface OutgoingMessage {
   /** webhook-id: the same on every attempt. */
   messageId: string;
   type: string;
-  /** When the event happened (the payload's timestamp). */
-  happenedAt: Date;
+  /** When the event happened (the payload's timestamp), as the API writes instants. */
+  happenedAt: string;
   data: unknown;
 }
 
@@ -47,7 +47,7 @@ export interface DeliveryOptions {
 
 /** The body a receiver gets: Standard Webhooks' envelope around the thin data. */
 export function webhookBody(message: OutgoingMessage): string {
-  return JSON.stringify({ type: message.type, timestamp: message.happenedAt.toISOString(), data: message.data });
+  return JSON.stringify({ type: message.type, timestamp: message.happenedAt, data: message.data });
 }
 
 /** The `webhook-signature` value: one `v1,<base64>` per secret, by the official library. */
@@ -55,16 +55,33 @@ export function webhookSignature(secrets: readonly string[], messageId: string, 
   return secrets.map((secret) => new Webhook(secret).sign(messageId, at, body)).join(' ');
 }
 
-/** Seconds from a Retry-After value (delta-seconds or an HTTP date), at most `cap`. */
+/**
+ * Seconds from a Retry-After value (RFC 9110: delta-seconds, or an HTTP date with its day name),
+ * from 1 (no retry in a tight loop) to `cap`; undefined for anything else.
+ */
 export function retryAfterSeconds(value: string | undefined, now: number, cap: number): number | undefined {
   if (!value) return undefined;
   const trimmed = value.trim();
-  const seconds = /^\d+$/.test(trimmed) ? Number(trimmed) : (Date.parse(trimmed) - now) / 1000;
+  let seconds: number;
+  if (/^\d+$/.test(trimmed)) seconds = Number(trimmed);
+  else if (/^[A-Za-z]{3}, \d{2} [A-Za-z]{3} \d{4} \d{2}:\d{2}:\d{2} GMT$/.test(trimmed)) seconds = (Date.parse(trimmed) - now) / 1000;
+  else return undefined;
   if (!Number.isFinite(seconds)) return undefined;
-  return Math.min(cap, Math.max(0, Math.ceil(seconds)));
+  return Math.min(cap, Math.max(1, Math.ceil(seconds)));
 }
 
 const RETRY_AFTER_CAP_SECONDS = 24 * 3600;
+
+/** `promise`, or an error saying `message` once `ms` have passed. */
+function withinTime<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  return Promise.race([
+    promise,
+    new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(message)), ms);
+    }),
+  ]).finally(() => clearTimeout(timer));
+}
 
 export async function deliver(
   endpoint: { url: string; secrets: readonly string[] },
@@ -81,7 +98,8 @@ export async function deliver(
   let pinned: Awaited<ReturnType<typeof checkedAddress>>;
   try {
     url = parseWebhookUrl(endpoint.url, opts.policy);
-    pinned = await checkedAddress(url, opts.policy);
+    // Resolving the name is part of the attempt: its time counts against the same limit.
+    pinned = await withinTime(checkedAddress(url, opts.policy), opts.timeoutMs, `no address for the host within ${opts.timeoutMs} ms`);
   } catch (err) {
     // A refused address is checked again on every attempt (DNS may change back), so it is retried
     // by the schedule like any failure, and the endpoint ends disabled if it stays refused.
@@ -98,6 +116,7 @@ export async function deliver(
     'webhook-signature': webhookSignature(endpoint.secrets, message.messageId, at, body),
   };
   const request = url.protocol === 'https:' ? https.request : http.request;
+  const left = Math.max(1, opts.timeoutMs - (performance.now() - began));
   return new Promise<Attempt>((resolve) => {
     let settled = false;
     const settle = (attempt: Omit<Attempt, 'durationMs'>) => {
@@ -117,7 +136,7 @@ export async function deliver(
     const timer = setTimeout(() => {
       settle({ outcome: 'retry', error: `no answer within ${opts.timeoutMs} ms` });
       req.destroy();
-    }, opts.timeoutMs);
+    }, left);
     req.on('error', (err: NodeJS.ErrnoException) => settle({ outcome: 'retry', error: `connection failed: ${err.code ?? err.message}` }));
     // The status is all an attempt needs: the receiver's body is never read (so one that streams
     // without end, or slowly, holds nothing), and the connection is closed at once.

@@ -48,6 +48,8 @@ export function startWebhookDispatcher(
   /** A write asked for a look that has not started yet; when the last such look started. */
   let poked = false;
   let lastPokedLook = Number.NEGATIVE_INFINITY;
+  /** When a look last found something to send: while that is recent, webhooks are in use here and each write is worth a look at once. */
+  let lastFound = Number.NEGATIVE_INFINITY;
 
   const schedule = (seconds: number) => {
     if (stopped) return;
@@ -116,7 +118,11 @@ export function startWebhookDispatcher(
         again = false;
         const room = config.concurrency - inFlight.size;
         if (room <= 0) break;
-        const claimed = await queries.claimMessages(db, room, config.concurrencyPerEndpoint, leaseSeconds);
+        const claimed = await queries.claimMessages(db, room, {
+          perEndpoint: config.concurrencyPerEndpoint,
+          perUser: config.concurrencyPerUser,
+          leaseSeconds,
+        });
         for (const m of claimed) {
           const p = attempt(m).finally(() => {
             inFlight.delete(p);
@@ -125,6 +131,7 @@ export function startWebhookDispatcher(
           });
           inFlight.add(p);
         }
+        if (claimed.length > 0) lastFound = performance.now();
         if (claimed.length === room) again = true;
       } while (again && !stopped && inFlight.size < config.concurrency);
       if (inFlight.size === 0) wait = (await queries.nextMessageIn(db)) ?? config.pollSeconds;
@@ -141,11 +148,12 @@ export function startWebhookDispatcher(
   return {
     poke() {
       if (stopped) return;
-      // Writes come in bursts: at most one look per 20 ms for them, so an instance busy with
-      // writes of users without endpoints does not claim once per write. A write after a quiet
-      // spell is looked at at once.
+      // Writes come in bursts: at most one look per 20 ms for them while looks find nothing, so an
+      // instance busy with writes of users without endpoints does not claim once per write. A
+      // write after a quiet spell, or while looks find messages, is looked at at once.
       poked = true;
-      schedule(Math.max(0, (lastPokedLook + 20 - performance.now()) / 1000));
+      const now = performance.now();
+      schedule(now - lastFound < 1000 ? 0 : Math.max(0, (lastPokedLook + 20 - now) / 1000));
     },
     async stop(graceMs = 5000) {
       stopped = true;

@@ -3,6 +3,9 @@
 // change they report.
 import type { Database, Queryable } from '../db/types.js';
 
+/** An instant as the API writes every instant: UTC, six fractional digits (as tasks' are). */
+const utc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+
 export interface EndpointRow {
   id: string;
   url: string;
@@ -10,18 +13,20 @@ export interface EndpointRow {
   events: string[];
   enabled: boolean;
   disabled_reason: 'user' | 'gone' | 'failing' | null;
-  disabled_at: Date | null;
-  failing_since: Date | null;
-  previous_secret_until: Date | null;
-  created_at: Date;
-  updated_at: Date;
+  disabled_at: string | null;
+  failing_since: string | null;
+  previous_secret_until: string | null;
+  created_at: string;
+  updated_at: string;
 }
 
-const ENDPOINT_COLUMNS = `id::text, url, description, events, enabled, disabled_reason, disabled_at, failing_since,
-  CASE WHEN previous_secret_until > now() THEN previous_secret_until END AS previous_secret_until, created_at, updated_at`;
+const ENDPOINT_COLUMNS = `id::text, url, description, events, enabled, disabled_reason, ${utc('disabled_at')} AS disabled_at,
+  ${utc('failing_since')} AS failing_since,
+  CASE WHEN previous_secret_until > now() THEN ${utc('previous_secret_until')} END AS previous_secret_until,
+  ${utc('created_at')} AS created_at, ${utc('updated_at')} AS updated_at`;
 
 export async function listEndpoints(db: Queryable, userId: string): Promise<EndpointRow[]> {
-  const { rows } = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints WHERE user_id = $1 ORDER BY id`, [
+  const { rows } = await db.query<EndpointRow>(`SELECT ${ENDPOINT_COLUMNS} FROM webhook_endpoints e WHERE user_id = $1 ORDER BY e.id`, [
     userId,
   ]);
   return rows;
@@ -52,7 +57,11 @@ export async function createEndpoint(
   return rows[0];
 }
 
-/** Changes what is given; `enabled` true clears the reason and the failure streak, false says the user disabled it. */
+/**
+ * Changes what is given (`updated_at` only when something did change). `enabled` true clears the
+ * reason and the failure streak, false says the user disabled it. Turned back on, or pointed at
+ * another URL, its pending messages are due at once instead of at their next retry.
+ */
 export async function updateEndpoint(
   db: Queryable,
   userId: string,
@@ -60,15 +69,25 @@ export async function updateEndpoint(
   e: { url?: string | undefined; description?: string | undefined; events?: string[] | undefined; enabled?: boolean | undefined },
 ): Promise<EndpointRow | undefined> {
   const { rows } = await db.query<EndpointRow>(
-    `UPDATE webhook_endpoints SET
-       url = coalesce($3, url), description = coalesce($4, description), events = coalesce($5, events),
-       enabled = coalesce($6, enabled),
-       disabled_reason = CASE WHEN $6 IS NULL THEN disabled_reason WHEN $6 THEN NULL ELSE coalesce(disabled_reason, 'user') END,
-       disabled_at = CASE WHEN $6 IS NULL THEN disabled_at WHEN $6 THEN NULL ELSE coalesce(disabled_at, now()) END,
-       failing_since = CASE WHEN $6 THEN NULL ELSE failing_since END,
-       updated_at = now()
-     WHERE user_id = $1 AND id = $2
-     RETURNING ${ENDPOINT_COLUMNS}`,
+    `WITH changed AS (
+       UPDATE webhook_endpoints w SET
+         url = coalesce($3, w.url), description = coalesce($4, w.description), events = coalesce($5, w.events),
+         enabled = coalesce($6, w.enabled),
+         disabled_reason = CASE WHEN $6 IS NULL THEN w.disabled_reason WHEN $6 THEN NULL ELSE coalesce(w.disabled_reason, 'user') END,
+         disabled_at = CASE WHEN $6 IS NULL THEN w.disabled_at WHEN $6 THEN NULL ELSE coalesce(w.disabled_at, now()) END,
+         failing_since = CASE WHEN ($6 AND NOT w.enabled) OR coalesce($3, w.url) <> w.url THEN NULL ELSE w.failing_since END,
+         updated_at = CASE WHEN (coalesce($3, w.url), coalesce($4, w.description), coalesce($5, w.events), coalesce($6, w.enabled))
+                                IS DISTINCT FROM (w.url, w.description, w.events, w.enabled) THEN now() ELSE w.updated_at END
+         FROM webhook_endpoints o
+        WHERE o.id = w.id AND w.user_id = $1 AND w.id = $2
+        RETURNING w.*, o.enabled AS was_enabled, o.url AS was_url),
+     woken AS (
+       UPDATE webhook_messages m SET next_attempt_at = now()
+         FROM changed c
+        WHERE m.endpoint_id = c.id AND m.state = 'pending' AND m.next_attempt_at > now()
+          AND (m.leased_until IS NULL OR m.leased_until <= now())
+          AND c.enabled AND (NOT c.was_enabled OR c.url <> c.was_url))
+     SELECT ${ENDPOINT_COLUMNS} FROM changed`,
     [userId, id, e.url ?? null, e.description ?? null, e.events ?? null, e.enabled ?? null],
   );
   return rows[0];
@@ -86,11 +105,11 @@ export async function rotateSecret(
   id: string,
   secret: string,
   overlapSeconds: number,
-): Promise<{ previous_secret_until: Date } | undefined> {
-  const { rows } = await db.query<{ previous_secret_until: Date }>(
+): Promise<{ previous_secret_until: string } | undefined> {
+  const { rows } = await db.query<{ previous_secret_until: string }>(
     `UPDATE webhook_endpoints SET previous_secret = secret, secret = $3,
        previous_secret_until = now() + make_interval(secs => $4), updated_at = now()
-     WHERE user_id = $1 AND id = $2 RETURNING previous_secret_until`,
+     WHERE user_id = $1 AND id = $2 RETURNING ${utc('previous_secret_until')} AS previous_secret_until`,
     [userId, id, secret, overlapSeconds],
   );
   return rows[0];
@@ -100,19 +119,19 @@ export interface AttemptRow {
   id: string;
   message_id: string;
   event_type: string;
-  attempted_at: Date;
+  attempted_at: string;
   status: number | null;
   error: string | null;
   duration_ms: number;
   message_state: 'pending' | 'delivered' | 'failed';
-  next_attempt_at: Date | null;
+  next_attempt_at: string | null;
 }
 
 /** The endpoint's latest attempts, newest first; undefined when the user has no such endpoint. */
 export async function listAttempts(db: Queryable, userId: string, id: string, limit: number): Promise<AttemptRow[] | undefined> {
   const { rows } = await db.query<AttemptRow & { endpoint: boolean }>(
-    `SELECT true AS endpoint, a.id::text, m.message_id, m.event_type, a.attempted_at, a.status, a.error, a.duration_ms,
-            m.state AS message_state, CASE WHEN m.state = 'pending' THEN m.next_attempt_at END AS next_attempt_at
+    `SELECT true AS endpoint, a.id::text, m.message_id, m.event_type, ${utc('a.attempted_at')} AS attempted_at, a.status, a.error,
+            a.duration_ms, m.state AS message_state, CASE WHEN m.state = 'pending' THEN ${utc('m.next_attempt_at')} END AS next_attempt_at
        FROM webhook_endpoints e
        LEFT JOIN LATERAL (SELECT * FROM webhook_attempts a WHERE a.endpoint_id = e.id ORDER BY a.id DESC LIMIT $3) a ON true
        LEFT JOIN webhook_messages m ON m.id = a.message_pk
@@ -124,18 +143,25 @@ export async function listAttempts(db: Queryable, userId: string, id: string, li
   return rows.filter((r) => r.id !== null).map(({ endpoint: _, ...r }) => r);
 }
 
-/** Queues the message for delivery again, now; undefined when the user's endpoint has no such message. */
+/**
+ * Queues the message for delivery again, now, with a fresh schedule; undefined when the user's
+ * endpoint has no such message. One being delivered right now is left to that attempt (its lease
+ * stands, so it is never sent twice at once, and the answer gives the lease's end).
+ */
 export async function redeliver(
   db: Queryable,
   userId: string,
   id: string,
   messageId: string,
-): Promise<{ message_id: string; state: 'pending'; next_attempt_at: Date } | undefined> {
-  const { rows } = await db.query<{ message_id: string; state: 'pending'; next_attempt_at: Date }>(
-    `UPDATE webhook_messages m SET state = 'pending', attempts = 0, next_attempt_at = now(), leased_until = NULL
+): Promise<{ message_id: string; state: 'pending'; next_attempt_at: string } | undefined> {
+  const { rows } = await db.query<{ message_id: string; state: 'pending'; next_attempt_at: string }>(
+    `UPDATE webhook_messages m SET
+         state = 'pending', finished_at = NULL,
+         attempts = CASE WHEN m.leased_until > now() THEN m.attempts ELSE 0 END,
+         next_attempt_at = CASE WHEN m.leased_until > now() THEN m.next_attempt_at ELSE now() END
        FROM webhook_endpoints e
       WHERE e.id = m.endpoint_id AND e.user_id = $1 AND m.endpoint_id = $2 AND m.message_id = $3
-      RETURNING m.message_id, m.state, m.next_attempt_at`,
+      RETURNING m.message_id, m.state, ${utc('m.next_attempt_at')} AS next_attempt_at`,
     [userId, id, messageId],
   );
   return rows[0];
@@ -147,7 +173,8 @@ export interface ClaimedMessage {
   message_id: string;
   event_type: string;
   data: unknown;
-  created_at: Date;
+  /** When the event happened, as the payload's timestamp. */
+  created_at: string;
   attempts: number;
   url: string;
   secret: string;
@@ -156,33 +183,52 @@ export interface ClaimedMessage {
 
 // Due messages of enabled endpoints, each taken by one instance (SKIP LOCKED) and leased: the
 // lease is also the next attempt's time, so a message whose instance died is due again when its
-// lease runs out. Endpoints are picked first, each with the room it has under `perEndpoint`
-// leased messages (counted across instances; two claims at the same instant may each take its
-// share), so an endpoint with a long backlog costs one index range, not a scan of its backlog.
-const CLAIM_SQL = `WITH busy AS MATERIALIZED (
-  SELECT endpoint_id, count(*)::int AS n FROM webhook_messages WHERE leased_until > now() GROUP BY endpoint_id),
+// lease runs out. Endpoints are picked first, the one whose oldest due message has waited longest
+// first, each with the room it has under `perEndpoint` leased messages and its user's under
+// `perUser` (counted across instances; two claims at the same instant may each take their share):
+// so an endpoint with a long backlog costs one index range, not a scan of its backlog, and one
+// user's slow endpoints cannot hold every attempt an instance makes.
+const CLAIM_SQL = `WITH leased AS MATERIALIZED (
+  SELECT m.endpoint_id, e.user_id FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
+   WHERE m.leased_until > now()),
+busy_endpoint AS (SELECT endpoint_id, count(*)::int AS n FROM leased GROUP BY endpoint_id),
+busy_user AS (SELECT user_id, count(*)::int AS n FROM leased GROUP BY user_id),
 endpoints AS (
-  SELECT e.id, $2 - coalesce(b.n, 0) AS room
-    FROM (SELECT DISTINCT endpoint_id FROM webhook_messages WHERE state = 'pending' AND next_attempt_at <= now()) d
+  SELECT e.id, e.user_id, least($2 - coalesce(be.n, 0), $4 - coalesce(bu.n, 0)) AS room
+    FROM (SELECT endpoint_id, min(next_attempt_at) AS oldest FROM webhook_messages
+           WHERE state = 'pending' AND next_attempt_at <= now() GROUP BY endpoint_id) d
     JOIN webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
-    LEFT JOIN busy b ON b.endpoint_id = e.id
-   WHERE coalesce(b.n, 0) < $2
+    LEFT JOIN busy_endpoint be ON be.endpoint_id = e.id
+    LEFT JOIN busy_user bu ON bu.user_id = e.user_id
+   WHERE coalesce(be.n, 0) < $2 AND coalesce(bu.n, 0) < $4
+   ORDER BY d.oldest
    LIMIT $1),
-due AS (
-  SELECT c.id FROM endpoints CROSS JOIN LATERAL (
-    SELECT m.id FROM webhook_messages m
+picked AS (
+  SELECT c.id, c.next_attempt_at, endpoints.user_id FROM endpoints CROSS JOIN LATERAL (
+    SELECT m.id, m.next_attempt_at FROM webhook_messages m
      WHERE m.endpoint_id = endpoints.id AND m.state = 'pending' AND m.next_attempt_at <= now()
-     ORDER BY m.next_attempt_at, m.id LIMIT endpoints.room FOR UPDATE SKIP LOCKED) c
-  LIMIT $1)
+     ORDER BY m.next_attempt_at, m.id LIMIT endpoints.room FOR UPDATE SKIP LOCKED) c),
+due AS (
+  SELECT r.id FROM (
+    SELECT p.id, p.next_attempt_at,
+           row_number() OVER (PARTITION BY p.user_id ORDER BY p.next_attempt_at, p.id) + coalesce(bu.n, 0) AS place
+      FROM picked p LEFT JOIN busy_user bu ON bu.user_id = p.user_id) r
+   WHERE r.place <= $4
+   ORDER BY r.next_attempt_at, r.id
+   LIMIT $1)
 UPDATE webhook_messages m
    SET leased_until = now() + make_interval(secs => $3), next_attempt_at = now() + make_interval(secs => $3), attempts = m.attempts + 1
   FROM due, webhook_endpoints e
  WHERE m.id = due.id AND e.id = m.endpoint_id
-RETURNING m.id::text, m.endpoint_id::text, m.message_id, m.event_type, m.data, m.created_at, m.attempts, e.url, e.secret,
+RETURNING m.id::text, m.endpoint_id::text, m.message_id, m.event_type, m.data, ${utc('m.created_at')} AS created_at, m.attempts, e.url, e.secret,
   CASE WHEN e.previous_secret_until > now() THEN e.previous_secret END AS previous_secret`;
 
-export async function claimMessages(db: Queryable, limit: number, perEndpoint: number, leaseSeconds: number): Promise<ClaimedMessage[]> {
-  const { rows } = await db.query<ClaimedMessage>(CLAIM_SQL, [limit, perEndpoint, leaseSeconds]);
+export async function claimMessages(
+  db: Queryable,
+  limit: number,
+  { perEndpoint, perUser, leaseSeconds }: { perEndpoint: number; perUser: number; leaseSeconds: number },
+): Promise<ClaimedMessage[]> {
+  const { rows } = await db.query<ClaimedMessage>(CLAIM_SQL, [limit, perEndpoint, leaseSeconds, perUser]);
   return rows;
 }
 
@@ -210,7 +256,7 @@ export async function recordAttempt(
 ): Promise<{ disabled: string | null } | undefined> {
   const { rows } = await db.query<{ disabled: string | null }>(
     `WITH m AS (
-       UPDATE webhook_messages SET state = $7, leased_until = NULL,
+       UPDATE webhook_messages SET state = $7, leased_until = NULL, finished_at = CASE WHEN $7 = 'pending' THEN NULL ELSE now() END,
          next_attempt_at = CASE WHEN $8::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $8::float8) END
         WHERE id = $1 AND attempts = $3 AND leased_until IS NOT NULL
         RETURNING id),
@@ -229,7 +275,8 @@ export async function recordAttempt(
        failing_since = CASE WHEN $7 = 'delivered' THEN NULL ELSE coalesce(e.failing_since, now()) END,
        enabled = e.enabled AND v.reason IS NULL,
        disabled_reason = coalesce(e.disabled_reason, v.reason),
-       disabled_at = CASE WHEN v.reason IS NULL THEN e.disabled_at ELSE now() END
+       disabled_at = CASE WHEN v.reason IS NULL THEN e.disabled_at ELSE now() END,
+       updated_at = CASE WHEN v.reason IS NULL THEN e.updated_at ELSE now() END
       FROM m, verdict v WHERE e.id = $2
       RETURNING v.reason AS disabled`,
     [a.messagePk, a.endpointId, a.attempts, a.status ?? null, a.error ?? null, a.durationMs, a.state, a.retryInSeconds ?? null, a.gone],
@@ -239,19 +286,21 @@ export async function recordAttempt(
 
 /** Seconds until the next message of an enabled endpoint falls due (0 if one is due); undefined when none is pending. */
 export async function nextMessageIn(db: Queryable): Promise<number | undefined> {
+  // Not greatest(0, …) in SQL: greatest ignores a NULL, so "none pending" would read as "one due now".
   const { rows } = await db.query<{ s: number | null }>(
-    `SELECT greatest(0, extract(epoch FROM min(m.next_attempt_at) - now()))::float8 AS s
+    `SELECT extract(epoch FROM min(m.next_attempt_at) - now())::float8 AS s
        FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id AND e.enabled
       WHERE m.state = 'pending'`,
   );
-  return rows[0]?.s ?? undefined;
+  const s = rows[0]?.s;
+  return s === null || s === undefined ? undefined : Math.max(0, s);
 }
 
 /** Forgets delivered and given-up messages (and their attempts) older than the retention; how many. */
 export async function purgeMessages(db: Queryable, retentionSeconds: number, batch: number): Promise<number> {
   const { rowCount } = await db.query(
     `DELETE FROM webhook_messages WHERE id IN (
-       SELECT id FROM webhook_messages WHERE state <> 'pending' AND created_at < now() - make_interval(secs => $1) LIMIT $2)`,
+       SELECT id FROM webhook_messages WHERE state <> 'pending' AND finished_at < now() - make_interval(secs => $1) LIMIT $2)`,
     [retentionSeconds, batch],
   );
   return rowCount;

@@ -32,7 +32,8 @@ export function webhooksRouter(service: WebhookService): Router {
       const outcome = await service.create(user(res), req.body as Body<'createWebhook'>);
       if (outcome.kind === 'refused') throw refused(outcome.message);
       if (outcome.kind === 'limit') throw problems.webhookLimitReached(outcome.max);
-      res.location(`${req.baseUrl}/${outcome.endpoint.id}`);
+      // The secret is in this answer only: no cache keeps it.
+      res.location(`${req.baseUrl}/${outcome.endpoint.id}`).set('Cache-Control', 'no-store');
       sendJson(res, 201, { ...outcome.endpoint, secret: outcome.secret } as Json<'createWebhook', 201>);
     });
 
@@ -61,6 +62,7 @@ export function webhooksRouter(service: WebhookService): Router {
     const id = param(req, 'webhookId');
     const rotated = await service.rotateSecret(user(res), id);
     if (!rotated) throw problems.webhookNotFound(id);
+    res.set('Cache-Control', 'no-store');
     sendJson(res, 200, rotated);
   });
 

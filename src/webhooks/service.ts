@@ -24,8 +24,6 @@ export interface EndpointJson {
   updated_at: string;
 }
 
-const iso = (d: Date | null) => (d ? d.toISOString() : null);
-
 function endpointJson(r: queries.EndpointRow): EndpointJson {
   return {
     id: Number(r.id),
@@ -34,11 +32,11 @@ function endpointJson(r: queries.EndpointRow): EndpointJson {
     events: r.events,
     enabled: r.enabled,
     disabled_reason: r.disabled_reason,
-    disabled_at: iso(r.disabled_at),
-    failing_since: iso(r.failing_since),
-    previous_secret_expires_at: iso(r.previous_secret_until),
-    created_at: r.created_at.toISOString(),
-    updated_at: r.updated_at.toISOString(),
+    disabled_at: r.disabled_at,
+    failing_since: r.failing_since,
+    previous_secret_expires_at: r.previous_secret_until,
+    created_at: r.created_at,
+    updated_at: r.updated_at,
   };
 }
 
@@ -77,19 +75,20 @@ function attemptJson(r: queries.AttemptRow) {
     id: Number(r.id),
     message_id: r.message_id,
     event_type: r.event_type,
-    attempted_at: r.attempted_at.toISOString(),
+    attempted_at: r.attempted_at,
     status: r.status,
     error: r.error,
     duration_ms: r.duration_ms,
     message_state: r.message_state,
-    next_attempt_at: iso(r.next_attempt_at),
+    next_attempt_at: r.next_attempt_at,
   };
 }
 
 /** Distinct events in the contract's order. */
 const canonicalEvents = (events: readonly string[]) => WEBHOOK_EVENTS.filter((e) => events.includes(e));
 
-export function createWebhookService(db: Database, config: WebhooksConfig, policy: AddressPolicy): WebhookService {
+/** `queued`: told when messages may be due now (a redelivery, an endpoint enabled again), to deliver at once. */
+export function createWebhookService(db: Database, config: WebhooksConfig, policy: AddressPolicy, queued?: () => void): WebhookService {
   /**
    * A URL that may be registered: its form (parseWebhookUrl) and, for a name, what it resolves to
    * now. A name that does not resolve yet is accepted (its DNS may come later); every attempt
@@ -98,6 +97,8 @@ export function createWebhookService(db: Database, config: WebhooksConfig, polic
   async function checkUrl(raw: string): Promise<UrlCheck> {
     try {
       const url = parseWebhookUrl(raw, policy);
+      // The URL is stored as written out again (percent-encoded), which may be longer.
+      if (url.href.length > 2048) throw new RefusedUrl('must be at most 2048 characters once percent-encoded');
       await checkedAddress(url, policy).catch((err: unknown) => {
         if (err instanceof RefusedUrl) throw err;
       });
@@ -142,6 +143,7 @@ export function createWebhookService(db: Database, config: WebhooksConfig, polic
         events: input.events && canonicalEvents(input.events),
         enabled: input.enabled,
       });
+      if (row && (input.enabled || input.url !== undefined)) queued?.();
       return row ? { kind: 'updated', endpoint: endpointJson(row) } : { kind: 'not_found' };
     },
     remove(userId, id) {
@@ -150,14 +152,15 @@ export function createWebhookService(db: Database, config: WebhooksConfig, polic
     async rotateSecret(userId, id) {
       const secret = newSecret();
       const rotated = await queries.rotateSecret(db, userId, id, secret, config.secretOverlapSeconds);
-      return rotated && { secret, previous_secret_expires_at: rotated.previous_secret_until.toISOString() };
+      return rotated && { secret, previous_secret_expires_at: rotated.previous_secret_until };
     },
     async attempts(userId, id, limit) {
       return (await queries.listAttempts(db, userId, id, limit))?.map(attemptJson);
     },
     async redeliver(userId, id, messageId) {
-      const queued = await queries.redeliver(db, userId, id, messageId);
-      return queued && { ...queued, next_attempt_at: queued.next_attempt_at.toISOString() };
+      const again = await queries.redeliver(db, userId, id, messageId);
+      if (again) queued?.();
+      return again;
     },
   };
 }

@@ -34,6 +34,8 @@ export type WebhookEventType = components['schemas']['WebhookEventType'];
 export type WebhookSecret = components['schemas']['WebhookSecret'];
 export type WebhookAttempt = components['schemas']['WebhookAttempt'];
 export type WebhookRedelivery = components['schemas']['WebhookRedelivery'];
+/** What a delivery's body is, once verified: `new Webhook(secret).verify(rawBody, headers) as WebhookEvent`. */
+export type WebhookEvent = components['schemas']['WebhookEvent'];
 export type ListTasksQuery = NonNullable<paths['/api/tasks']['get']['parameters']['query']>;
 /** Every code the API can send, from the contract's closed list: a `switch` over it is checked. */
 export type ProblemCode = Problem['code'];
