@@ -2051,7 +2051,7 @@ export interface components {
             message_state: components["schemas"]["WebhookMessageState"];
             /**
              * Format: date-time
-             * @description When the message is attempted next, while it is `pending`; `null` otherwise.
+             * @description When the message is attempted next, while it is `pending`; `null` otherwise, and while the endpoint is disabled (its pending messages wait for it to be enabled again).
              */
             next_attempt_at: string | null;
         };
@@ -2663,7 +2663,7 @@ export interface components {
         ETag: string;
         /** @description `true` when this is the stored response of an earlier request with the same `Idempotency-Key`. */
         IdempotentReplayed: "true";
-        /** @description `no-store`: the answer holds a signing secret, which no cache may keep. */
+        /** @description `no-store`: the answer names an endpoint's URL (which may carry a token of the receiver's) or a signing secret, which no cache may keep. */
         CacheControlNoStore: "no-store";
         /** @description The methods the path supports. */
         Allow: string;
@@ -3369,6 +3369,7 @@ export interface operations {
             /** @description The endpoints. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3435,6 +3436,7 @@ export interface operations {
             /** @description The endpoint. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3501,6 +3503,7 @@ export interface operations {
             /** @description The endpoint as stored. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3575,6 +3578,7 @@ export interface operations {
             /** @description The attempts. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -3612,6 +3616,7 @@ export interface operations {
             /** @description Queued. */
             202: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4370,6 +4375,7 @@ export interface operations {
             /** @description The endpoints. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4453,6 +4459,7 @@ export interface operations {
             /** @description The endpoint. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4535,6 +4542,7 @@ export interface operations {
             /** @description The endpoint as stored. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4625,6 +4633,7 @@ export interface operations {
             /** @description The attempts. */
             200: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {
@@ -4670,6 +4679,7 @@ export interface operations {
             /** @description Queued. */
             202: {
                 headers: {
+                    "Cache-Control": components["headers"]["CacheControlNoStore"];
                     [name: string]: unknown;
                 };
                 content: {

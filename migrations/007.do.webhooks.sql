@@ -44,6 +44,9 @@ CREATE TABLE webhook_messages (
   leased_until    timestamptz,
   -- When it was delivered or given up: kept WEBHOOK_RETENTION_SECONDS from then.
   finished_at     timestamptz,
+  -- Redelivery was asked for while an attempt was in flight: whatever that attempt's outcome
+  -- short of delivery, the message is sent again at once with a fresh schedule.
+  redeliver       boolean     NOT NULL DEFAULT false,
   UNIQUE (endpoint_id, message_id)
 );
 CREATE INDEX webhook_messages_due_idx ON webhook_messages (next_attempt_at) WHERE state = 'pending';
@@ -64,16 +67,23 @@ CREATE INDEX webhook_attempts_endpoint_idx ON webhook_attempts (endpoint_id, id)
 CREATE INDEX webhook_attempts_message_idx ON webhook_attempts (message_pk);
 
 -- One message per endpoint of the task's user that wants the event. The event's id is drawn once
--- per event (a materialized CTE evaluates its volatile gen_random_uuid() once per row).
+-- per event (a materialized CTE evaluates its volatile gen_random_uuid() once per row). The
+-- endpoints are locked (KEY SHARE, as the foreign key would) before their messages are written:
+-- an endpoint being deleted meanwhile is waited for and then skipped, where reading it from the
+-- snapshot would insert a message the foreign key then refuses, failing the write.
 CREATE FUNCTION webhooks_enqueue(events jsonb) RETURNS void
 LANGUAGE sql AS $$
   WITH ev AS MATERIALIZED (
     SELECT e->>'user_id' AS user_id, e->>'type' AS event_type, e->'data' AS data,
            'msg_' || replace(gen_random_uuid()::text, '-', '') AS message_id
-      FROM jsonb_array_elements(events) AS e)
+      FROM jsonb_array_elements(events) AS e),
+  targets AS MATERIALIZED (
+    SELECT w.id, w.user_id, w.events FROM webhook_endpoints w
+     WHERE w.user_id IN (SELECT user_id FROM ev) AND w.enabled
+       FOR KEY SHARE)
   INSERT INTO webhook_messages (endpoint_id, message_id, event_type, data)
-  SELECT w.id, ev.message_id, ev.event_type, ev.data
-    FROM ev JOIN webhook_endpoints w ON w.user_id = ev.user_id AND w.enabled AND ev.event_type = ANY (w.events)
+  SELECT t.id, ev.message_id, ev.event_type, ev.data
+    FROM ev JOIN targets t ON t.user_id = ev.user_id AND ev.event_type = ANY (t.events)
 $$;
 
 CREATE FUNCTION tasks_webhooks_inserted() RETURNS trigger

@@ -3,6 +3,7 @@
 // Retry-After, redirects, rotation, attempts and redelivery, through the app as it ships and a
 // dispatcher as serve.ts starts it, delivering to a real receiver on loopback (allowed by the
 // development setting WEBHOOK_ALLOWED_HOSTS).
+import pg from 'pg';
 import request from 'supertest';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { webhookPolicy } from '../src/app.js';
@@ -178,6 +179,7 @@ describe(`webhook endpoints (${dbKind})`, () => {
       [{ url: 'ftp://example.com/x' }, '/body/url'],
       [{ url: 'not a url' }, '/body/url'],
       [{ url: 'https://user:pw@example.com/x' }, '/body/url'],
+      [{ url: 'https://93.184.216.34/#' }, '/body/url'],
       [{ url: receiver.url, events: ['task.exploded'] }, '/body/events/0'],
       [{ url: receiver.url, events: [] }, '/body/events'],
       [{ url: receiver.url, secret: 'mine' }, '/body/secret'],
@@ -556,6 +558,10 @@ describe(`webhook deliveries (${dbKind})`, () => {
     expect(created.headers['cache-control']).toBe('no-store');
     const rotated = await request(app).post(`/api/webhooks/${created.body.id}/rotate-secret`).set('Authorization', auth);
     expect(rotated.headers['cache-control']).toBe('no-store');
+    // Every answer that names an endpoint's URL too.
+    for (const path of ['/api/webhooks', `/api/webhooks/${created.body.id}`, `/api/webhooks/${created.body.id}/attempts`]) {
+      expect((await request(app).get(path).set('Authorization', auth)).headers['cache-control'], path).toBe('no-store');
+    }
     const before = (await request(app).get(`/api/webhooks/${created.body.id}`).set('Authorization', auth)).body;
     const same = await request(app).patch(`/api/webhooks/${created.body.id}`).set('Authorization', auth).send({ enabled: true });
     expect(same.body.updated_at).toBe(before.updated_at);
@@ -588,15 +594,19 @@ describe(`webhook deliveries (${dbKind})`, () => {
     expect(verified(endpoint.secret, receiver.received[start]!).type).toBe('task.created');
   });
 
-  it('leave a message being delivered to its attempt when it is redelivered: never two at once', async () => {
+  it('leave a message being delivered to its attempt when it is redelivered (never two at once), then send it again if that attempt failed', async () => {
     let open = 0;
     let most = 0;
-    const releases: (() => void)[] = [];
+    let requests = 0;
+    const releases: ((status: number) => void)[] = [];
     const hanging = http.createServer((req, res) => {
       open++;
+      requests++;
       most = Math.max(most, open);
       req.resume();
-      releases.push(() => res.writeHead(204).end());
+      // The first request waits for the test; later ones are answered at once.
+      if (requests === 1) releases.push((status) => res.writeHead(status).end());
+      else res.writeHead(204).end();
       res.on('close', () => open--);
     });
     await new Promise<void>((resolve) => hanging.listen(0, '127.0.0.1', resolve));
@@ -619,10 +629,17 @@ describe(`webhook deliveries (${dbKind})`, () => {
       expect(Date.parse(again.body.next_attempt_at)).toBeGreaterThan(Date.now());
       await new Promise((r) => setTimeout(r, 300));
       expect(most).toBe(1);
-      for (const release of releases.splice(0)) release();
+      // The attempt fails: the redelivery asked for meanwhile sends it again, with a fresh schedule.
+      for (const release of releases.splice(0)) release(500);
       await eventually(async () => expect((await attempts(auth, endpoint.id))[0]?.message_state).toBe('delivered'));
+      expect(most).toBe(1);
+      const { rows: after } = await database.db.query<{ attempts: number }>(
+        'SELECT attempts FROM webhook_messages WHERE endpoint_id = $1',
+        [endpoint.id],
+      );
+      expect(after[0]!.attempts).toBe(1);
     } finally {
-      for (const release of releases.splice(0)) release();
+      for (const release of releases.splice(0)) release(204);
       hanging.closeAllConnections();
       await new Promise((resolve) => hanging.close(resolve));
     }
@@ -678,6 +695,39 @@ describe(`webhook deliveries (${dbKind})`, () => {
   });
 });
 
+describe('an endpoint deleted while its user writes (PostgreSQL: two connections)', () => {
+  it.skipIf(dbKind !== 'postgres')('the write waits for the delete and succeeds, without a message for the deleted endpoint', async () => {
+    const user = newUser();
+    const auth = await bearer(user);
+    const endpoint = await register(auth, { url: `${receiver.url}/doomed`, events: ['task.created'] });
+    const deleter = new pg.Client({ connectionString: database.url! });
+    await deleter.connect();
+    try {
+      await deleter.query('BEGIN');
+      await deleter.query('DELETE FROM webhook_endpoints WHERE id = $1', [endpoint.id]);
+      const write = request(app).post('/api/tasks').set('Authorization', auth).send({ title: 'while deleting' });
+      const answered = write.then((res) => res);
+      // The write is waiting for the delete (its trigger locks the endpoint it would write for).
+      await eventually(async () => {
+        const { rows } = await deleter.query(
+          "SELECT count(*)::int AS n FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+        );
+        expect(rows[0].n).toBeGreaterThan(0);
+      });
+      await deleter.query('COMMIT');
+      const res = await answered;
+      expect(res.status, res.text).toBe(201);
+      const { rows } = await database.db.query<{ n: number }>('SELECT count(*)::int AS n FROM webhook_messages WHERE endpoint_id = $1', [
+        endpoint.id,
+      ]);
+      expect(rows[0]!.n).toBe(0);
+    } finally {
+      await deleter.query('ROLLBACK').catch(() => {});
+      await deleter.end();
+    }
+  });
+});
+
 describe(`an idle instance (${dbKind})`, () => {
   it('looks for webhook messages and reminders when told to, or at its poll, not in a loop', async () => {
     const own = await createTestDatabase();
@@ -697,6 +747,25 @@ describe(`an idle instance (${dbKind})`, () => {
       // One look each at start: a claim or a firing, then when the next is due (none is).
       expect(statements).toBeLessThanOrEqual(4);
       expect(statements).toBeGreaterThanOrEqual(2);
+      // A message due but held back by the per-endpoint limit (another instance's attempt holds
+      // the endpoint's one slot for 5 s more): the instance waits for that lease, not in a loop.
+      await own.db.query(
+        `WITH e AS (INSERT INTO webhook_endpoints (user_id, url, events, secret) VALUES ('idle', 'https://93.184.216.34/', '{task.created}', 'whsec_x') RETURNING id)
+         INSERT INTO webhook_messages (endpoint_id, message_id, event_type, data, leased_until, next_attempt_at)
+         SELECT id, 'msg_' || md5(n::text), 'task.created', '{}', CASE WHEN n = 1 THEN now() + interval '5 seconds' END,
+                CASE WHEN n = 1 THEN now() + interval '5 seconds' ELSE now() END
+           FROM e, generate_series(1, 2) n`,
+      );
+      await worker.stop(0);
+      const limited = startWebhookDispatcher(
+        counted,
+        { ...idle, concurrencyPerEndpoint: 1 },
+        { policy: webhookPolicy(idle), userAgent: 'test' },
+      );
+      statements = 0;
+      await new Promise((r) => setTimeout(r, 1500));
+      await limited.stop(0);
+      expect(statements).toBeLessThanOrEqual(4);
     } finally {
       reminders.stop();
       await worker.stop(0);

@@ -6,25 +6,41 @@
 // resolves to a public address at registration and to a private one later — DNS rebinding — is
 // refused then). A development setting names hosts that may be local, for a receiver on a laptop.
 import type { LookupAddress, LookupOptions } from 'node:dns';
-import { Resolver } from 'node:dns/promises';
+import { lookup as dnsLookup } from 'node:dns/promises';
 import ipaddr from 'ipaddr.js';
 
 /** Every address a name resolves to (the system resolver by default; tests pass their own). */
 export type Resolve = (hostname: string) => Promise<string[]>;
 
+/** Lookups of the system resolver in flight at once: they take threads of libuv's small pool. */
+const LOOKUPS_AT_ONCE = 2;
+const LOOKUP_TIMEOUT_MS = 2000;
+let lookups = 0;
+const waiting: (() => void)[] = [];
+
 /**
- * The DNS servers' A and AAAA answers, through c-ares with a time limit: not getaddrinfo, whose
- * lookups wait in libuv's small thread pool without one, so names that never answer could stall
- * every other lookup and file access. (/etc/hosts is not read: the names it usually holds are
- * local ones, which are refused anyway.)
+ * Every address the system resolver gives for a name (getaddrinfo: /etc/hosts, then DNS), as
+ * HTTP clients resolve. Its lookups wait in libuv's thread pool without a time limit of their own,
+ * so at most two run at once (the others queue) and each is given up after 2 s: names that never
+ * answer cannot take the threads that file access and other lookups need.
  */
 export const systemResolve: Resolve = async (hostname) => {
-  const resolver = new Resolver({ timeout: 1000, tries: 2 });
-  const answers = await Promise.allSettled([resolver.resolve4(hostname), resolver.resolve6(hostname)]);
-  const addresses = answers.flatMap((a) => (a.status === 'fulfilled' ? a.value : []));
-  if (addresses.length > 0) return addresses;
-  const failed = answers.find((a): a is PromiseRejectedResult => a.status === 'rejected' && a.reason?.code !== 'ENODATA');
-  throw failed?.reason ?? Object.assign(new Error(`no address for ${hostname}`), { code: 'ENODATA' });
+  if (lookups >= LOOKUPS_AT_ONCE) await new Promise<void>((resolve) => waiting.push(resolve));
+  lookups++;
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const found = await Promise.race([
+      dnsLookup(hostname, { all: true, verbatim: true }),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(Object.assign(new Error(`no answer for ${hostname}`), { code: 'ETIMEOUT' })), LOOKUP_TIMEOUT_MS);
+      }),
+    ]);
+    return found.map((a) => a.address);
+  } finally {
+    clearTimeout(timer);
+    lookups--;
+    waiting.shift()?.();
+  }
 };
 
 export interface AddressPolicy {
@@ -94,7 +110,8 @@ export function parseWebhookUrl(raw: string, policy: Pick<AddressPolicy, 'httpsO
   if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new RefusedUrl('must be an http or https URL');
   if (url.username || url.password)
     throw new RefusedUrl('must not carry a user name or password; put a secret in the path instead, or verify the signature');
-  if (url.hash) throw new RefusedUrl('must not have a fragment (#...)');
+  // url.hash is empty for a bare '#', which would still be stored.
+  if (url.hash || raw.includes('#')) throw new RefusedUrl('must not have a fragment (#...)');
   const host = hostOf(url);
   if (policy.allowedHosts.has(host)) return url;
   const literal = literalAddress(host);

@@ -81,10 +81,12 @@ export function startWebhookDispatcher(
     } catch (err) {
       result = { outcome: 'retry', error: `could not send: ${(err as Error).message}`, durationMs: 0 };
     }
-    // Retry-After replaces the schedule's next delay, never adds attempts to it: a receiver that
-    // always asks for more time is given up when the schedule runs out, like any other.
+    // Nor does it add attempts: a receiver that always asks for more time is given up when the
+    // schedule runs out, like any other.
+    // Retry-After lengthens a step, never shortens it: a receiver asking for a second during
+    // maintenance is not given up in seconds.
     const scheduled = result.outcome === 'retry' ? retryDelaySeconds(config.retrySchedule, m.attempts) : undefined;
-    const retryIn = scheduled === undefined ? undefined : (result.retryAfterSeconds ?? scheduled);
+    const retryIn = scheduled === undefined ? undefined : Math.max(scheduled, result.retryAfterSeconds ?? 0);
     const state = result.outcome === 'delivered' ? 'delivered' : result.outcome === 'retry' && retryIn !== undefined ? 'pending' : 'failed';
     try {
       const recorded = await queries.recordAttempt(db, {
@@ -114,6 +116,7 @@ export function startWebhookDispatcher(
     running = true;
     let wait = config.pollSeconds;
     try {
+      let claimedAny = false;
       do {
         again = false;
         const room = config.concurrency - inFlight.size;
@@ -131,17 +134,29 @@ export function startWebhookDispatcher(
           });
           inFlight.add(p);
         }
-        if (claimed.length > 0) lastFound = performance.now();
+        if (claimed.length > 0) {
+          claimedAny = true;
+          lastFound = performance.now();
+        }
         if (claimed.length === room) again = true;
       } while (again && !stopped && inFlight.size < config.concurrency);
-      if (inFlight.size === 0) wait = (await queries.nextMessageIn(db)) ?? config.pollSeconds;
+      if (inFlight.size === 0) {
+        const next = await queries.nextLook(db);
+        if (again)
+          wait = 0; // a write asked for a look while this one was ending
+        else if (next.dueIn === undefined) wait = config.pollSeconds;
+        else if (next.dueIn > 0 || claimedAny) wait = next.dueIn;
+        // Due now, yet nothing could be claimed: the limits hold them (another instance's
+        // attempts to the same endpoint or user). Look again when the first of those ends.
+        else wait = Math.max(0.05, next.leaseEndsIn ?? 1);
+      }
     } catch (err) {
       logger?.warn({ err: { message: (err as Error).message } }, 'claiming webhook messages failed; next try later');
       wait = Math.min(5, config.pollSeconds);
     } finally {
       running = false;
     }
-    if (inFlight.size === 0) schedule(wait > 0 ? wait + 0.02 : 0.05);
+    if (inFlight.size === 0) schedule(wait > 0 ? wait + 0.02 : 0);
   }
 
   schedule(0);

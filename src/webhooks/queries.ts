@@ -59,8 +59,9 @@ export async function createEndpoint(
 
 /**
  * Changes what is given (`updated_at` only when something did change). `enabled` true clears the
- * reason and the failure streak, false says the user disabled it. Turned back on, or pointed at
- * another URL, its pending messages are due at once instead of at their next retry.
+ * reason and the failure streak, false says the user disabled it. Disabled, its pending messages
+ * are parked (due at 'infinity', so no look scans them); turned back on, or pointed at another
+ * URL, they are due at once instead of at their next retry.
  */
 export async function updateEndpoint(
   db: Queryable,
@@ -82,11 +83,11 @@ export async function updateEndpoint(
         WHERE o.id = w.id AND w.user_id = $1 AND w.id = $2
         RETURNING w.*, o.enabled AS was_enabled, o.url AS was_url),
      woken AS (
-       UPDATE webhook_messages m SET next_attempt_at = now()
+       UPDATE webhook_messages m SET next_attempt_at = CASE WHEN c.enabled THEN now() ELSE 'infinity' END
          FROM changed c
         WHERE m.endpoint_id = c.id AND m.state = 'pending' AND m.next_attempt_at > now()
           AND (m.leased_until IS NULL OR m.leased_until <= now())
-          AND c.enabled AND (NOT c.was_enabled OR c.url <> c.was_url))
+          AND ((c.enabled AND (NOT c.was_enabled OR c.url <> c.was_url)) OR (NOT c.enabled AND c.was_enabled)))
      SELECT ${ENDPOINT_COLUMNS} FROM changed`,
     [userId, id, e.url ?? null, e.description ?? null, e.events ?? null, e.enabled ?? null],
   );
@@ -131,7 +132,7 @@ export interface AttemptRow {
 export async function listAttempts(db: Queryable, userId: string, id: string, limit: number): Promise<AttemptRow[] | undefined> {
   const { rows } = await db.query<AttemptRow & { endpoint: boolean }>(
     `SELECT true AS endpoint, a.id::text, m.message_id, m.event_type, ${utc('a.attempted_at')} AS attempted_at, a.status, a.error,
-            a.duration_ms, m.state AS message_state, CASE WHEN m.state = 'pending' THEN ${utc('m.next_attempt_at')} END AS next_attempt_at
+            a.duration_ms, m.state AS message_state, CASE WHEN m.state = 'pending' AND m.next_attempt_at < 'infinity' THEN ${utc('m.next_attempt_at')} END AS next_attempt_at
        FROM webhook_endpoints e
        LEFT JOIN LATERAL (SELECT * FROM webhook_attempts a WHERE a.endpoint_id = e.id ORDER BY a.id DESC LIMIT $3) a ON true
        LEFT JOIN webhook_messages m ON m.id = a.message_pk
@@ -146,7 +147,8 @@ export async function listAttempts(db: Queryable, userId: string, id: string, li
 /**
  * Queues the message for delivery again, now, with a fresh schedule; undefined when the user's
  * endpoint has no such message. One being delivered right now is left to that attempt (its lease
- * stands, so it is never sent twice at once, and the answer gives the lease's end).
+ * stands, so it is never sent twice at once, and the answer gives the lease's end), and sent
+ * again at once after it unless that attempt delivers it.
  */
 export async function redeliver(
   db: Queryable,
@@ -157,8 +159,9 @@ export async function redeliver(
   const { rows } = await db.query<{ message_id: string; state: 'pending'; next_attempt_at: string }>(
     `UPDATE webhook_messages m SET
          state = 'pending', finished_at = NULL,
+         redeliver = coalesce(m.leased_until > now(), false),
          attempts = CASE WHEN m.leased_until > now() THEN m.attempts ELSE 0 END,
-         next_attempt_at = CASE WHEN m.leased_until > now() THEN m.next_attempt_at ELSE now() END
+         next_attempt_at = CASE WHEN m.leased_until > now() THEN m.next_attempt_at WHEN e.enabled THEN now() ELSE 'infinity' END
        FROM webhook_endpoints e
       WHERE e.id = m.endpoint_id AND e.user_id = $1 AND m.endpoint_id = $2 AND m.message_id = $3
       RETURNING m.message_id, m.state, ${utc('m.next_attempt_at')} AS next_attempt_at`,
@@ -185,9 +188,10 @@ export interface ClaimedMessage {
 // lease is also the next attempt's time, so a message whose instance died is due again when its
 // lease runs out. Endpoints are picked first, the one whose oldest due message has waited longest
 // first, each with the room it has under `perEndpoint` leased messages and its user's under
-// `perUser` (counted across instances; two claims at the same instant may each take their share):
-// so an endpoint with a long backlog costs one index range, not a scan of its backlog, and one
-// user's slow endpoints cannot hold every attempt an instance makes.
+// `perUser` (counted across instances; two claims at the same instant may each take their share),
+// so one user's slow endpoints cannot hold every attempt an instance makes. The due messages are
+// read from an index only (a disabled endpoint's are parked at 'infinity', out of its range), and
+// each endpoint's are then taken in order from its own range.
 const CLAIM_SQL = `WITH leased AS MATERIALIZED (
   SELECT m.endpoint_id, e.user_id FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id
    WHERE m.leased_until > now()),
@@ -256,10 +260,15 @@ export async function recordAttempt(
 ): Promise<{ disabled: string | null } | undefined> {
   const { rows } = await db.query<{ disabled: string | null }>(
     `WITH m AS (
-       UPDATE webhook_messages SET state = $7, leased_until = NULL, finished_at = CASE WHEN $7 = 'pending' THEN NULL ELSE now() END,
-         next_attempt_at = CASE WHEN $8::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $8::float8) END
+       UPDATE webhook_messages SET
+         state = CASE WHEN redeliver AND $7 <> 'delivered' THEN 'pending' ELSE $7 END,
+         attempts = CASE WHEN redeliver AND $7 <> 'delivered' THEN 0 ELSE attempts END,
+         next_attempt_at = CASE WHEN redeliver AND $7 <> 'delivered' THEN now()
+                                WHEN $8::float8 IS NULL THEN next_attempt_at ELSE now() + make_interval(secs => $8::float8) END,
+         finished_at = CASE WHEN $7 = 'pending' OR (redeliver AND $7 <> 'delivered') THEN NULL ELSE now() END,
+         leased_until = NULL, redeliver = false
         WHERE id = $1 AND attempts = $3 AND leased_until IS NOT NULL
-        RETURNING id),
+        RETURNING id, state),
      a AS (
        INSERT INTO webhook_attempts (endpoint_id, message_pk, status, error, duration_ms)
        SELECT $2, id, $4, $5, $6 FROM m),
@@ -267,10 +276,15 @@ export async function recordAttempt(
        SELECT CASE
          WHEN NOT e.enabled THEN NULL
          WHEN $9 THEN 'gone'
-         WHEN $7 = 'failed' AND e.failing_since <= coalesce((SELECT min(attempted_at) FROM webhook_attempts WHERE message_pk = $1), now())
+         WHEN m.state = 'failed' AND e.failing_since <= coalesce((SELECT min(attempted_at) FROM webhook_attempts WHERE message_pk = $1), now())
            THEN 'failing'
        END AS reason
-       FROM webhook_endpoints e WHERE e.id = $2)
+       FROM webhook_endpoints e, m WHERE e.id = $2),
+     parked AS (
+       UPDATE webhook_messages p SET next_attempt_at = 'infinity'
+         FROM verdict v
+        WHERE v.reason IS NOT NULL AND p.endpoint_id = $2 AND p.state = 'pending' AND p.id <> $1
+          AND (p.leased_until IS NULL OR p.leased_until <= now()))
      UPDATE webhook_endpoints e SET
        failing_since = CASE WHEN $7 = 'delivered' THEN NULL ELSE coalesce(e.failing_since, now()) END,
        enabled = e.enabled AND v.reason IS NULL,
@@ -284,16 +298,20 @@ export async function recordAttempt(
   return rows[0];
 }
 
-/** Seconds until the next message of an enabled endpoint falls due (0 if one is due); undefined when none is pending. */
-export async function nextMessageIn(db: Queryable): Promise<number | undefined> {
+/**
+ * Seconds until the next message of an enabled endpoint falls due (0 if one is due; undefined when
+ * none is pending), and until the first lease ends (undefined when none is held).
+ */
+export async function nextLook(db: Queryable): Promise<{ dueIn: number | undefined; leaseEndsIn: number | undefined }> {
   // Not greatest(0, …) in SQL: greatest ignores a NULL, so "none pending" would read as "one due now".
-  const { rows } = await db.query<{ s: number | null }>(
-    `SELECT extract(epoch FROM min(m.next_attempt_at) - now())::float8 AS s
-       FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id AND e.enabled
-      WHERE m.state = 'pending'`,
+  const { rows } = await db.query<{ due: number | null; lease: number | null }>(
+    `SELECT (SELECT extract(epoch FROM min(m.next_attempt_at) - now())::float8
+               FROM webhook_messages m JOIN webhook_endpoints e ON e.id = m.endpoint_id AND e.enabled
+              WHERE m.state = 'pending') AS due,
+            (SELECT extract(epoch FROM min(leased_until) - now())::float8 FROM webhook_messages WHERE leased_until > now()) AS lease`,
   );
-  const s = rows[0]?.s;
-  return s === null || s === undefined ? undefined : Math.max(0, s);
+  const seconds = (s: number | null | undefined) => (s === null || s === undefined ? undefined : Math.max(0, s));
+  return { dueIn: seconds(rows[0]?.due), leaseEndsIn: seconds(rows[0]?.lease) };
 }
 
 /** Forgets delivered and given-up messages (and their attempts) older than the retention; how many. */

@@ -20,6 +20,12 @@ export function webhooksRouter(service: WebhookService): Router {
       problems.validation([{ path: '/path/webhookId', message: 'must be a webhook id: a whole number from 1, in plain decimal digits' }]),
     );
   });
+  // Every answer here names an endpoint's URL (which may carry a token of the receiver's in its
+  // path) or a secret: no cache keeps any of them.
+  router.use((_req, res, next) => {
+    res.set('Cache-Control', 'no-store');
+    next();
+  });
   const user = (res: Response) => res.locals.userId as string;
   const refused = (message: string) => problems.validation([{ path: '/body/url', message }]);
 
@@ -32,8 +38,7 @@ export function webhooksRouter(service: WebhookService): Router {
       const outcome = await service.create(user(res), req.body as Body<'createWebhook'>);
       if (outcome.kind === 'refused') throw refused(outcome.message);
       if (outcome.kind === 'limit') throw problems.webhookLimitReached(outcome.max);
-      // The secret is in this answer only: no cache keeps it.
-      res.location(`${req.baseUrl}/${outcome.endpoint.id}`).set('Cache-Control', 'no-store');
+      res.location(`${req.baseUrl}/${outcome.endpoint.id}`);
       sendJson(res, 201, { ...outcome.endpoint, secret: outcome.secret } as Json<'createWebhook', 201>);
     });
 
@@ -62,7 +67,6 @@ export function webhooksRouter(service: WebhookService): Router {
     const id = param(req, 'webhookId');
     const rotated = await service.rotateSecret(user(res), id);
     if (!rotated) throw problems.webhookNotFound(id);
-    res.set('Cache-Control', 'no-store');
     sendJson(res, 200, rotated);
   });
 
