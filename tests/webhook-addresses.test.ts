@@ -135,6 +135,11 @@ describe('the addresses webhooks may call', () => {
     ]) {
       expect(() => parseWebhookUrl(url, policy), url).toThrow(/loopback/);
     }
+    // Outside production the refusal says how to allow a receiver on this machine; in production it does not.
+    expect(() => parseWebhookUrl('http://127.0.0.1:3001/', policy)).toThrow('start the server with WEBHOOK_ALLOWED_HOSTS=127.0.0.1');
+    expect(() => parseWebhookUrl('https://127.0.0.1:3001/', { ...policy, httpsOnly: true })).toThrow(
+      /^127\.0\.0\.1 is a loopback address, which webhooks may not call$/,
+    );
   });
 
   it('WEBHOOK_ALLOWED_HOSTS is refused in production', () => {

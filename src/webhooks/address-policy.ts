@@ -120,7 +120,11 @@ export function parseWebhookUrl(raw: string, policy: Pick<AddressPolicy, 'httpsO
     : host === 'localhost' || host.endsWith('.localhost')
       ? `${host} is a loopback name, which webhooks may not call`
       : undefined;
-  if (why) throw new RefusedUrl(why);
+  // Outside production the refusal says how to reach a receiver on this machine.
+  if (why)
+    throw new RefusedUrl(
+      policy.httpsOnly ? why : `${why} (for a receiver on this machine, start the server with WEBHOOK_ALLOWED_HOSTS=${host})`,
+    );
   if (policy.httpsOnly && url.protocol !== 'https:') throw new RefusedUrl('must be an https URL: this server sends webhooks over TLS only');
   return url;
 }
