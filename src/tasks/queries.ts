@@ -3,6 +3,7 @@
 import type { components } from '../../generated/openapi.js';
 import type { Database, Queryable } from '../db/types.js';
 import { enumOf, type Query } from '../http/contract.js';
+import { utc } from '../db/utc-text.js';
 
 /** A task as the contract shows it. */
 export type TaskRow = components['schemas']['Task'];
@@ -65,9 +66,6 @@ export interface ListOptions extends ListFilters {
   after?: Position | undefined;
 }
 
-// Timestamps leave the database as RFC 3339 UTC strings with microseconds: exact (so a cursor
-// built from them loses nothing) and already in the contract's shape.
-const utc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
 // A recurrence with its occurrence's number, in one column: every column is a field the driver
 // builds for each row of a page (measured: a page of 50 allocated 3 % less on PostgreSQL than with two).
 const RECURRENCE = "CASE WHEN recurrence IS NULL THEN NULL ELSE recurrence || jsonb_build_object('occurrence', occurrence) END";

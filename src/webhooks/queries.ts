@@ -2,9 +2,7 @@
 // themselves are written by triggers (migrations/007.do.webhooks.sql), in the transaction of the
 // change they report.
 import type { Database, Queryable } from '../db/types.js';
-
-/** An instant as the API writes every instant: UTC, six fractional digits (as tasks' are). */
-const utc = (column: string) => `to_char(${column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`;
+import { utc } from '../db/utc-text.js';
 
 export interface EndpointRow {
   id: string;
