@@ -18,8 +18,6 @@ export interface WebhookDispatcher {
   stop(graceMs?: number): Promise<void>;
 }
 
-export type DeliverFn = typeof deliver;
-
 /** The retry delay after attempt `n` (1-based) of the schedule, with ±20 % jitter; undefined: no more. */
 export function retryDelaySeconds(schedule: readonly number[], n: number, random = Math.random): number | undefined {
   const base = schedule[n - 1];
@@ -30,12 +28,7 @@ export function retryDelaySeconds(schedule: readonly number[], n: number, random
 export function startWebhookDispatcher(
   db: Database,
   config: WebhooksConfig,
-  {
-    policy,
-    logger,
-    userAgent,
-    deliverFn = deliver,
-  }: { policy: AddressPolicy; logger?: Logger | undefined; userAgent: string; deliverFn?: DeliverFn },
+  { policy, logger, userAgent }: { policy: AddressPolicy; logger?: Logger | undefined; userAgent: string },
 ): WebhookDispatcher {
   const leaseSeconds = Math.ceil(config.timeoutMs / 1000) + 5;
   const inFlight = new Set<Promise<void>>();
@@ -73,7 +66,7 @@ export function startWebhookDispatcher(
   async function attempt(m: queries.ClaimedMessage): Promise<void> {
     let result: Attempt;
     try {
-      result = await deliverFn(
+      result = await deliver(
         { url: m.url, secrets: m.previous_secret ? [m.secret, m.previous_secret] : [m.secret] },
         { messageId: m.message_id, type: m.event_type, happenedAt: m.created_at, data: m.data },
         { policy, timeoutMs: config.timeoutMs, payloadMaxBytes: config.payloadMaxBytes, userAgent },

@@ -32,14 +32,14 @@ export function webhooksRouter(service: WebhookService): Router {
   router
     .route('/')
     .get(async (_req: Request, res: Response<Json<'listWebhooks', 200>>) => {
-      sendJson(res, 200, (await service.list(user(res))) as Json<'listWebhooks', 200>);
+      sendJson(res, 200, await service.list(user(res)));
     })
     .post(async (req: Request, res: Response<Json<'createWebhook', 201>>) => {
       const outcome = await service.create(user(res), req.body as Body<'createWebhook'>);
       if (outcome.kind === 'refused') throw refused(outcome.message);
       if (outcome.kind === 'limit') throw problems.webhookLimitReached(outcome.max);
       res.location(`${req.baseUrl}/${outcome.endpoint.id}`);
-      sendJson(res, 201, { ...outcome.endpoint, secret: outcome.secret } as Json<'createWebhook', 201>);
+      sendJson(res, 201, { ...outcome.endpoint, secret: outcome.secret });
     });
 
   router
@@ -48,14 +48,14 @@ export function webhooksRouter(service: WebhookService): Router {
       const id = param(req, 'webhookId');
       const endpoint = await service.get(user(res), id);
       if (!endpoint) throw problems.webhookNotFound(id);
-      sendJson(res, 200, endpoint as Json<'getWebhook', 200>);
+      sendJson(res, 200, endpoint);
     })
     .patch(async (req: Request, res: Response<Json<'updateWebhook', 200>>) => {
       const id = param(req, 'webhookId');
       const outcome = await service.update(user(res), id, req.body as Body<'updateWebhook'>);
       if (outcome.kind === 'refused') throw refused(outcome.message);
       if (outcome.kind === 'not_found') throw problems.webhookNotFound(id);
-      sendJson(res, 200, outcome.endpoint as Json<'updateWebhook', 200>);
+      sendJson(res, 200, outcome.endpoint);
     })
     .delete(async (req: Request, res: Response) => {
       const id = param(req, 'webhookId');
@@ -75,7 +75,7 @@ export function webhooksRouter(service: WebhookService): Router {
     const { limit } = req.query as unknown as Defaulted<Query<'listWebhookAttempts'>, 'limit'>;
     const attempts = await service.attempts(user(res), id, limit);
     if (!attempts) throw problems.webhookNotFound(id);
-    sendJson(res, 200, attempts as Json<'listWebhookAttempts', 200>);
+    sendJson(res, 200, attempts);
   });
 
   router.post('/:webhookId/messages/:messageId/redeliver', async (req: Request, res: Response<Json<'redeliverWebhookMessage', 202>>) => {

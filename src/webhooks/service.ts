@@ -2,34 +2,35 @@
 // many, the signing secret (shown once, rotated with an overlap), the attempts a user may read
 // and redelivery. The HTTP routes (routes.ts) translate; the SQL is in queries.ts.
 import { randomBytes } from 'node:crypto';
+import type { components } from '../../generated/openapi.js';
 import type { WebhooksConfig } from '../config.js';
 import type { Database } from '../db/types.js';
 import { type AddressPolicy, checkedAddress, parseWebhookUrl, RefusedUrl } from './address-policy.js';
 import * as queries from './queries.js';
 
-/** The events an endpoint may ask for, as the contract lists them. */
-export const WEBHOOK_EVENTS = ['task.created', 'task.updated', 'task.completed', 'task.deleted', 'reminder.due'] as const;
+type Schemas = components['schemas'];
+/** The contract's shapes: an endpoint as answered, one attempt, an event's name. */
+export type EndpointJson = Schemas['WebhookEndpoint'];
+type AttemptJson = Schemas['WebhookAttempt'];
+type WebhookEventType = Schemas['WebhookEventType'];
 
-export interface EndpointJson {
-  id: number;
-  url: string;
-  description: string;
-  events: string[];
-  enabled: boolean;
-  disabled_reason: 'user' | 'gone' | 'failing' | null;
-  disabled_at: string | null;
-  failing_since: string | null;
-  previous_secret_expires_at: string | null;
-  created_at: string;
-  updated_at: string;
-}
+// Every event the contract lists, in its order: a Record, so an event the contract gains does not
+// compile until it has its place here.
+const EVENT_ORDER: Record<WebhookEventType, true> = {
+  'task.created': true,
+  'task.updated': true,
+  'task.completed': true,
+  'task.deleted': true,
+  'reminder.due': true,
+};
+export const WEBHOOK_EVENTS = Object.keys(EVENT_ORDER) as WebhookEventType[];
 
 function endpointJson(r: queries.EndpointRow): EndpointJson {
   return {
     id: Number(r.id),
     url: r.url,
     description: r.description,
-    events: r.events,
+    events: r.events as WebhookEventType[],
     enabled: r.enabled,
     disabled_reason: r.disabled_reason,
     disabled_at: r.disabled_at,
@@ -51,30 +52,31 @@ export interface WebhookService {
   /** The new endpoint and its secret; `refused` when the URL may not be called, `limit` when the user has as many as allowed. */
   create(
     userId: string,
-    input: { url: string; description?: string | undefined; events?: string[] | undefined },
+    input: { url: string; description?: string | undefined; events?: WebhookEventType[] | undefined },
   ): Promise<
     { kind: 'created'; endpoint: EndpointJson; secret: string } | { kind: 'refused'; message: string } | { kind: 'limit'; max: number }
   >;
   update(
     userId: string,
     id: string,
-    input: { url?: string | undefined; description?: string | undefined; events?: string[] | undefined; enabled?: boolean | undefined },
+    input: {
+      url?: string | undefined;
+      description?: string | undefined;
+      events?: WebhookEventType[] | undefined;
+      enabled?: boolean | undefined;
+    },
   ): Promise<{ kind: 'updated'; endpoint: EndpointJson } | { kind: 'refused'; message: string } | { kind: 'not_found' }>;
   remove(userId: string, id: string): Promise<boolean>;
-  rotateSecret(userId: string, id: string): Promise<{ secret: string; previous_secret_expires_at: string } | undefined>;
-  attempts(userId: string, id: string, limit: number): Promise<ReturnType<typeof attemptJson>[] | undefined>;
-  redeliver(
-    userId: string,
-    id: string,
-    messageId: string,
-  ): Promise<{ message_id: string; state: 'pending'; next_attempt_at: string } | undefined>;
+  rotateSecret(userId: string, id: string): Promise<Schemas['WebhookSecret'] | undefined>;
+  attempts(userId: string, id: string, limit: number): Promise<AttemptJson[] | undefined>;
+  redeliver(userId: string, id: string, messageId: string): Promise<Schemas['WebhookRedelivery'] | undefined>;
 }
 
-function attemptJson(r: queries.AttemptRow) {
+function attemptJson(r: queries.AttemptRow): AttemptJson {
   return {
     id: Number(r.id),
     message_id: r.message_id,
-    event_type: r.event_type,
+    event_type: r.event_type as WebhookEventType,
     attempted_at: r.attempted_at,
     status: r.status,
     error: r.error,
